@@ -1,0 +1,59 @@
+"""Queue adapters: ``celery`` (the default), ``inline`` and ``test``; lookup by name or object."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..config import current_settings
+from ..errors import ConfigurationError
+from .base import QueueAdapter
+from .inline import InlineAdapter
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from ..base import ApplicationJob
+
+__all__ = ["InlineAdapter", "QueueAdapter", "adapter_for", "named_adapter", "use_celery_app"]
+
+_named: dict[str, QueueAdapter] = {}
+
+
+def use_celery_app(app: Celery) -> QueueAdapter:
+    """Make ``"celery"`` mean an adapter publishing through ``app`` (called by ``init_app``)."""
+    from .celery import CeleryAdapter
+
+    adapter = CeleryAdapter(app)
+    _named["celery"] = adapter
+    return adapter
+
+
+def named_adapter(name: str) -> QueueAdapter:
+    """The shared adapter called ``name``."""
+    adapter = _named.get(name)
+    if adapter is not None:
+        return adapter
+    if name == "inline":
+        adapter = _named[name] = InlineAdapter()
+        return adapter
+    if name == "test":
+        from ..testing.adapter import TestAdapter
+
+        adapter = _named[name] = TestAdapter()
+        return adapter
+    if name == "celery":
+        raise ConfigurationError(
+            "No Celery app is set up for jobs: call activejob_celery.init_app(app) first "
+            "(or set queue_adapter = 'inline' / 'test' on the job class)"
+        )
+    raise ConfigurationError(f"Unknown queue adapter {name!r}; use 'celery', 'inline' or 'test'")
+
+
+def adapter_for(job_class: type[ApplicationJob]) -> QueueAdapter:
+    """The adapter ``job_class`` uses: its ``queue_adapter``, else ``activejob_queue_adapter``."""
+    chosen = job_class.queue_adapter
+    if chosen is None:
+        return named_adapter(current_settings().queue_adapter)
+    if isinstance(chosen, str):
+        return named_adapter(chosen)
+    return chosen

@@ -1,0 +1,118 @@
+"""``init_app``: settings, one task per job class, queue consumption and logging for a Celery app."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from celery import bootsteps
+
+from . import log_subscriber, registry
+from .adapters import use_celery_app
+from .config import Settings, current_settings, use_settings
+from .queue_name import queue_name_from_part
+from .task import JobTask
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from .base import ApplicationJob
+
+logger = logging.getLogger(__name__)
+
+_apps: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def init_app(app: Celery) -> Settings:
+    """Set ``app`` up for jobs; call it once, after the app's configuration is loaded.
+
+    It reads the ``activejob_*`` settings, registers one Celery task per job class (classes
+    defined later are registered as they are defined), makes priorities 0-9 exact on Redis,
+    lets workers started without ``-Q`` consume the job queues, and attaches the log lines.
+
+    Example:
+        >>> app = Celery("shop", broker="redis://localhost:6379/0")   # doctest: +SKIP
+        >>> activejob_celery.init_app(app)                           # doctest: +SKIP
+    """
+    settings = Settings.from_app(app)
+    use_settings(settings)
+    use_celery_app(app)
+    _configure_transport(app)
+    if "pickle" in (app.conf.accept_content or ()):
+        logger.warning(
+            "accept_content includes pickle; job tasks only ever use JSON, but a pickle message "
+            "to any task can run code when decoded. Remove pickle from accept_content."
+        )
+    _apps.add(app)
+    for job_class in registry.job_classes():
+        register_task(app, job_class)
+    registry.add_listener(_register_everywhere)
+    if JobQueues not in app.steps["worker"]:
+        app.steps["worker"].add(JobQueues)
+    log_subscriber.attach()
+    # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
+    from . import dead_letters, recurring, scheduler
+
+    for feature in (scheduler, dead_letters, recurring):
+        feature.setup(app, settings)
+    return settings
+
+
+def is_initialised(app: Celery) -> bool:
+    """Whether ``init_app`` ran for ``app`` in this process."""
+    return app in _apps
+
+
+def register_task(app: Celery, job_class: type[ApplicationJob]) -> Any:
+    """Register the Celery task for ``job_class`` on ``app`` (idempotent)."""
+    existing = app.tasks.get(job_class.job_name)
+    if existing is not None and getattr(existing, "job_class", None) is job_class:
+        return existing
+    task_class = type(
+        job_class.__name__,
+        (JobTask,),
+        {"name": job_class.job_name, "job_class": job_class, "__module__": job_class.__module__},
+    )
+    return app.register_task(task_class())
+
+
+def _register_everywhere(job_class: type[ApplicationJob]) -> None:
+    for app in list(_apps):
+        register_task(app, job_class)
+
+
+def _configure_transport(app: Celery) -> None:
+    # Ten exact priority buckets on Redis, so priority 0..9 orders jobs one by one.
+    options = dict(app.conf.broker_transport_options or {})
+    options.setdefault("priority_steps", list(range(10)))
+    app.conf.broker_transport_options = options
+
+
+def job_queue_names() -> list[str]:
+    """The default queue plus every queue a registered job class names statically."""
+    names = [queue_name_from_part(None)]
+    for job_class in registry.job_classes():
+        source = job_class._queue_name_source
+        if source is None or isinstance(source, str):
+            name = queue_name_from_part(source)
+            if name not in names:
+                names.append(name)
+    return names
+
+
+class JobQueues(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Worker step: without ``-Q``, also consume the job queues (not only Celery's default)."""
+
+    label = "activejob queues"
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        queues = worker.app.amqp.queues
+        # Celery keeps the -Q selection in `_consume_from`; None means "no -Q given".
+        if getattr(queues, "_consume_from", None) is None:
+            for name in job_queue_names():
+                queues.select_add(name)
+        super().__init__(worker, **kwargs)
+
+
+__all__ = ["current_settings", "init_app", "job_queue_names", "register_task"]

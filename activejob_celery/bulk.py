@@ -1,0 +1,43 @@
+"""``perform_all_later``: enqueue many jobs in one pass per adapter, without enqueue callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from . import signals
+from .log_subscriber import enqueue_tags
+
+if TYPE_CHECKING:
+    from .adapters.base import QueueAdapter
+    from .base import ApplicationJob
+
+
+def perform_all_later(*jobs: ApplicationJob | Iterable[ApplicationJob]) -> None:
+    """Enqueue ``jobs`` grouped by adapter; check ``successfully_enqueued`` on each afterwards."""
+    groups: dict[int, tuple[QueueAdapter, list[ApplicationJob]]] = {}
+    for job in _flatten(jobs):
+        job.successfully_enqueued = False
+        job.enqueue_error = None
+        adapter = job.adapter()
+        groups.setdefault(id(adapter), (adapter, []))[1].append(job)
+    for adapter, group in groups.values():
+        first = group[0]
+        with enqueue_tags(), signals.instrument(
+            signals.enqueue_all, first, adapter, jobs=group, enqueued_count=0
+        ) as event:
+            event.payload["enqueued_count"] = adapter.enqueue_all(group)
+
+
+def _flatten(items: Iterable[object]) -> list[ApplicationJob]:
+    from .base import ApplicationJob
+
+    flat: list[ApplicationJob] = []
+    for item in items:
+        if isinstance(item, ApplicationJob):
+            flat.append(item)
+        elif isinstance(item, Iterable) and not isinstance(item, str | bytes):
+            flat.extend(_flatten(item))
+        else:
+            raise TypeError(f"perform_all_later takes jobs or lists of jobs, not {item!r}")
+    return flat

@@ -1,0 +1,161 @@
+"""Settings: every ``activejob_*`` Celery key, read once per app into a frozen dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import warnings
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "activejob_"
+_MISSING = object()
+_SCHEDULERS = ("redis", "celery")
+_ADAPTERS = ("celery", "inline", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The package settings of one Celery app; each field is the Celery key ``activejob_<field>``.
+
+    Example:
+        >>> app.conf.activejob_default_queue_name = "jobs"      # doctest: +SKIP
+        >>> Settings.from_app(app).default_queue_name           # doctest: +SKIP
+        'jobs'
+        >>> Settings(retry_jitter=0).retry_jitter
+        0
+    """
+
+    queue_adapter: str = "celery"
+    default_queue_name: str = "default"
+    queue_name_prefix: str | None = None
+    queue_name_delimiter: str = "_"
+    default_priority: int | None = None
+    retry_jitter: float = 0.15
+    log_arguments: bool = True
+    default_locale: str = "en"
+    default_timezone: str = "UTC"
+    scheduler: str | None = None
+    scheduler_url: str | None = None
+    scheduler_embedded: bool = True
+    scheduler_poll_interval: float = 1.0
+    scheduler_batch_size: int = 1000
+    scheduler_lease: float = 30.0
+    key_prefix: str = "activejob"
+    dead_letters_url: str | None = None
+    dead_letters_max: int = 10_000
+    dead_letters_ttl: float = timedelta(days=180).total_seconds()
+    dead_letters_raw_max_bytes: int = 64 * 1024
+    recurring_schedule: str | Mapping[str, Any] | None = None
+    recurring_environment: str | None = None
+    recurring_key_prefix: str = "activejob:recurring:"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout: float = 30.0
+    smtp_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.queue_adapter not in _ADAPTERS:
+            raise ConfigurationError(
+                f"activejob_queue_adapter={self.queue_adapter!r}; use one of {', '.join(_ADAPTERS)}"
+            )
+        if self.scheduler is not None and self.scheduler not in _SCHEDULERS:
+            raise ConfigurationError(
+                f"activejob_scheduler={self.scheduler!r}; use 'redis' (the durable scheduled set) "
+                "or 'celery' (native ETA, for brokers such as RabbitMQ)"
+            )
+        if isinstance(self.retry_jitter, bool) or not isinstance(self.retry_jitter, int | float):
+            raise ConfigurationError("activejob_retry_jitter must be a number such as 0.15")
+        if self.retry_jitter < 0:
+            raise ConfigurationError("activejob_retry_jitter must not be negative")
+        for name in ("scheduler_poll_interval", "scheduler_lease", "dead_letters_ttl"):
+            value = getattr(self, name)
+            if isinstance(value, timedelta):
+                object.__setattr__(self, name, value.total_seconds())
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigurationError(f"activejob_{name} must be a positive number of seconds")
+        for name in ("scheduler_batch_size", "dead_letters_max", "dead_letters_raw_max_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigurationError(f"activejob_{name} must be a positive integer")
+
+    @classmethod
+    def from_app(cls, app: Celery) -> Settings:
+        """Read every ``activejob_*`` key of ``app``; warn about unknown ones.
+
+        Example:
+            >>> settings = Settings.from_app(app)               # doctest: +SKIP
+        """
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            value = app.conf.get(PREFIX + field.name, _MISSING)
+            if value is not _MISSING and value is not None:
+                values[field.name] = value
+        warn_unknown_keys(app.conf.keys())
+        return cls(**values)
+
+    def resolved_scheduler(self, broker_url: str | None) -> str:
+        """The scheduler in force: the setting, else ``redis`` on Redis brokers, else ``celery``."""
+        if self.scheduler is not None:
+            return self.scheduler
+        scheme = (broker_url or "").split("://", 1)[0].lower()
+        return "redis" if scheme in ("redis", "rediss", "redis+socket") else "celery"
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under ``key_prefix``: ``settings.key("scheduled")`` -> ``activejob:scheduled``."""
+        return ":".join((self.key_prefix, *parts))
+
+
+def known_keys() -> list[str]:
+    """Every supported Celery key, for documentation and typo suggestions."""
+    return [PREFIX + field.name for field in dataclasses.fields(Settings)]
+
+
+def warn_unknown_keys(keys: Any) -> None:
+    """Warn about ``activejob_*`` keys (also ``CELERY_ACTIVEJOB_*``) that no setting reads."""
+    known = known_keys()
+    for key in list(keys):
+        name = str(key).lower()
+        if name.startswith("celery_" + PREFIX):
+            name = name[len("celery_") :]
+        if not name.startswith(PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        message = f"Unknown setting {key!r} is ignored{hint}"
+        # Workers run as daemons where warnings are often hidden, so log it as well.
+        warnings.warn(message, UserWarning, stacklevel=3)
+        logger.warning(message)
+
+
+_current = Settings()
+
+
+def current_settings() -> Settings:
+    """The settings of the most recently initialised app (defaults before ``init_app``).
+
+    Example:
+        >>> current_settings().default_queue_name
+        'default'
+    """
+    return _current
+
+
+def use_settings(settings: Settings) -> Settings:
+    """Make ``settings`` current; returns the previous ones (tests restore them)."""
+    global _current
+    previous, _current = _current, settings
+    return previous

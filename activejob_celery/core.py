@@ -1,0 +1,201 @@
+"""Per-job state and the payload: ``serialize`` and ``deserialize`` in the Rails 8.1 shape."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
+
+from .arguments import deserialize_arguments, serialize_arguments
+from .config import current_settings
+from .errors import ConfigurationError, MalformedPayloadError
+from .queue_name import queue_name_from_part, resolve_queue_name
+from .queue_priority import resolve_priority
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class JobPayload(TypedDict):
+    """The job as it travels: the single argument of the job's Celery task."""
+
+    job_class: str
+    """The job's ``job_name``; resolved only through the registry."""
+    job_id: str
+    """UUID4, stable across retries."""
+    provider_job_id: str | None
+    """The Celery task id of this enqueue."""
+    queue_name: str
+    priority: int | None
+    """Lower runs first; None when the job has no priority."""
+    arguments: list[Any]
+    """Encoded arguments (see :mod:`activejob_celery.arguments`)."""
+    executions: int
+    """How many times the job has started, including this lineage's earlier runs."""
+    exception_executions: dict[str, int]
+    """One counter per ``retry_on`` declaration, keyed ``"[TimeoutError]"``."""
+    locale: str | None
+    timezone: str | None
+    enqueued_at: str | None
+    """ISO 8601 UTC with microseconds, written on every serialize."""
+    scheduled_at: str | None
+
+
+_UNSET: Any = object()
+_REQUIRED_STRINGS = ("job_class", "job_id", "queue_name")
+_OPTIONAL_STRINGS = ("provider_job_id", "locale", "timezone", "enqueued_at", "scheduled_at")
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 in UTC with microseconds: ``2026-11-24T14:06:49.123456Z``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str) -> datetime:
+    """Parse a payload time; naive values are taken as UTC."""
+    parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class JobCore:
+    """The state every job carries; :class:`~activejob_celery.ApplicationJob` builds on it."""
+
+    job_name: ClassVar[str]
+    _queue_name_source: ClassVar[str | Callable[..., Any] | None] = None
+    _priority_source: ClassVar[int | Callable[..., Any] | None] = None
+
+    arguments: list[Any]
+    keyword_arguments: dict[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Build a job for ``perform(*args, **kwargs)`` with a fresh ``job_id``."""
+        self.arguments = list(args)
+        self.keyword_arguments = kwargs
+        self.job_id = str(uuid.uuid4())
+        self.provider_job_id: str | None = None
+        self._queue_name: str | None = None
+        self._priority: int | None = _UNSET
+        self.executions = 0
+        self.exception_executions: dict[str, int] = {}
+        self.locale: str | None = None
+        self.timezone: str | None = current_settings().default_timezone
+        self.enqueued_at: datetime | None = None
+        self.scheduled_at: datetime | None = None
+        self.successfully_enqueued = False
+        self.enqueue_error: Exception | None = None
+        self.failure_reason: str | None = None
+        self._serialized_arguments: list[Any] | None = None
+
+    def perform(self, *args: Any, **kwargs: Any) -> Any:
+        """The job's work; every concrete job class defines it."""
+        raise ConfigurationError(f"{type(self).__qualname__} does not define perform()")
+
+    @property
+    def queue_name(self) -> str:
+        """The queue, evaluated on first read (a dynamic ``queue_as`` sees the arguments)."""
+        if self._queue_name is None:
+            self._queue_name = resolve_queue_name(self)  # type: ignore[arg-type]
+        return self._queue_name
+
+    @queue_name.setter
+    def queue_name(self, value: str | None) -> None:
+        self._queue_name = None if value is None else queue_name_from_part(value)
+
+    @property
+    def priority(self) -> int | None:
+        """The priority, evaluated on first read; lower runs first."""
+        if self._priority is _UNSET:
+            self._priority = resolve_priority(self)  # type: ignore[arg-type]
+        return self._priority
+
+    @priority.setter
+    def priority(self, value: int | None) -> None:
+        self._priority = None if value is None else int(value)
+
+    def serialize(self) -> JobPayload:
+        """The payload in the Rails 8.1 key order; ``enqueued_at`` is now.
+
+        Example:
+            >>> GuestsCleanupJob(42).serialize()["arguments"]   # doctest: +SKIP
+            [42]
+        """
+        scheduled_at = self.scheduled_at
+        return {
+            "job_class": self.job_name,
+            "job_id": self.job_id,
+            "provider_job_id": self.provider_job_id,
+            "queue_name": self.queue_name,
+            "priority": self.priority,
+            "arguments": self.serialized_arguments(),
+            "executions": self.executions,
+            "exception_executions": dict(self.exception_executions),
+            "locale": self.locale or current_settings().default_locale,
+            "timezone": self.timezone,
+            "enqueued_at": format_time(datetime.now(timezone.utc)),
+            "scheduled_at": None if scheduled_at is None else format_time(scheduled_at),
+        }
+
+    def serialized_arguments(self) -> list[Any]:
+        """The encoded arguments; undecoded payload arguments are passed on untouched."""
+        if self._serialized_arguments is not None:
+            return self._serialized_arguments
+        return serialize_arguments(self.arguments, self.keyword_arguments)
+
+    def load_payload(self, payload: JobPayload) -> None:
+        """Take every field from ``payload``; arguments stay encoded until ``decode_arguments``."""
+        validate_payload(payload)
+        self.job_id = payload["job_id"]
+        self.provider_job_id = payload.get("provider_job_id")
+        self._queue_name = payload["queue_name"]
+        self._priority = payload.get("priority")
+        self.arguments = []
+        self.keyword_arguments = {}
+        self._serialized_arguments = payload["arguments"]
+        self.executions = payload.get("executions", 0)
+        self.exception_executions = dict(payload.get("exception_executions") or {})
+        self.locale = payload.get("locale") or current_settings().default_locale
+        self.timezone = payload.get("timezone") or current_settings().default_timezone
+        enqueued_at, scheduled_at = payload.get("enqueued_at"), payload.get("scheduled_at")
+        self.enqueued_at = parse_time(enqueued_at) if enqueued_at else None
+        self.scheduled_at = parse_time(scheduled_at) if scheduled_at else None
+
+    def decode_arguments(self) -> None:
+        """Decode payload arguments (once); raises DeserializationError."""
+        encoded = self._serialized_arguments
+        if encoded is not None:
+            self.arguments, self.keyword_arguments = deserialize_arguments(encoded)
+            self._serialized_arguments = None
+
+
+def validate_payload(payload: object) -> None:
+    """Check the shape and types of a payload; raises MalformedPayloadError naming the field."""
+    if not isinstance(payload, dict):
+        raise MalformedPayloadError(f"expected a JSON object, got {type(payload).__name__}")
+    for key in _REQUIRED_STRINGS:
+        if not isinstance(payload.get(key), str):
+            raise MalformedPayloadError(f"{key!r} must be a string")
+    for key in _OPTIONAL_STRINGS:
+        if not isinstance(payload.get(key), str | None):
+            raise MalformedPayloadError(f"{key!r} must be a string or null")
+    for key in ("enqueued_at", "scheduled_at"):
+        if payload.get(key) is not None:
+            try:
+                parse_time(payload[key])
+            except ValueError:
+                raise MalformedPayloadError(f"{key!r} is not an ISO 8601 time") from None
+    priority = payload.get("priority")
+    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+        raise MalformedPayloadError("'priority' must be an integer or null")
+    if not isinstance(payload.get("arguments"), list):
+        raise MalformedPayloadError("'arguments' must be a list")
+    executions = payload.get("executions", 0)
+    if isinstance(executions, bool) or not isinstance(executions, int) or executions < 0:
+        raise MalformedPayloadError("'executions' must be a non-negative integer")
+    counters = payload.get("exception_executions") or {}
+    if not isinstance(counters, dict) or not all(
+        isinstance(key, str) and isinstance(value, int) and not isinstance(value, bool)
+        for key, value in counters.items()
+    ):
+        raise MalformedPayloadError("'exception_executions' must map strings to integers")

@@ -1,0 +1,91 @@
+"""Enqueuing: options, the enqueue callbacks around the adapter call, and ``retry_job``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import signals
+from .callbacks import HALTED, run_callbacks
+from .errors import ConfigurationError, EnqueueError
+from .log_subscriber import enqueue_tags
+
+if TYPE_CHECKING:
+    from .adapters.base import QueueAdapter
+    from .base import ApplicationJob
+
+J = TypeVar("J", bound="ApplicationJob")
+
+
+def apply_options(
+    job: ApplicationJob,
+    *,
+    wait: float | timedelta | None = None,
+    wait_until: datetime | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+) -> None:
+    """Apply ``set(...)`` options; ``wait_until`` wins over ``wait`` (Rails); naive times are UTC."""
+    if wait is not None:
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ConfigurationError(f"wait={wait!r} must be seconds or a timedelta")
+        job.scheduled_at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    if wait_until is not None:
+        if not isinstance(wait_until, datetime):
+            raise ConfigurationError(f"wait_until={wait_until!r} must be a datetime")
+        if wait_until.tzinfo is None:
+            wait_until = wait_until.replace(tzinfo=timezone.utc)
+        job.scheduled_at = wait_until
+    if queue is not None:
+        job.queue_name = queue
+    if priority is not None:
+        job.priority = int(priority)
+
+
+def enqueue(job: J, **options: Any) -> J | bool:
+    """Run the enqueue callbacks around the adapter call; returns the job, or False if halted."""
+    apply_options(job, **options)
+    job.successfully_enqueued = False
+    job.enqueue_error = None
+    adapter = job.adapter()
+    signal = signals.enqueue if job.scheduled_at is None else signals.enqueue_at
+    with enqueue_tags(), signals.instrument(signal, job, adapter) as event:
+        result = run_callbacks(job, type(job)._enqueue_callbacks, lambda: hand_to_adapter(job, adapter))
+        if result is HALTED:
+            event.payload["aborted"] = True
+    if job.successfully_enqueued or job.enqueue_error is not None:
+        return job
+    return False
+
+
+def hand_to_adapter(job: ApplicationJob, adapter: QueueAdapter) -> None:
+    """Call the adapter; an EnqueueError is recorded on the job instead of raised."""
+    try:
+        if job.scheduled_at is None:
+            adapter.enqueue(job)
+        else:
+            adapter.enqueue_at(job, job.scheduled_at.timestamp())
+    except EnqueueError as error:
+        job.enqueue_error = error
+    else:
+        job.successfully_enqueued = True
+
+
+def retry_job(
+    job: J,
+    *,
+    wait: float | timedelta | None = None,
+    wait_until: datetime | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    error: BaseException | None = None,
+) -> J | bool:
+    """Enqueue ``job`` again; its in-memory queue, priority and time are restored afterwards."""
+    saved = (job.scheduled_at, job._queue_name, job._priority)
+    seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
+    try:
+        with signals.instrument(signals.enqueue_retry, job, job.adapter(), error=error, wait=seconds):
+            return enqueue(job, wait=wait, wait_until=wait_until, queue=queue, priority=priority)
+    finally:
+        job.scheduled_at, job._queue_name, job._priority = saved

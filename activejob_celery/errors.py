@@ -1,0 +1,106 @@
+"""Every exception the package raises, under one root.
+
+Each public error also subclasses the nearest built-in meaning, so code that already catches
+``TypeError`` or ``LookupError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ActiveJobError(Exception):
+    """Root of every error raised by activejob_celery.
+
+    Example:
+        >>> issubclass(SerializationError, ActiveJobError)
+        True
+    """
+
+
+class ConfigurationError(ActiveJobError, ValueError):
+    """A declaration or setting is invalid; raised when the class body or ``init_app`` runs.
+
+    Example:
+        >>> from activejob_celery import ApplicationJob, retry_on
+        >>> class BadJob(ApplicationJob):          # doctest: +SKIP
+        ...     retry_on(TimeoutError, wait="soon")
+        Traceback (most recent call last):
+        ConfigurationError: retry_on(TimeoutError): wait='soon' is not a supported wait ...
+    """
+
+
+class SerializationError(ActiveJobError, TypeError):
+    """An argument cannot be encoded for the wire; nothing was published.
+
+    Example:
+        >>> from activejob_celery.arguments import serialize_arguments
+        >>> serialize_arguments([object()], {})     # doctest: +SKIP
+        Traceback (most recent call last):
+        SerializationError: Unsupported argument type: object ...
+    """
+
+
+class DeserializationError(ActiveJobError, ValueError):
+    """Arguments in a payload could not be decoded; raised from the original error.
+
+    It is raised inside the job's rescue scope, so ``retry_on`` and ``discard_on`` apply to it.
+
+    Example:
+        >>> class CleanupJob(ApplicationJob):       # doctest: +SKIP
+        ...     discard_on(DeserializationError)
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Error while trying to deserialize arguments: {message}")
+
+
+class UnknownJobClassError(ActiveJobError, LookupError):
+    """A payload names a job class that is not registered in this process.
+
+    Example:
+        >>> UnknownJobClassError("shop.jobs.GoneJob").job_class
+        'shop.jobs.GoneJob'
+    """
+
+    def __init__(self, job_class: str) -> None:
+        self.job_class = job_class
+        super().__init__(
+            f"Failed to instantiate job, class {job_class!r} is not a registered job class "
+            "(was it renamed, or is the module that defines it not imported by this worker?)"
+        )
+
+
+class MalformedPayloadError(ActiveJobError, ValueError):
+    """A message body is not a job payload (wrong shape, wrong types, or not JSON).
+
+    Example:
+        >>> str(MalformedPayloadError("'job_id' must be a string"))
+        "Malformed job payload: 'job_id' must be a string"
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"Malformed job payload: {reason}")
+
+
+class EnqueueError(ActiveJobError):
+    """The broker refused or could not take the job; recorded on the job, never raised to callers.
+
+    Example:
+        >>> job = GuestsCleanupJob.perform_later(42)    # doctest: +SKIP
+        >>> job.successfully_enqueued, job.enqueue_error
+        (False, EnqueueError('Error while publishing ...'))
+    """
+
+
+class Abort(Exception):  # noqa: N818 - control flow, not an error (Rails `throw :abort`)
+    """Raise in a ``before_*`` callback to halt the chain, like Rails' ``throw :abort``.
+
+    It is control flow: it is never reported to an error tracker or stored as a dead letter.
+
+    Example:
+        >>> class ReportJob(ApplicationJob):          # doctest: +SKIP
+        ...     @before_perform
+        ...     def check(self):
+        ...         if not self.arguments:
+        ...             raise Abort
+    """

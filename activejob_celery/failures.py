@@ -1,0 +1,56 @@
+"""Where a job that fails for good is reported from the worker path (dead letters plug in here)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import ApplicationJob
+
+logger = logging.getLogger(__name__)
+
+REASONS = (
+    "exhausted",
+    "unhandled",
+    "discarded",
+    "deserialization",
+    "unknown_job_class",
+    "malformed_message",
+)
+"""Why a job failed for good."""
+
+Recorder = Callable[..., None]
+_recorders: list[Recorder] = []
+
+
+def add_failure_recorder(recorder: Recorder) -> None:
+    """Call ``recorder(payload, error, *, reason, job)`` for every job that fails for good.
+
+    Recorders run synchronously in the worker, before the task is marked failed. One that raises
+    makes the task raise instead of acknowledging the message as failed.
+
+    Example:
+        >>> add_failure_recorder(lambda payload, error, *, reason, job: print(reason))  # doctest: +SKIP
+    """
+    if recorder not in _recorders:
+        _recorders.append(recorder)
+
+
+def remove_failure_recorder(recorder: Recorder) -> None:
+    """Stop calling ``recorder``."""
+    if recorder in _recorders:
+        _recorders.remove(recorder)
+
+
+def job_failed(payload: Any, error: BaseException, *, reason: str, job: ApplicationJob | None) -> None:
+    """Log the failure with its reason and hand it to every recorder."""
+    logger.error(
+        "Job failed for good (%s): %s: %s",
+        reason,
+        type(error).__qualname__,
+        error,
+    )
+    for recorder in list(_recorders):
+        recorder(payload, error, reason=reason, job=job)

@@ -1,0 +1,1 @@
+"""Optional integrations: Sentry reporting and the SMTP delivery error handling mixin."""

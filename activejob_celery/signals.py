@@ -1,0 +1,74 @@
+"""Job lifecycle signals (Rails' ``*.active_job`` events) and the helper that emits them.
+
+Every signal is a Celery :class:`~celery.utils.dispatch.Signal`; the sender is the job class and
+every receiver gets ``job`` and ``adapter`` keyword arguments, plus the extras listed per signal.
+Signals that wrap work (all but ``perform_start``) are sent when the work finishes, with
+``duration`` (milliseconds), ``exception`` (or None) and ``aborted``. A receiver that raises is
+logged by Celery and never breaks the job.
+
+Example:
+    >>> from activejob_celery import signals
+    >>> @signals.perform.connect
+    ... def on_perform(sender, job, duration, exception, **extra):
+    ...     metrics.timing(f"jobs.{sender.__name__}", duration)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from celery.utils.dispatch import Signal
+
+if TYPE_CHECKING:
+    from .base import ApplicationJob
+
+enqueue = Signal(name="activejob.enqueue")
+"""A job was handed to its adapter without a time: ``job``, ``adapter``."""
+enqueue_at = Signal(name="activejob.enqueue_at")
+"""A job was handed to its adapter to run at ``job.scheduled_at``."""
+enqueue_all = Signal(name="activejob.enqueue_all")
+"""``perform_all_later`` published a group: ``jobs``, ``enqueued_count``, ``adapter``."""
+enqueue_retry = Signal(name="activejob.enqueue_retry")
+"""``retry_job`` re-enqueued the job: ``error``, ``wait`` (seconds or None)."""
+perform_start = Signal(name="activejob.perform_start")
+"""The job is about to run its perform callbacks (arguments are decoded)."""
+perform = Signal(name="activejob.perform")
+"""``perform_now`` finished, including rescue handlers; ``exception`` if an error escaped."""
+retry_stopped = Signal(name="activejob.retry_stopped")
+"""A ``retry_on`` declaration ran out of attempts: ``error``."""
+discard = Signal(name="activejob.discard")
+"""A ``discard_on`` declaration (or ``discard_job``) discarded the job: ``error``, ``dead_letter``."""
+
+
+class Event:
+    """The keyword arguments a wrapped signal will be sent with; the wrapped code may add to it."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+
+
+@contextmanager
+def instrument(signal: Signal, job: ApplicationJob, adapter: object, **payload: Any) -> Iterator[Event]:
+    """Run the block, then send ``signal`` with its duration and outcome.
+
+    Example:
+        >>> with instrument(signals.discard, job, job.adapter(), error=error):   # doctest: +SKIP
+        ...     run_after_discard(job, error)
+    """
+    event = Event({"job": job, "adapter": adapter, "aborted": False, **payload})
+    started = time.perf_counter()
+    try:
+        yield event
+    except BaseException as error:
+        event.payload["exception"] = error
+        raise
+    finally:
+        event.payload.setdefault("exception", None)
+        event.payload["duration"] = (time.perf_counter() - started) * 1000.0
+        if signal.receivers:
+            signal.send(type(job), **event.payload)
