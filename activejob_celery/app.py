@@ -1,4 +1,4 @@
-"""``init_app``: settings, one task per job class, queue consumption and logging for a Celery app."""
+"""``init_app``: settings, one task per job class, queue consumption and logging for an app."""
 
 from __future__ import annotations
 

@@ -109,11 +109,11 @@ class Computed:
     function: Callable[..., Any]
     takes_error: bool
 
-    def delay(self, executions: int, error: BaseException | None, jitter: float) -> float:
-        """Seconds to wait before retry number ``executions``; None means at once."""
+    def delay(self, executions: int, error: BaseException | None, jitter: float) -> float | None:
+        """Seconds to wait before retry number ``executions``; None enqueues at once, unscheduled."""
         value = self.function(executions, error) if self.takes_error else self.function(executions)
         if value is None:
-            return 0.0
+            return None
         if isinstance(value, timedelta):
             return value.total_seconds()
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -34,34 +34,43 @@ class JobMeta(type):
         return open_collector()
 
     def __new__(
-        mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], *, abstract: bool = False, **kwargs: Any
+        mcs,
+        name: str,
+        bases: tuple[type, ...],
+        namespace: dict[str, Any],
+        *,
+        abstract: bool = False,
+        **kwargs: Any,
     ) -> JobMeta:
+        """Open the collector for the class body about to run."""
         declarations = close_collector(namespace)
-        cls = super().__new__(mcs, name, bases, dict(namespace), **kwargs)
+        cls: Any = super().__new__(mcs, name, bases, dict(namespace), **kwargs)
         cls._abstract = abstract
         cls._own_declarations = []
         if "job_name" not in namespace:
             cls.job_name = f"{cls.__module__}.{cls.__qualname__}"
         for declaration in declarations:
-            declaration.apply(cls)  # type: ignore[arg-type]
+            declaration.apply(cls)
             declaration.check_complete()
-        cls._rebuild_tables()  # type: ignore[attr-defined]
+        cls._rebuild_tables()
         if not abstract:
-            if cls.perform is JobCore.perform:  # type: ignore[attr-defined]
+            if cls.perform is JobCore.perform:
                 raise ConfigurationError(
                     f"{cls.__qualname__} must define perform(), or be declared "
                     f"`class {name}(..., abstract=True)` if it is a base for other jobs"
                 )
-            registry.register(cls)  # type: ignore[arg-type]
-        return cls
+            registry.register(cls)
+        return cls  # type: ignore[no-any-return]
 
-    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(
+        cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
+    ) -> None:
         kwargs.pop("abstract", None)
         super().__init__(name, bases, namespace, **kwargs)
 
 
-class hybridmethod(Generic[R]):  # noqa: N801 - reads like `classmethod`
-    """A method with a class form and an instance form, as Rails has for ``perform_now`` and ``set``."""
+class hybridmethod(Generic[R]):
+    """A method with a class form and an instance form, like Rails' ``perform_now`` and ``set``."""
 
     def __init__(self, on_class: Callable[..., R], on_instance: Callable[..., R]) -> None:
         self.on_class = on_class
@@ -160,7 +169,9 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
         Example:
             >>> GuestsCleanupJob(42).enqueue(wait=60)               # doctest: +SKIP
         """
-        return enqueuing.enqueue(self, wait=wait, wait_until=wait_until, queue=queue, priority=priority)
+        return enqueuing.enqueue(
+            self, wait=wait, wait_until=wait_until, queue=queue, priority=priority
+        )
 
     def retry_job(
         self: J,
@@ -171,7 +182,7 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
         priority: int | None = None,
         error: BaseException | None = None,
     ) -> J | bool:
-        """Enqueue this job again (same ``job_id``, current arguments); the running job is unchanged.
+        """Enqueue this job again (same ``job_id``, current arguments); this object is unchanged.
 
         Example:
             >>> class ImportJob(ApplicationJob):                   # doctest: +SKIP
@@ -224,13 +235,21 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
             if isinstance(klass, JobMeta)
             for declaration in klass.__dict__.get("_own_declarations", ())
         ]
-        cls._rescue_handlers = tuple(d.bind(cls) for d in declarations if isinstance(d, rescue.Handler))
-        cls._after_discard = tuple(d.bind(cls) for d in declarations if isinstance(d, rescue.AfterDiscard))
+        cls._rescue_handlers = tuple(
+            d.bind(cls) for d in declarations if isinstance(d, rescue.Handler)
+        )
+        cls._after_discard = tuple(
+            d.bind(cls) for d in declarations if isinstance(d, rescue.AfterDiscard)
+        )
         cls._perform_callbacks = tuple(
-            d.bind(cls) for d in declarations if isinstance(d, CallbackDeclaration) and d.chain == "perform"
+            d.bind(cls)
+            for d in declarations
+            if isinstance(d, CallbackDeclaration) and d.chain == "perform"
         )
         cls._enqueue_callbacks = tuple(
-            d.bind(cls) for d in declarations if isinstance(d, CallbackDeclaration) and d.chain == "enqueue"
+            d.bind(cls)
+            for d in declarations
+            if isinstance(d, CallbackDeclaration) and d.chain == "enqueue"
         )
         for subclass in cls.__subclasses__():
             subclass._rebuild_tables()
@@ -248,4 +267,3 @@ def perform_all_later(*jobs: ApplicationJob | list[ApplicationJob]) -> None:
         >>> perform_all_later([GuestsCleanupJob(1), GuestsCleanupJob(2)])   # doctest: +SKIP
     """
     bulk.perform_all_later(*jobs)
-

@@ -23,9 +23,12 @@ def perform_all_later(*jobs: ApplicationJob | Iterable[ApplicationJob]) -> None:
         groups.setdefault(id(adapter), (adapter, []))[1].append(job)
     for adapter, group in groups.values():
         first = group[0]
-        with enqueue_tags(), signals.instrument(
-            signals.enqueue_all, first, adapter, jobs=group, enqueued_count=0
-        ) as event:
+        with (
+            enqueue_tags(),
+            signals.instrument(
+                signals.enqueue_all, first, adapter, jobs=group, enqueued_count=0
+            ) as event,
+        ):
             event.payload["enqueued_count"] = adapter.enqueue_all(group)
 
 

@@ -51,7 +51,7 @@ class CallbackDeclaration(Declaration):
 
     def bind(self, job_class: type[ApplicationJob]) -> Callback:
         """Resolve a method name against ``job_class``; ConfigurationError if it is missing."""
-        function = self.target
+        function: Any = self.target
         if isinstance(function, str):
             function = getattr(job_class, function, None)
             if not callable(function):
@@ -122,7 +122,9 @@ def _run_around(
             return None  # the around callback swallowed the error
         raise RuntimeError("an around callback yielded more than once") from error
     try:
-        next(generator)
+        # `result = yield` sees the body's value, as Rails' `value = block.call` does;
+        # None when a later before callback halted and the body never ran.
+        generator.send(None if result is HALTED else result)
     except StopIteration:
         return result
     raise RuntimeError("an around callback yielded more than once")

@@ -115,7 +115,7 @@ class Settings:
         return "redis" if scheme in ("redis", "rediss", "redis+socket") else "celery"
 
     def key(self, *parts: str) -> str:
-        """A Redis key under ``key_prefix``: ``settings.key("scheduled")`` -> ``activejob:scheduled``."""
+        """A Redis key under ``key_prefix``: ``key("scheduled")`` is ``activejob:scheduled``."""
         return ":".join((self.key_prefix, *parts))
 
 

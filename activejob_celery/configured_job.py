@@ -13,7 +13,7 @@ _OPTIONS = frozenset(("wait", "wait_until", "queue", "priority"))
 
 
 class ConfiguredJob(Generic[J]):
-    """``GuestsCleanupJob.set(wait=300, queue="urgent")``: call ``perform_later`` or ``perform_now``.
+    """What ``Job.set(wait=300, queue="urgent")`` returns; call ``perform_later`` on it.
 
     Example:
         >>> GuestsCleanupJob.set(wait=timedelta(minutes=5)).perform_later(42)   # doctest: +SKIP

@@ -1,6 +1,6 @@
 """Class-body declarations: the collector the job metaclass opens, and the shared base class.
 
-``retry_on(...)``, ``queue_as(...)``, ``before_perform(...)`` and friends are module-level functions.
+``retry_on(...)``, ``queue_as(...)``, ``before_perform(...)`` and friends are module functions.
 Called in a job's class body they hand a :class:`Declaration` to the collector that the metaclass's
 ``__prepare__`` opened; the metaclass applies them, in order, once the class exists. Called through
 the class (``MyJob.retry_on(...)``) they apply at once. Anywhere else they raise
@@ -44,6 +44,7 @@ class Declaration:
         """Raise ConfigurationError if the class body left the declaration unfinished."""
 
     def __call__(self, block: F) -> F:
+        """Use the decorated function as this declaration's block."""
         self.block = block
         return block
 
@@ -141,7 +142,7 @@ def applying_to(job_class: type[ApplicationJob]) -> Iterator[None]:
         _state.direct_target = previous
 
 
-class declared_classmethod(Generic[P, R]):  # noqa: N801 - reads like `classmethod`
+class declared_classmethod(Generic[P, R]):
     """Expose a declaration function as a classmethod: ``MyJob.retry_on(...)``."""
 
     def __init__(self, function: Callable[P, R]) -> None:

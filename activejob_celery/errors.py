@@ -92,7 +92,7 @@ class EnqueueError(ActiveJobError):
     """
 
 
-class Abort(Exception):  # noqa: N818 - control flow, not an error (Rails `throw :abort`)
+class Abort(Exception):
     """Raise in a ``before_*`` callback to halt the chain, like Rails' ``throw :abort``.
 
     It is control flow: it is never reported to an error tracker or stored as a dead letter.

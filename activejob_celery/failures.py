@@ -32,7 +32,9 @@ def add_failure_recorder(recorder: Recorder) -> None:
     makes the task raise instead of acknowledging the message as failed.
 
     Example:
-        >>> add_failure_recorder(lambda payload, error, *, reason, job: print(reason))  # doctest: +SKIP
+        >>> def log_reason(payload, error, *, reason, job):
+        ...     print(reason)
+        >>> add_failure_recorder(log_reason)
     """
     if recorder not in _recorders:
         _recorders.append(recorder)
@@ -44,7 +46,9 @@ def remove_failure_recorder(recorder: Recorder) -> None:
         _recorders.remove(recorder)
 
 
-def job_failed(payload: Any, error: BaseException, *, reason: str, job: ApplicationJob | None) -> None:
+def job_failed(
+    payload: Any, error: BaseException, *, reason: str, job: ApplicationJob | None
+) -> None:
     """Log the failure with its reason and hand it to every recorder."""
     logger.error(
         "Job failed for good (%s): %s: %s",

@@ -61,7 +61,9 @@ def add_locator(app: str, locate: Locator) -> None:
     """Register how records of ``app`` are fetched: ``locate(gid)`` returns the record or None.
 
     Example:
-        >>> add_locator("shop", lambda gid: Guest.objects.filter(pk=gid.model_id).first())  # doctest: +SKIP
+        >>> def find_guest(gid):
+        ...     return Guest.objects.filter(pk=gid.model_id).first()
+        >>> add_locator("shop", find_guest)
     """
     _locators[app] = locate
 

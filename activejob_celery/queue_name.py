@@ -25,6 +25,7 @@ class QueueAs(Declaration):
         self.source = source
 
     def apply(self, job_class: type[ApplicationJob]) -> None:
+        """Record this declaration on ``job_class``."""
         job_class._queue_name_source = self.source
 
 

@@ -33,6 +33,7 @@ class QueueWithPriority(Declaration):
         self.source = source
 
     def apply(self, job_class: type[ApplicationJob]) -> None:
+        """Record this declaration on ``job_class``."""
         job_class._priority_source = self.source
 
 
@@ -52,7 +53,7 @@ def resolve_priority(job: ApplicationJob) -> int | None:
     source = type(job)._priority_source
     if source is None:
         return current_settings().default_priority
-    return source(job) if callable(source) else source  # type: ignore[no-any-return]
+    return source(job) if callable(source) else source
 
 
 def celery_priority(priority: int | None) -> int | None:

@@ -20,10 +20,14 @@ _listeners: list[Listener] = []
 
 
 def register(job_class: type[ApplicationJob]) -> None:
-    """Record ``job_class`` under its ``job_name`` and tell listeners (``init_app`` registers tasks)."""
+    """Record ``job_class`` under its ``job_name`` and tell the listeners (``init_app``)."""
     name = job_class.job_name
     previous = _job_classes.get(name)
-    if previous is not None and previous is not job_class and previous.__module__ != job_class.__module__:
+    if (
+        previous is not None
+        and previous is not job_class
+        and previous.__module__ != job_class.__module__
+    ):
         logger.warning(
             "Job name %r of %s.%s replaces the job class from module %s",
             name,

@@ -16,7 +16,7 @@ _reporters: list[Reporter] = []
 
 
 def add_error_reporter(reporter: Reporter) -> Reporter:
-    """Register ``reporter(error, *, job, handled, level, context)``; returns it (decorator-friendly).
+    """Register ``reporter(error, *, job, handled, level, context)``; returns it (a decorator).
 
     Example:
         >>> @add_error_reporter

@@ -40,7 +40,7 @@ perform = Signal(name="activejob.perform")
 retry_stopped = Signal(name="activejob.retry_stopped")
 """A ``retry_on`` declaration ran out of attempts: ``error``."""
 discard = Signal(name="activejob.discard")
-"""A ``discard_on`` declaration (or ``discard_job``) discarded the job: ``error``, ``dead_letter``."""
+"""``discard_on`` (or ``discard_job``) discarded the job: ``error``, ``dead_letter``."""
 
 
 class Event:
@@ -53,7 +53,9 @@ class Event:
 
 
 @contextmanager
-def instrument(signal: Signal, job: ApplicationJob, adapter: object, **payload: Any) -> Iterator[Event]:
+def instrument(
+    signal: Signal, job: ApplicationJob, adapter: object, **payload: Any
+) -> Iterator[Event]:
     """Run the block, then send ``signal`` with its duration and outcome.
 
     Example:

@@ -33,7 +33,9 @@ class JobTask(Task):  # type: ignore[misc]
                 f"a job task takes exactly one payload argument, got {len(args)} positional "
                 f"and {len(kwargs)} keyword arguments"
             )
-            job_failed({"args": list(args), "kwargs": kwargs}, error, reason="malformed_message", job=None)
+            job_failed(
+                {"args": list(args), "kwargs": kwargs}, error, reason="malformed_message", job=None
+            )
             raise error
         return run_payload(args[0])
 

@@ -22,11 +22,13 @@ class InlineAdapter(QueueAdapter):
     display_name: ClassVar[str] = "Inline"
 
     def enqueue(self, job: ApplicationJob) -> None:
+        """Run ``job`` now, through its payload."""
         from ..execution import execute
 
         execute(job.serialize())
 
     def enqueue_at(self, job: ApplicationJob, timestamp: float) -> None:
+        """Refuse: inline jobs cannot wait."""
         raise EnqueueError(
             "The inline adapter cannot run jobs in the future; use the celery adapter "
             "(or the test adapter in tests) for set(wait=...) and retries"

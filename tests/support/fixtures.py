@@ -1,0 +1,103 @@
+"""Job-level fixtures: isolation of process-wide state, a Celery app set up for jobs, a worker.
+
+Loaded from ``tests/conftest.py`` with ``pytest_plugins``. Names start with ``aj_`` so they never
+collide with ``celery.contrib.pytest`` or pytest-celery fixtures.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from activejob_celery import adapters, app as app_module, config, registry
+from activejob_celery.log_subscriber import attach, detach
+from tests.support.worker import run_worker
+
+
+@pytest.fixture(autouse=True)
+def aj_isolation() -> Iterator[None]:
+    """Restore the job registry, settings, named adapters and app list after every test."""
+    saved_registry = registry.snapshot()
+    saved_settings = config.current_settings()
+    saved_adapters = dict(adapters._named)
+    saved_apps = list(app_module._apps)
+    attach()
+    yield
+    registry.restore(saved_registry)
+    config.use_settings(saved_settings)
+    adapters._named.clear()
+    adapters._named.update(saved_adapters)
+    app_module._apps.clear()
+    for saved in saved_apps:
+        app_module._apps.add(saved)
+
+
+def make_app(broker_url: str, **conf: Any) -> Celery:
+    """A Celery app on ``broker_url`` with test-friendly settings, set up with ``init_app``."""
+    from activejob_celery import init_app
+
+    app = Celery("aj_test", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        activejob_dead_letters_url=broker_url,
+        **conf,
+    )
+    init_app(app)
+    return app
+
+
+@pytest.fixture
+def aj_app(aj_redis: Any) -> Iterator[Celery]:
+    """A Celery app on the test's clean Redis database, with ``init_app`` applied."""
+    app = make_app(aj_redis.url)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def aj_worker(aj_app: Celery) -> Iterator[Any]:
+    """An in-process solo worker consuming ``aj_app``'s job queues."""
+    with run_worker(aj_app) as worker:
+        yield worker
+
+
+class JobBuffer:
+    """A thread-safe list jobs append to (Rails' ``JobBuffer``)."""
+
+    def __init__(self) -> None:
+        self._values: list[Any] = []
+        self._lock = threading.Lock()
+
+    def add(self, value: Any) -> None:
+        with self._lock:
+            self._values.append(value)
+
+    @property
+    def values(self) -> list[Any]:
+        with self._lock:
+            return list(self._values)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+@pytest.fixture
+def aj_job_buffer() -> JobBuffer:
+    """A fresh :class:`JobBuffer` per test."""
+    return JobBuffer()
+
+
+@pytest.fixture
+def aj_quiet_logs() -> Iterator[None]:
+    """Detach the Rails log lines for a test that produces many of them."""
+    detach()
+    yield
+    attach()
