@@ -27,14 +27,14 @@ type: venv
 	$(BIN)/mypy --strict activejob_celery
 
 # The suite starts its own private redis-server (tests/conftest.py); none needs to be running.
-test: venv lint type
+test: venv lint type docs
 	$(BIN)/pytest
 
 demo: venv
 	$(PY) examples/quickstart/run_demo.py
 
 docs: venv
-	$(BIN)/mkdocs build --strict
+	$(BIN)/mkdocs build --strict --site-dir $(or $(TMPDIR),/tmp)/activejob-celery-site
 
 bench: venv
 	$(PY) benchmarks/run.py

@@ -41,7 +41,8 @@ from .log_subscriber import current_job
 from .queue_name import queue_as
 from .queue_priority import queue_with_priority
 from .reporting import add_error_reporter
-from .rescue import UNLIMITED, after_discard, discard_on, rescue_from, retry_on
+from .discarding import after_discard
+from .rescue import UNLIMITED, discard_on, rescue_from, retry_on
 from .serializers import ObjectSerializer, add_serializers
 
 __all__ = [

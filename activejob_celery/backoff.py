@@ -18,7 +18,7 @@ class _Default:
 
 
 DEFAULT: Final = _Default()
-"""Marks an option left to its setting, e.g. ``jitter`` falling back to ``activejob_retry_jitter``."""
+"""Marks an option left to its setting: ``jitter`` falls back to ``activejob_retry_jitter``."""
 
 
 def _require_number(what: str, value: object, *, minimum: float) -> None:
@@ -110,7 +110,7 @@ class Computed:
     takes_error: bool
 
     def delay(self, executions: int, error: BaseException | None, jitter: float) -> float | None:
-        """Seconds to wait before retry number ``executions``; None enqueues at once, unscheduled."""
+        """Seconds to wait before retry number ``executions``; None retries at once, unscheduled."""
         value = self.function(executions, error) if self.takes_error else self.function(executions)
         if value is None:
             return None
@@ -132,7 +132,7 @@ Wait = Union[int, float, timedelta, Polynomial, Exponential, Callable[..., Any]]
 
 
 def wait_strategy(wait: object, *, declared_in: str) -> Strategy:
-    """Turn a ``wait=`` value into a strategy, or raise ConfigurationError naming the declaration."""
+    """Turn a ``wait=`` value into a strategy; ConfigurationError names the declaration."""
     if isinstance(wait, Polynomial | Exponential | Fixed):
         return wait
     if isinstance(wait, timedelta):

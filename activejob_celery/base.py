@@ -12,7 +12,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from . import bulk, callbacks, enqueuing, execution, queue_name, queue_priority, registry, rescue
+from . import (
+    bulk,
+    callbacks,
+    discarding,
+    enqueuing,
+    execution,
+    queue_name,
+    queue_priority,
+    registry,
+    rescue,
+)
 from .callbacks import Callback, CallbackDeclaration
 from .configured_job import ConfiguredJob
 from .core import JobCore, JobPayload
@@ -130,7 +140,7 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
     retry_on = declared_classmethod(rescue.retry_on)
     discard_on = declared_classmethod(rescue.discard_on)
     rescue_from = declared_classmethod(rescue.rescue_from)
-    after_discard = declared_classmethod(rescue.after_discard)
+    after_discard = declared_classmethod(discarding.after_discard)
     before_perform = declared_classmethod(callbacks.before_perform)
     around_perform = declared_classmethod(callbacks.around_perform)
     after_perform = declared_classmethod(callbacks.after_perform)
@@ -205,7 +215,7 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
             ...     def gone(self, error):
             ...         self.discard_job(error)
         """
-        rescue.discard(self, error)
+        discarding.discard(self, error)
 
     def adapter(self) -> QueueAdapter:
         """The queue adapter this job enqueues through."""
@@ -239,7 +249,7 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
             d.bind(cls) for d in declarations if isinstance(d, rescue.Handler)
         )
         cls._after_discard = tuple(
-            d.bind(cls) for d in declarations if isinstance(d, rescue.AfterDiscard)
+            d.bind(cls) for d in declarations if isinstance(d, discarding.AfterDiscard)
         )
         cls._perform_callbacks = tuple(
             d.bind(cls)

@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from .declaration import Declaration, collect
+from .declaration import Declaration, collect, describe_target
 from .errors import Abort, ConfigurationError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class CallbackDeclaration(Declaration):
         self.chain: Chain = chain
         self.kind: Kind = kind
         self.target = target
-        self.usage = f"{kind}_{chain}({_describe(target)})"
+        self.usage = f"{kind}_{chain}({describe_target(target)})"
         if not isinstance(target, str) and not callable(target):
             raise ConfigurationError(f"{self.usage}: give a method name, a callable or decorate")
         if kind == "around" and callable(target) and not inspect.isgeneratorfunction(target):
@@ -82,7 +82,9 @@ def run_callbacks(
     return _run(job, callbacks, 0, body)
 
 
-def _run(job: ApplicationJob, callbacks: tuple[Callback, ...], index: int, body: Callable[[], Any]) -> Any:
+def _run(
+    job: ApplicationJob, callbacks: tuple[Callback, ...], index: int, body: Callable[[], Any]
+) -> Any:
     if index == len(callbacks):
         return body()
     callback = callbacks[index]
@@ -204,9 +206,3 @@ def around_enqueue(target: Target) -> Target:
         ...             yield
     """
     return _declare("enqueue", "around", target)
-
-
-def _describe(target: object) -> str:
-    if isinstance(target, str):
-        return repr(target)
-    return getattr(target, "__qualname__", None) or repr(target)

@@ -81,6 +81,14 @@ class Settings:
             raise ConfigurationError("activejob_retry_jitter must be a number such as 0.15")
         if self.retry_jitter < 0:
             raise ConfigurationError("activejob_retry_jitter must not be negative")
+        if self.smtp_ssl and self.smtp_starttls:
+            raise ConfigurationError(
+                "activejob_smtp_ssl and activejob_smtp_starttls exclude each other: ssl speaks TLS "
+                "from the start (port 465), starttls upgrades a plain connection (port 587)"
+            )
+        timeout = self.smtp_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ConfigurationError("activejob_smtp_timeout must be a positive number of seconds")
         for name in ("scheduler_poll_interval", "scheduler_lease", "dead_letters_ttl"):
             value = getattr(self, name)
             if isinstance(value, timedelta):
@@ -128,13 +136,20 @@ def warn_unknown_keys(keys: Any) -> None:
     """Warn about ``activejob_*`` keys (also ``CELERY_ACTIVEJOB_*``) that no setting reads."""
     known = known_keys()
     for key in list(keys):
-        name = str(key).lower()
+        text = str(key)
+        name = text.lower()
         if name.startswith("celery_" + PREFIX):
             name = name[len("celery_") :]
-        if not name.startswith(PREFIX) or name in known:
+        if not name.startswith(PREFIX):
             continue
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        # Celery reads `activejob_x` as written and `CELERY_ACTIVEJOB_X` under namespace="CELERY";
+        # it never reads other spellings (`ACTIVEJOB_X`), so those warn instead of vanishing.
+        if text in known or (text.isupper() and text.startswith("CELERY_") and name in known):
+            continue
+        # Match without the shared prefix, or every typo would look "close" to some key.
+        suffixes = [known_key[len(PREFIX) :] for known_key in known]
+        close = difflib.get_close_matches(name[len(PREFIX) :], suffixes, n=1)
+        hint = f"; did you mean {PREFIX + close[0]!r}?" if close else ""
         message = f"Unknown setting {key!r} is ignored{hint}"
         # Workers run as daemons where warnings are often hidden, so log it as well.
         warnings.warn(message, UserWarning, stacklevel=3)

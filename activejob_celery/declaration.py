@@ -92,23 +92,17 @@ def close_collector(namespace: dict[str, Any]) -> list[Declaration]:
         if collectors[index].namespace() is namespace:
             found = collectors[index]
             del collectors[index:]
-            _drop_stale_collectors(innermost=found.qualname())
+            _drop_stale_collectors()
             return found.declarations
     return []
 
 
-def _drop_stale_collectors(innermost: str | None = None) -> None:
-    # A class body that raised never reaches the metaclass, so its collector stays on the stack.
-    # It is stale once its namespace is gone, or when a later class is not nested inside it.
-    kept: list[_Collector] = []
-    for collector in _state.collectors:
-        qualname = collector.qualname()
-        if qualname is None:
-            continue
-        if innermost is not None and not innermost.startswith(qualname + "."):
-            continue
-        kept.append(collector)
-    _state.collectors[:] = kept
+def _drop_stale_collectors() -> None:
+    # A class body that raised never reaches the metaclass, so its collector stays on the stack
+    # until its namespace is gone. Qualnames cannot tell such a body from one still running (a
+    # factory or an import may build a job class while another class body executes), so only
+    # the namespace's lifetime decides.
+    _state.collectors[:] = [c for c in _state.collectors if c.qualname() is not None]
 
 
 def collect(declaration: D) -> D:
@@ -158,3 +152,12 @@ class declared_classmethod(Generic[P, R]):
 
         apply_to_owner.__doc__ = function.__doc__
         return apply_to_owner
+
+
+def describe_target(target: object) -> str:
+    """How a declaration's argument reads in error messages: class name, quoted name or callable."""
+    if isinstance(target, type):
+        return target.__qualname__
+    if isinstance(target, str):
+        return repr(target)
+    return getattr(target, "__qualname__", None) or repr(target)

@@ -25,7 +25,7 @@ def apply_options(
     queue: str | None = None,
     priority: int | None = None,
 ) -> None:
-    """Apply ``set(...)`` options; ``wait_until`` wins over ``wait`` (Rails); naive times are UTC."""
+    """Apply ``set(...)`` options; ``wait_until`` wins over ``wait`` (Rails); naive is UTC."""
     if wait is not None:
         seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
@@ -51,7 +51,9 @@ def enqueue(job: J, **options: Any) -> J | bool:
     adapter = job.adapter()
     signal = signals.enqueue if job.scheduled_at is None else signals.enqueue_at
     with enqueue_tags(), signals.instrument(signal, job, adapter) as event:
-        result = run_callbacks(job, type(job)._enqueue_callbacks, lambda: hand_to_adapter(job, adapter))
+        result = run_callbacks(
+            job, type(job)._enqueue_callbacks, lambda: hand_to_adapter(job, adapter)
+        )
         if result is HALTED:
             event.payload["aborted"] = True
     if job.successfully_enqueued or job.enqueue_error is not None:
@@ -85,7 +87,9 @@ def retry_job(
     saved = (job.scheduled_at, job._queue_name, job._priority)
     seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
     try:
-        with signals.instrument(signals.enqueue_retry, job, job.adapter(), error=error, wait=seconds):
+        with signals.instrument(
+            signals.enqueue_retry, job, job.adapter(), error=error, wait=seconds
+        ):
             return enqueue(job, wait=wait, wait_until=wait_until, queue=queue, priority=priority)
     finally:
         job.scheduled_at, job._queue_name, job._priority = saved

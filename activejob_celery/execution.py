@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import registry, signals
+from .adapters import reporting_adapter
 from .callbacks import HALTED, run_callbacks
 from .core import validate_payload
-from .errors import DeserializationError
+from .discarding import run_after_discard
+from .errors import Abort, DeserializationError
 from .log_subscriber import tagged
-from .rescue import find_handler, run_after_discard
+from .rescue import find_handler
 
 if TYPE_CHECKING:
     from .base import ApplicationJob
@@ -23,9 +25,9 @@ if TYPE_CHECKING:
 
 
 def perform_now(job: ApplicationJob) -> Any:
-    """Run ``job`` here; returns what ``perform`` returned, the handled error, or False if halted."""
+    """Run ``job`` here; returns perform's value, the handled error, or False if halted."""
     with tagged(job):
-        adapter = job.adapter()
+        adapter = reporting_adapter(type(job))
         with signals.instrument(signals.perform, job, adapter) as event:
             job.executions += 1
             try:
@@ -33,6 +35,8 @@ def perform_now(job: ApplicationJob) -> Any:
                 if signals.perform_start.receivers:
                     signals.perform_start.send(type(job), job=job, adapter=adapter)
                 result = run_callbacks(job, type(job)._perform_callbacks, lambda: _perform(job))
+            except Abort:
+                result = HALTED  # control flow, even raised from perform itself: never a failure
             except Exception as error:
                 return rescue_or_raise(job, error)
             if result is HALTED:

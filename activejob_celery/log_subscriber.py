@@ -102,8 +102,14 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def on_enqueue(sender: type, job: ApplicationJob, adapter: Any, exception: BaseException | None,
-               aborted: bool, **extra: Any) -> None:
+def on_enqueue(
+    sender: type,
+    job: ApplicationJob,
+    adapter: Any,
+    exception: BaseException | None,
+    aborted: bool,
+    **extra: Any,
+) -> None:
     """``Enqueued X (Job ID: ..) to Celery(default) [at ...]`` or the matching failure line."""
     if not logger.isEnabledFor(logging.INFO):
         return
@@ -112,14 +118,25 @@ def on_enqueue(sender: type, job: ApplicationJob, adapter: Any, exception: BaseE
     if failure is not None:
         _log(logging.ERROR, "Failed enqueuing %s to %s: %s", name, where, _error(failure))
     elif aborted:
-        _log(logging.INFO, "Failed enqueuing %s to %s, a before_enqueue callback halted the "
-             "enqueuing execution.", name, where)
+        _log(
+            logging.INFO,
+            "Failed enqueuing %s to %s, a before_enqueue callback halted the enqueuing execution.",
+            name,
+            where,
+        )
     elif job.successfully_enqueued:
         when = ""
         if job.scheduled_at is not None:
             when = " at " + _utc(job.scheduled_at).strftime("%Y-%m-%d %H:%M:%S UTC")
-        _log(logging.INFO, "Enqueued %s (Job ID: %s) to %s%s%s", name, job.job_id, where, when,
-             format_arguments(job))
+        _log(
+            logging.INFO,
+            "Enqueued %s (Job ID: %s) to %s%s%s",
+            name,
+            job.job_id,
+            where,
+            when,
+            format_arguments(job),
+        )
 
 
 def on_enqueue_all(sender: type, jobs: list[ApplicationJob], adapter: Any, **extra: Any) -> None:
@@ -133,7 +150,9 @@ def on_enqueue_all(sender: type, jobs: list[ApplicationJob], adapter: Any, **ext
     by_class: dict[str, int] = {}
     for job in done:
         by_class[type(job).__qualname__] = by_class.get(type(job).__qualname__, 0) + 1
-    classes = ", ".join(f"{count} {name}" for name, count in sorted(by_class.items(), key=lambda i: -i[1]))
+    classes = ", ".join(
+        f"{count} {name}" for name, count in sorted(by_class.items(), key=lambda i: -i[1])
+    )
     tail = f". Failed enqueuing {_count(failed)}" if failed else ""
     _log(logging.INFO, "Enqueued %s to %s (%s)%s", _count(len(done)), adapter_name, classes, tail)
 
@@ -149,41 +168,91 @@ def on_perform_start(sender: type, job: ApplicationJob, adapter: Any, **extra: A
     enqueued = ""
     if job.enqueued_at is not None:
         enqueued = " enqueued at " + _utc(job.enqueued_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    _log(logging.INFO, "Performing %s (Job ID: %s) from %s%s%s", type(job).__qualname__,
-         job.job_id, _where(job, adapter), enqueued, format_arguments(job))
+    _log(
+        logging.INFO,
+        "Performing %s (Job ID: %s) from %s%s%s",
+        type(job).__qualname__,
+        job.job_id,
+        _where(job, adapter),
+        enqueued,
+        format_arguments(job),
+    )
 
 
-def on_perform(sender: type, job: ApplicationJob, adapter: Any, duration: float,
-               exception: BaseException | None, aborted: bool, **extra: Any) -> None:
+def on_perform(
+    sender: type,
+    job: ApplicationJob,
+    adapter: Any,
+    duration: float,
+    exception: BaseException | None,
+    aborted: bool,
+    **extra: Any,
+) -> None:
     """``Performed X (Job ID: ..) from Celery(default) in 12.34ms``, or the error line."""
     name, where = type(job).__qualname__, _where(job, adapter)
     if exception is not None:
-        _log(logging.ERROR, "Error performing %s (Job ID: %s) from %s in %.2fms: %s:", name,
-             job.job_id, where, duration, _error(exception),
-             exc_info=(type(exception), exception, exception.__traceback__))
+        _log(
+            logging.ERROR,
+            "Error performing %s (Job ID: %s) from %s in %.2fms: %s:",
+            name,
+            job.job_id,
+            where,
+            duration,
+            _error(exception),
+            exc_info=(type(exception), exception, exception.__traceback__),
+        )
     elif aborted:
-        _log(logging.ERROR, "Error performing %s (Job ID: %s) from %s in %.2fms: a before_perform "
-             "callback halted the job execution", name, job.job_id, where, duration)
+        _log(
+            logging.ERROR,
+            "Error performing %s (Job ID: %s) from %s in %.2fms: a before_perform "
+            "callback halted the job execution",
+            name,
+            job.job_id,
+            where,
+            duration,
+        )
     elif logger.isEnabledFor(logging.INFO):
-        _log(logging.INFO, "Performed %s (Job ID: %s) from %s in %.2fms", name, job.job_id,
-             where, duration)
+        _log(
+            logging.INFO,
+            "Performed %s (Job ID: %s) from %s in %.2fms",
+            name,
+            job.job_id,
+            where,
+            duration,
+        )
 
 
-def on_enqueue_retry(sender: type, job: ApplicationJob, error: BaseException | None,
-                     wait: float | None, **extra: Any) -> None:
+def on_enqueue_retry(
+    sender: type, job: ApplicationJob, error: BaseException | None, wait: float | None, **extra: Any
+) -> None:
     """``Retrying X (Job ID: ..) after 1 attempts in 3 seconds, due to a TimeoutError (...).``."""
     due = f", due to a {_error(error)}." if error is not None else "."
-    _log(logging.INFO, "Retrying %s (Job ID: %s) after %d attempts in %d seconds%s",
-         type(job).__qualname__, job.job_id, job.executions, int(wait or 0), due)
+    _log(
+        logging.INFO,
+        "Retrying %s (Job ID: %s) after %d attempts in %d seconds%s",
+        type(job).__qualname__,
+        job.job_id,
+        job.executions,
+        int(wait or 0),
+        due,
+    )
 
 
 def on_retry_stopped(sender: type, job: ApplicationJob, error: BaseException, **extra: Any) -> None:
     """``Stopped retrying X (Job ID: ..) due to a E (msg), which reoccurred on 5 attempts.``."""
-    _log(logging.ERROR, "Stopped retrying %s (Job ID: %s) due to a %s, which reoccurred on %d "
-         "attempts.", type(job).__qualname__, job.job_id, _error(error), job.executions)
+    _log(
+        logging.ERROR,
+        "Stopped retrying %s (Job ID: %s) due to a %s, which reoccurred on %d attempts.",
+        type(job).__qualname__,
+        job.job_id,
+        _error(error),
+        job.executions,
+    )
 
 
-def on_discard(sender: type, job: ApplicationJob, error: BaseException | None, **extra: Any) -> None:
+def on_discard(
+    sender: type, job: ApplicationJob, error: BaseException | None, **extra: Any
+) -> None:
     """``Discarded X (Job ID: ..) due to a E (msg).``."""
     due = f" due to a {_error(error)}." if error is not None else "."
     _log(logging.ERROR, "Discarded %s (Job ID: %s)%s", type(job).__qualname__, job.job_id, due)
@@ -208,10 +277,16 @@ def attach() -> None:
         >>> attach()
     """
     for signal, receiver in _RECEIVERS:
-        signal.connect(receiver, weak=False, dispatch_uid=f"activejob_celery.log.{receiver.__name__}.{signal.name}")
+        signal.connect(
+            receiver,
+            weak=False,
+            dispatch_uid=f"activejob_celery.log.{receiver.__name__}.{signal.name}",
+        )
 
 
 def detach() -> None:
     """Disconnect the log lines."""
     for signal, receiver in _RECEIVERS:
-        signal.disconnect(receiver, dispatch_uid=f"activejob_celery.log.{receiver.__name__}.{signal.name}")
+        signal.disconnect(
+            receiver, dispatch_uid=f"activejob_celery.log.{receiver.__name__}.{signal.name}"
+        )

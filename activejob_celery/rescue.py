@@ -1,6 +1,6 @@
-"""``rescue_from``, ``retry_on``, ``discard_on`` and ``after_discard``: the handler tables.
+"""``rescue_from``, ``retry_on`` and ``discard_on``: the handler table and its lookup.
 
-All three handler kinds share one list per class, searched newest first (the last matching
+The three handler kinds share one list per class, searched newest first (the last matching
 declaration wins, as in Rails), then along the error's ``__cause__`` chain. Inherited declarations
 come first in the list, so a subclass's declaration beats its parent's.
 """
@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import signals
+from .adapters import reporting_adapter
 from .backoff import DEFAULT, Strategy, validate_jitter, wait_strategy
 from .config import current_settings
-from .declaration import Declaration, collect
+from .declaration import Declaration, collect, describe_target
+from .discarding import discard, run_after_discard
 from .errors import ConfigurationError
 from .reporting import report_error
 
@@ -72,15 +74,17 @@ class RescueFrom(Handler):
     """``rescue_from(...)``: call a method or callable with the error; the job counts as done."""
 
     def __init__(self, exceptions: tuple[Any, ...], with_: str | Callable[..., Any] | None) -> None:
-        self.usage = f"rescue_from({', '.join(map(_describe, exceptions))}, ...)"
+        self.usage = f"rescue_from({', '.join(map(describe_target, exceptions))}, ...)"
         self.exceptions = _check_exceptions(self.usage, exceptions)
         self.target = with_
 
     def check_complete(self) -> None:
+        """Rails raises ArgumentError for a ``rescue_from`` without ``with:`` or a block."""
         if self.target is None and self.block is None:
             raise ConfigurationError(f"{self.usage}: give with_= or use it as a method decorator")
 
     def bind(self, job_class: type[ApplicationJob]) -> Handler:
+        """Resolve ``with_="method"`` against ``job_class`` when the class is created."""
         if not isinstance(self.target, str):
             return self
         method = getattr(job_class, self.target, None)
@@ -91,6 +95,7 @@ class RescueFrom(Handler):
         return RescueFrom(self.exceptions, method)
 
     def handle(self, job: ApplicationJob, error: BaseException) -> None:
+        """Call the handler with the job and, if it takes one, the error."""
         target = self.block if self.target is None else self.target
         if target is None or isinstance(target, str):
             raise ConfigurationError(f"{self.usage}: no handler was given")
@@ -110,7 +115,7 @@ class RetryOn(Handler):
         jitter: Any,
         report: bool,
     ) -> None:
-        self.usage = f"retry_on({', '.join(map(_describe, exceptions))})"
+        self.usage = f"retry_on({', '.join(map(describe_target, exceptions))})"
         self.exceptions = _check_exceptions(self.usage, exceptions)
         self.key = exception_key(self.exceptions)
         self.strategy: Strategy = wait_strategy(wait, declared_in=self.usage)
@@ -129,6 +134,7 @@ class RetryOn(Handler):
         self.report = report
 
     def handle(self, job: ApplicationJob, error: BaseException) -> None:
+        """Count, then retry with a delay, or stop: block or re-raise, after_discard either way."""
         counters = job.exception_executions
         executions = counters.get(self.key, 0) + 1
         counters[self.key] = executions
@@ -141,7 +147,9 @@ class RetryOn(Handler):
             job.retry_job(wait=delay, queue=self.queue, priority=self.priority, error=error)
             return
         job.failure_reason = "exhausted"
-        with signals.instrument(signals.retry_stopped, job, job.adapter(), error=error):
+        with signals.instrument(
+            signals.retry_stopped, job, reporting_adapter(type(job)), error=error
+        ):
             if self.block is not None:
                 self.block(job, error)
         run_after_discard(job, error)
@@ -153,67 +161,14 @@ class DiscardOn(Handler):
     """``discard_on(...)``: drop the job (optionally into the dead-letter store)."""
 
     def __init__(self, exceptions: tuple[Any, ...], report: bool, dead_letter: bool) -> None:
-        self.usage = f"discard_on({', '.join(map(_describe, exceptions))})"
+        self.usage = f"discard_on({', '.join(map(describe_target, exceptions))})"
         self.exceptions = _check_exceptions(self.usage, exceptions)
         self.report = report
         self.dead_letter = dead_letter
 
     def handle(self, job: ApplicationJob, error: BaseException) -> None:
+        """Discard the job: report, block, after_discard, inside the discard signal."""
         discard(job, error, block=self.block, report=self.report, dead_letter=self.dead_letter)
-
-
-def discard(
-    job: ApplicationJob,
-    error: BaseException | None,
-    *,
-    block: Callable[..., Any] | None = None,
-    report: bool = False,
-    dead_letter: bool = False,
-) -> None:
-    """Discard ``job``: report, run the block, then ``after_discard``, inside the discard signal."""
-    job.failure_reason = "discarded"
-    with signals.instrument(
-        signals.discard, job, job.adapter(), error=error, dead_letter=dead_letter
-    ):
-        if report and error is not None:
-            report_error(error, job=job, handled=True, level="warning")
-        if block is not None:
-            block(job, error)
-        run_after_discard(job, error)
-
-
-class AfterDiscard(Declaration):
-    """``after_discard(...)``: runs once when the job is about to be discarded."""
-
-    def __init__(self, target: str | Callable[..., Any]) -> None:
-        self.usage = f"after_discard({_describe(target)})"
-        if not isinstance(target, str) and not callable(target):
-            raise ConfigurationError(f"{self.usage}: give a method name, a callable or decorate")
-        self.target = target
-
-    def bind(self, job_class: type[ApplicationJob]) -> Callable[[ApplicationJob, Any], Any]:
-        """The callable ``f(job, error)`` that runs for ``job_class``."""
-        target = self.target
-        if isinstance(target, str):
-            method = getattr(job_class, target, None)
-            if not callable(method):
-                raise ConfigurationError(
-                    f"{self.usage}: {job_class.__qualname__} has no method {self.target!r}"
-                )
-            target = method
-        return target
-
-
-def run_after_discard(job: ApplicationJob, error: BaseException | None) -> None:
-    """Run every after_discard callback; if any raised, raise the last of those errors (Rails)."""
-    failures: list[Exception] = []
-    for callback in type(job)._after_discard:
-        try:
-            callback(job, error)
-        except Exception as failure:  # noqa: PERF203 - every callback must run
-            failures.append(failure)
-    if failures:
-        raise failures[-1]
 
 
 def find_handler(
@@ -232,7 +187,7 @@ def find_handler(
 
 
 def rescue_from(*exceptions: type[BaseException], with_: T | None = None) -> RescueFrom:
-    """Handle ``exceptions`` with a method name, a callable ``f(job, error)`` or the decorated method.
+    """Handle ``exceptions`` with a method name, a callable ``f(job, error)`` or a decorated method.
 
     The handler's return value is ignored and the job counts as done; raising in the handler
     replaces the error. ``with_`` is Rails' ``with:`` (a Python keyword).
@@ -261,7 +216,8 @@ def retry_on(
     Args:
         *exceptions: the exception classes this declaration handles; they share one budget.
         wait: seconds, a timedelta, ``POLYNOMIALLY_LONGER``, ``EXPONENTIALLY_LONGER``, an
-            ``Exponential``/``Polynomial`` or a callable ``f(executions)`` / ``f(executions, error)``.
+            ``Exponential``/``Polynomial``, or a callable ``f(executions)`` or
+            ``f(executions, error)`` (never jittered; None retries at once).
         attempts: total executions including the first, or ``UNLIMITED``.
         queue: enqueue retries on this queue instead of the job's.
         priority: enqueue retries with this priority.
@@ -297,19 +253,9 @@ def discard_on(
     return collect(DiscardOn(exceptions, report, dead_letter))
 
 
-def after_discard(target: T) -> T:
-    """Run ``target(job, error)`` when the job is discarded or its retries run out (Rails 7.1).
-
-    Example:
-        >>> class GuestsCleanupJob(ApplicationJob):            # doctest: +SKIP
-        ...     @after_discard
-        ...     def record_failure(self, error): ...
-    """
-    collect(AfterDiscard(target))
-    return target
-
-
-def _with_optional_error(target: Callable[..., Any]) -> Callable[[ApplicationJob, BaseException], Any]:
+def _with_optional_error(
+    target: Callable[..., Any],
+) -> Callable[[ApplicationJob, BaseException], Any]:
     try:
         parameters = [
             p
@@ -321,11 +267,3 @@ def _with_optional_error(target: Callable[..., Any]) -> Callable[[ApplicationJob
     if len(parameters) == 1 and parameters[0].kind is not parameters[0].VAR_POSITIONAL:
         return lambda job, error: target(job)
     return lambda job, error: target(job, error)
-
-
-def _describe(target: object) -> str:
-    if isinstance(target, type):
-        return target.__qualname__
-    if isinstance(target, str):
-        return repr(target)
-    return getattr(target, "__qualname__", None) or repr(target)

@@ -41,6 +41,12 @@ retry_stopped = Signal(name="activejob.retry_stopped")
 """A ``retry_on`` declaration ran out of attempts: ``error``."""
 discard = Signal(name="activejob.discard")
 """``discard_on`` (or ``discard_job``) discarded the job: ``error``, ``dead_letter``."""
+dead_letter_recorded = Signal(name="activejob.dead_letter_recorded")
+"""A failure was stored; the sender is the store, receivers get ``dead_letter`` (no ``job``)."""
+dead_letter_retried = Signal(name="activejob.dead_letter_retried")
+"""A dead letter was enqueued again, then removed: ``dead_letter``, ``provider_job_id``."""
+dead_letter_discarded = Signal(name="activejob.dead_letter_discarded")
+"""An operator discarded a dead letter (``discard``, not ``purge``): ``dead_letter``."""
 
 
 class Event:

@@ -10,11 +10,20 @@ from .base import QueueAdapter
 from .inline import InlineAdapter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from celery import Celery
 
     from ..base import ApplicationJob
 
-__all__ = ["InlineAdapter", "QueueAdapter", "adapter_for", "named_adapter", "use_celery_app"]
+__all__ = [
+    "InlineAdapter",
+    "QueueAdapter",
+    "adapter_for",
+    "named_adapter",
+    "reporting_adapter",
+    "use_celery_app",
+]
 
 _named: dict[str, QueueAdapter] = {}
 
@@ -49,11 +58,30 @@ def named_adapter(name: str) -> QueueAdapter:
     raise ConfigurationError(f"Unknown queue adapter {name!r}; use 'celery', 'inline' or 'test'")
 
 
+override: Callable[[type[ApplicationJob]], QueueAdapter | None] | None = None
+"""Asked first by ``adapter_for``; ``activejob_celery.testing`` swaps in its test adapter here."""
+
+
 def adapter_for(job_class: type[ApplicationJob]) -> QueueAdapter:
     """The adapter ``job_class`` uses: its ``queue_adapter``, else ``activejob_queue_adapter``."""
+    swapped = override(job_class) if override is not None else None
+    if swapped is not None:
+        return swapped
     chosen = job_class.queue_adapter
     if chosen is None:
         return named_adapter(current_settings().queue_adapter)
     if isinstance(chosen, str):
         return named_adapter(chosen)
     return chosen
+
+
+def reporting_adapter(job_class: type[ApplicationJob]) -> QueueAdapter:
+    """The adapter named in signals and log lines of a run.
+
+    ``perform_now`` works before ``init_app`` (as in Rails), so a run that has no adapter set up
+    is reported as inline rather than failing; enqueuing still requires one.
+    """
+    try:
+        return adapter_for(job_class)
+    except ConfigurationError:
+        return named_adapter("inline")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..errors import EnqueueError
 from ..queue_priority import celery_priority
@@ -18,8 +18,22 @@ if TYPE_CHECKING:
 BATCH_SIZE = 1000
 
 
+class Scheduler(Protocol):
+    """Where ``CeleryAdapter.enqueue_at`` sends jobs that must wait."""
+
+    def schedule(self, job: ApplicationJob, timestamp: float) -> None:
+        """Take ``job`` to run at ``timestamp``; raise EnqueueError when it cannot."""
+
+    def schedule_all(self, jobs: list[ApplicationJob]) -> None:
+        """Take many jobs (each with ``scheduled_at``); mark each one's outcome."""
+
+
 class EtaScheduler:
-    """Delayed jobs through Celery's own ETA (``activejob_scheduler = "celery"``)."""
+    """Delayed jobs through Celery's own ETA (``activejob_scheduler = "celery"``).
+
+    Example:
+        >>> adapter.scheduler = EtaScheduler(adapter)          # doctest: +SKIP
+    """
 
     def __init__(self, adapter: CeleryAdapter) -> None:
         self.adapter = adapter
@@ -28,9 +42,23 @@ class EtaScheduler:
         """Publish ``job`` now with an ``eta`` header; the worker holds it until then."""
         self.adapter.publish(job, eta=datetime.fromtimestamp(timestamp, timezone.utc))
 
+    def schedule_all(self, jobs: list[ApplicationJob]) -> None:
+        """Publish each job with its ``eta``."""
+        for job in jobs:
+            assert job.scheduled_at is not None
+            try:
+                self.schedule(job, job.scheduled_at.timestamp())
+            except EnqueueError as error:
+                job.successfully_enqueued, job.enqueue_error = False, error
+            else:
+                job.successfully_enqueued = True
+
 
 class CeleryAdapter(QueueAdapter):
     """Publishes each job as a message of the job class's Celery task (named ``job_name``).
+
+    Jobs with a time go to ``scheduler``: the durable scheduled set on Redis brokers
+    (:mod:`activejob_celery.scheduler`, installed by ``init_app``), else Celery's ETA.
 
     Example:
         >>> adapter = CeleryAdapter(app)                       # doctest: +SKIP
@@ -40,22 +68,26 @@ class CeleryAdapter(QueueAdapter):
 
     def __init__(self, app: Celery) -> None:
         self.app = app
-        self.scheduler: Any = EtaScheduler(self)
+        self.scheduler: Scheduler = EtaScheduler(self)
 
     def enqueue(self, job: ApplicationJob) -> None:
+        """Publish ``job`` to run as soon as possible."""
         self.publish(job)
 
     def enqueue_at(self, job: ApplicationJob, timestamp: float) -> None:
+        """Hand ``job`` to ``scheduler`` to run at ``timestamp``."""
         self.scheduler.schedule(job, timestamp)
 
-    def publish(self, job: ApplicationJob, *, eta: datetime | None = None, producer: Any = None) -> None:
+    def publish(
+        self, job: ApplicationJob, *, eta: datetime | None = None, producer: Any = None
+    ) -> None:
         """Serialize ``job`` and publish it; broker failures become EnqueueError."""
         job.provider_job_id = str(uuid.uuid4())
         payload = job.serialize()
         try:
-            self.app.send_task(
+            self.send(
                 job.job_name,
-                args=(payload,),
+                payload,
                 task_id=job.provider_job_id,
                 queue=job.queue_name,
                 priority=celery_priority(job.priority),
@@ -67,33 +99,55 @@ class CeleryAdapter(QueueAdapter):
                 f"Error while publishing {job.job_name} to queue {job.queue_name!r}: {error}"
             ) from error
 
+    def send(self, task: str, payload: Any, *, task_id: str, priority: int | None,
+             queue: str | None = None, producer: Any = None, **options: Any) -> None:  # fmt: skip
+        """Publish one job payload as a message of ``task`` (errors are not translated).
+
+        ``options`` go to ``send_task`` (``eta``, ``exchange``, ``routing_key``). The scheduler
+        uses it to build and to publish messages exactly as :meth:`publish` does.
+
+        Example:
+            >>> adapter.send(job.job_name, job.serialize(), task_id=str(uuid4()),
+            ...              priority=None, queue="default")     # doctest: +SKIP
+        """
+        self.app.send_task(
+            task,
+            args=(payload,),
+            task_id=task_id,
+            queue=queue,
+            priority=priority,
+            producer=producer,
+            **{name: value for name, value in options.items() if value is not None},
+        )
+
     def enqueue_all(self, jobs: list[ApplicationJob]) -> int:
-        """Publish in pipelined batches of 1000 through one held producer."""
-        taken = 0
-        for start in range(0, len(jobs), BATCH_SIZE):
-            chunk = jobs[start : start + BATCH_SIZE]
-            try:
-                with self.app.producer_or_acquire() as producer:
-                    batch = producer.batch(max_size=BATCH_SIZE) if hasattr(producer, "batch") else None
-                    if batch is None:
+        """Publish in pipelined batches of 1000; scheduled jobs go to the scheduler in bulk."""
+        scheduled = [job for job in jobs if job.scheduled_at is not None]
+        immediate = [job for job in jobs if job.scheduled_at is None]
+        for start in range(0, len(immediate), BATCH_SIZE):
+            self._publish_batch(immediate[start : start + BATCH_SIZE])
+        for start in range(0, len(scheduled), BATCH_SIZE):
+            self.scheduler.schedule_all(scheduled[start : start + BATCH_SIZE])
+        return sum(1 for job in jobs if job.successfully_enqueued)
+
+    def _publish_batch(self, chunk: list[ApplicationJob]) -> None:
+        try:
+            with self.app.producer_or_acquire() as producer:
+                batch = producer.batch(max_size=BATCH_SIZE) if hasattr(producer, "batch") else None
+                if batch is None:
+                    self._publish_chunk(chunk, producer)
+                else:
+                    with batch:
                         self._publish_chunk(chunk, producer)
-                    else:
-                        with batch:
-                            self._publish_chunk(chunk, producer)
-            except Exception as error:
-                failure = error if isinstance(error, EnqueueError) else EnqueueError(str(error))
-                for job in chunk:
-                    job.successfully_enqueued = False
-                    job.enqueue_error = failure
-                continue
+        except Exception as error:
+            failure = error if isinstance(error, EnqueueError) else EnqueueError(str(error))
             for job in chunk:
-                job.successfully_enqueued = True
-            taken += len(chunk)
-        return taken
+                job.successfully_enqueued = False
+                job.enqueue_error = failure
+            return
+        for job in chunk:
+            job.successfully_enqueued = True
 
     def _publish_chunk(self, chunk: list[ApplicationJob], producer: Any) -> None:
         for job in chunk:
-            if job.scheduled_at is None:
-                self.publish(job, producer=producer)
-            else:
-                self.enqueue_at(job, job.scheduled_at.timestamp())
+            self.publish(job, producer=producer)

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import time
+from collections.abc import Sequence
+from datetime import timezone
+from typing import TYPE_CHECKING, Any
+
 import click
+
+if TYPE_CHECKING:
+    from ..scheduler import ScheduledJob, ScheduledSet
+
+
+def _scheduled_set(ctx: click.Context) -> ScheduledSet:
+    from ..scheduler import scheduled_set_for
+    from . import app_from
+
+    return scheduled_set_for(app_from(ctx))
 
 
 @click.group(name="scheduled")
@@ -10,6 +27,148 @@ def scheduled() -> None:
     """List, show, run now, delete and count jobs waiting in the scheduled set."""
 
 
+@scheduled.command(name="list")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many jobs.")
+@click.option("--queue", default=None, help="Only jobs for this queue.")
+@click.option("--class", "job_class", help="Only this job class (job_name or class name).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
+@click.pass_context
+def list_jobs(ctx: click.Context, limit: int, queue: str | None, job_class: str | None,
+              as_json: bool) -> None:  # fmt: skip
+    """Waiting jobs, soonest first."""
+    jobs = _scheduled_set(ctx).list(limit=limit, queue=queue, job_class=job_class)
+    if as_json:
+        click.echo(json.dumps([job.as_dict() for job in jobs], indent=2))
+        return
+    if not jobs:
+        click.echo("No scheduled jobs.")
+        return
+    now = time.time()
+    rows = [
+        (
+            job.job_id,
+            job.job_class.rsplit(".", 1)[-1],
+            job.queue_name,
+            "" if job.priority is None else str(job.priority),
+            job.run_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            "publishing" if job.claimed else _relative(job.run_at.timestamp() - now),
+            _truncate(json.dumps(job.arguments), 40),
+        )
+        for job in jobs
+    ]
+    click.echo(_table(("JOB ID", "CLASS", "QUEUE", "PRI", "RUN AT (UTC)", "IN", "ARGUMENTS"), rows))
+
+
+@scheduled.command(name="show")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def show(ctx: click.Context, job_id: str, as_json: bool) -> None:
+    """One waiting job, by job_id (or Celery task id), with its payload."""
+    job = _scheduled_set(ctx).get(job_id)
+    if job is None:
+        raise click.ClickException(f"No scheduled job {job_id}")
+    if as_json:
+        click.echo(json.dumps(job.as_dict(), indent=2))
+        return
+    click.echo(_describe(job))
+
+
+@scheduled.command(name="run-now")
+@click.argument("job_ids", nargs=-1, required=True)
+@click.pass_context
+def run_now(ctx: click.Context, job_ids: tuple[str, ...]) -> None:
+    """Publish waiting jobs to their queues at once."""
+    jobs = _scheduled_set(ctx)
+    missing = [job_id for job_id in job_ids if jobs.run_now(job_id) == 0]
+    click.echo(f"Released {len(job_ids) - len(missing)} job(s).")
+    if missing:
+        raise click.ClickException(f"No scheduled job {', '.join(missing)}")
+
+
+@scheduled.command(name="delete")
+@click.argument("job_ids", nargs=-1, required=True)
+@click.pass_context
+def delete(ctx: click.Context, job_ids: tuple[str, ...]) -> None:
+    """Remove waiting jobs; they never run."""
+    jobs = _scheduled_set(ctx)
+    missing = [job_id for job_id in job_ids if jobs.delete(job_id) == 0]
+    click.echo(f"Deleted {len(job_ids) - len(missing)} job(s).")
+    if missing:
+        raise click.ClickException(f"No scheduled job {', '.join(missing)}")
+
+
+@scheduled.command(name="count")
+@click.pass_context
+def count(ctx: click.Context) -> None:
+    """How many jobs wait in the scheduled set."""
+    click.echo(str(_scheduled_set(ctx).count()))
+
+
 @click.command(name="scheduler")
-def scheduler() -> None:
+@click.option("--once", is_flag=True, help="Release what is due now, then exit.")
+@click.pass_context
+def scheduler(ctx: click.Context, once: bool) -> None:
     """Run the scheduled-set poller on its own (workers also run it, unless disabled)."""
+    from ..scheduler import poller_for
+    from . import app_from
+
+    poller = poller_for(app_from(ctx))
+    scheduled_set = poller.scheduled
+    if once:
+        while poller.run_once().released >= scheduled_set.batch_size:
+            pass
+        click.echo(f"Released {poller.released} job(s).")
+        return
+    mode = "direct" if scheduled_set.direct else "through Celery"
+    click.echo(f"Scheduler polling {scheduled_set.key} ({mode}) every {poller.interval:g}s; "
+               "Ctrl-C to stop.")  # fmt: skip
+
+    def stop(signum: int, frame: Any) -> None:
+        poller.stop(timeout=0)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    poller.run()
+    click.echo(f"Scheduler stopped; released {poller.released} job(s).")
+
+
+def _describe(job: ScheduledJob) -> str:
+    lines = [
+        f"Job ID:        {job.job_id}",
+        f"Task ID:       {job.provider_job_id}",
+        f"Class:         {job.job_class}",
+        f"Queue:         {job.queue_name}",
+        f"Priority:      {'' if job.priority is None else job.priority}",
+        f"Run at:        {job.run_at.isoformat()}",
+        f"State:         {'publishing (claimed)' if job.claimed else 'waiting'}",
+        f"Executions:    {job.executions}",
+        f"Arguments:     {json.dumps(job.arguments)}",
+        "Payload:",
+        json.dumps(job.payload, indent=2),
+    ]
+    return "\n".join(lines)
+
+
+def _relative(seconds: float) -> str:
+    if seconds <= 0:
+        return "due"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{seconds:.1f}s"
+
+
+def _truncate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in (header, *rows)]  # fmt: skip
+    return "\n".join(lines)

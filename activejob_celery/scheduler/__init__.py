@@ -1,9 +1,150 @@
-"""Wired by init_app; implementation in progress in this change."""
+"""The durable scheduled set: delayed jobs and retries wait in Redis, not in worker memory.
+
+Example:
+    >>> from activejob_celery.scheduler import scheduled_set_for
+    >>> jobs = scheduled_set_for(app)                          # doctest: +SKIP
+    >>> jobs.count(), jobs.list(limit=10)                      # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError
+from .capture import MessageBuilder, supports_direct
+from .entries import ScheduledJob
+from .poller import Poller
+from .scheduler import RedisScheduler
+from .store import Release, ScheduledSet
+
+if TYPE_CHECKING:
+    import redis
+
+    from ..adapters.celery import CeleryAdapter
+    from ..config import Settings
+
+__all__ = [
+    "MessageBuilder",
+    "Poller",
+    "RedisScheduler",
+    "Release",
+    "ScheduledJob",
+    "ScheduledSet",
+    "poller_for",
+    "scheduled_set_for",
+    "setup",
+]
+
+_REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "socket", "unix")
 
 
-def setup(app: Any, settings: Any) -> None:
-    """Connect this feature to ``app`` (called by ``init_app``)."""
+class _AppState:
+    def __init__(self, settings: Settings, adapter: CeleryAdapter) -> None:
+        self.settings = settings
+        self.adapter = adapter
+        self.scheduled: ScheduledSet | None = None
+        self.builder: MessageBuilder | None = None
+
+
+_states: weakref.WeakKeyDictionary[Any, _AppState] = weakref.WeakKeyDictionary()
+
+
+def setup(app: Any, settings: Settings) -> None:
+    """Install the scheduled set on ``app`` when it is in force (called by ``init_app``).
+
+    With ``activejob_scheduler`` resolving to ``"redis"`` (the default on Redis brokers), the
+    app's Celery adapter schedules through :class:`RedisScheduler`, and workers run a poller
+    bootstep unless ``activejob_scheduler_embedded`` is False. With ``"celery"`` nothing
+    changes: delayed jobs are Celery ETA messages.
+    """
+    from ..adapters import named_adapter
+    from ..adapters.celery import CeleryAdapter, EtaScheduler
+
+    adapter = named_adapter("celery")
+    if not isinstance(adapter, CeleryAdapter) or adapter.app is not app:
+        adapter = CeleryAdapter(app)
+    previous = _states.get(app)
+    if previous is not None and previous.builder is not None:
+        previous.builder.close()
+    state = _states[app] = _AppState(settings, adapter)
+    if settings.resolved_scheduler(broker_url(app)) != "redis":
+        adapter.scheduler = EtaScheduler(adapter)
+        return
+    scheduled = _build(app, state)
+    adapter.scheduler = RedisScheduler(adapter, scheduled, state.builder)
+    from .bootstep import SchedulerPoller
+
+    steps = app.steps["worker"]
+    if settings.scheduler_embedded:
+        steps.add(SchedulerPoller)
+    else:
+        steps.discard(SchedulerPoller)
+
+
+def scheduled_set_for(app: Any) -> ScheduledSet:
+    """The scheduled set of ``app`` (set up by ``init_app``).
+
+    Example:
+        >>> scheduled_set_for(app).get("0b1c...")              # doctest: +SKIP
+    """
+    state = _states.get(app)
+    if state is None:
+        raise ConfigurationError(
+            "call activejob_celery.init_app(app) before using its scheduled set"
+        )
+    return state.scheduled or _build(app, state)
+
+
+def poller_for(app: Any) -> Poller:
+    """A new poller for ``app``'s scheduled set, configured from its settings.
+
+    Example:
+        >>> poller_for(app).run_once().released                # doctest: +SKIP
+    """
+    scheduled = scheduled_set_for(app)
+    return Poller(scheduled, interval=_states[app].settings.scheduler_poll_interval)
+
+
+def broker_url(app: Any) -> str | None:
+    """The first broker URL ``app`` publishes to."""
+    url = app.conf.broker_write_url or app.conf.broker_url
+    if isinstance(url, list | tuple):
+        url = url[0] if url else None
+    if isinstance(url, str):
+        return url.split(";", 1)[0].strip()
+    return None
+
+
+def _build(app: Any, state: _AppState) -> ScheduledSet:
+    settings = state.settings
+    broker = broker_url(app)
+    broker_is_redis = (broker or "").split("://", 1)[0].lower() in _REDIS_SCHEMES
+    own_url = settings.scheduler_url
+    direct = (own_url is None or own_url == broker) and broker_is_redis and supports_direct(app)
+    url = own_url or (broker if broker_is_redis else None)
+    if url is None:
+        raise ConfigurationError(
+            "activejob_scheduler='redis' needs a Redis: set activejob_scheduler_url when the "
+            "broker is not Redis (or use activejob_scheduler='celery')"
+        )
+    ssl = app.conf.broker_use_ssl if own_url is None else None
+    client = _connect(url, ssl if isinstance(ssl, dict) else None)
+    state.builder = MessageBuilder(app) if direct else None
+    state.scheduled = ScheduledSet(client, settings, state.adapter, direct=direct)
+    return state.scheduled
+
+
+def _connect(url: str, ssl_options: dict[str, Any] | None) -> redis.Redis:
+    import redis
+
+    scheme, _, rest = url.partition("://")
+    if scheme in ("redis+socket", "socket"):
+        url = "unix://" + rest
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 5.0,
+        "socket_timeout": 30.0,
+        "health_check_interval": 30,
+    }
+    options.update(ssl_options or {})
+    return redis.Redis.from_url(url, **options)

@@ -167,7 +167,8 @@ class EnumSerializer(ObjectSerializer):
         if found is None:
             raise ValueError(f"enum module {module_name!r} is not imported in this process")
         for part in qualname.split("."):
-            found = getattr(found, part, None)
+            # vars(), not getattr(): a module's __getattr__ may import submodules (dateutil does).
+            found = vars(found).get(part) if hasattr(found, "__dict__") else None
         if not (isinstance(found, type) and issubclass(found, enum.Enum)):
             raise ValueError(f"{data['class']!r} is not an Enum class")
         return found[data["name"]]

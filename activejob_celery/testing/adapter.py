@@ -1,17 +1,28 @@
-"""The test adapter: records what is enqueued, and performs it when asked (Rails ``TestAdapter``)."""
+"""The test adapter: records what is enqueued and performs it when asked (Rails ``TestAdapter``)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..adapters.base import QueueAdapter
+from ..arguments import deserialize_arguments
+from ..core import JobPayload
+from ..errors import DeserializationError
 
 if TYPE_CHECKING:
     from ..base import ApplicationJob
 
-JobFilter = type | list[type] | tuple[type, ...] | Callable[[Any], bool] | None
+JobFilter = type | list[type] | tuple[type, ...] | Callable[[Any], Any] | None
+"""A job class, a list of classes, or a callable (given a job, or a record when filtering)."""
+
+Record = dict[str, Any]
+"""One enqueue as the test adapter keeps it: the payload keys plus ``job``, ``args``, ``kwargs``,
+``queue``, ``priority`` and ``at``."""
+
+PAYLOAD_KEYS: tuple[str, ...] = tuple(JobPayload.__annotations__)
 
 
 class TestAdapter(QueueAdapter):
@@ -19,6 +30,7 @@ class TestAdapter(QueueAdapter):
 
     A record is a dict of the payload keys plus ``job`` (the class), ``args`` and ``kwargs``
     (the arguments as given), ``queue``, ``priority`` and ``at`` (epoch seconds or None).
+    The flags and filters are what ``perform_enqueued_jobs(block=...)`` sets for its block.
 
     Example:
         >>> adapter = TestAdapter()
@@ -30,43 +42,60 @@ class TestAdapter(QueueAdapter):
 
     __test__ = False  # not a pytest test class
     display_name: ClassVar[str] = "Test"
+    max_depth: ClassVar[int] = 50
+    """How deep jobs performed inside jobs may nest before the adapter stops a runaway chain."""
 
     def __init__(self) -> None:
-        self.enqueued_jobs: list[dict[str, Any]] = []
-        self.performed_jobs: list[dict[str, Any]] = []
+        self.enqueued_jobs: list[Record] = []
+        self.performed_jobs: list[Record] = []
         self.perform_enqueued_jobs = False
         self.perform_enqueued_at_jobs = False
         self.filter: JobFilter = None
         self.reject: JobFilter = None
         self.queue: str | None = None
         self.at: float | None = None
+        self._depth = 0
 
     def enqueue(self, job: ApplicationJob) -> None:
+        """Record ``job``, or perform it now when the flags and filters say so."""
         self._take(job, None)
 
     def enqueue_at(self, job: ApplicationJob, timestamp: float) -> None:
+        """Record ``job`` for ``timestamp``, or perform it now when the flags and filters say so."""
         self._take(job, timestamp)
 
     def _take(self, job: ApplicationJob, at: float | None) -> None:
         job.provider_job_id = str(uuid.uuid4())
         payload = job.serialize()
         record = self.record(job, payload, at)
-        if self.should_perform(job, at):
-            from ..execution import execute
-
-            self.performed_jobs.append(record)
-            execute(payload)
-        else:
+        if not self.should_perform(job, at):
             self.enqueued_jobs.append(record)
+            return
+        if self._depth >= self.max_depth:
+            raise RuntimeError(
+                f"perform_enqueued_jobs: {self.max_depth} jobs ran inside one another "
+                f"(the last was {type(job).__qualname__}); a job that retries or re-enqueues "
+                "itself for ever? Limit it with at= or only=, or use perform_enqueued_jobs() "
+                "without a block to run one round at a time"
+            )
+        from ..execution import perform_now
+
+        self.performed_jobs.append(record)
+        self._depth += 1
+        try:
+            perform_now(instantiate(record))
+        finally:
+            self._depth -= 1
 
     @staticmethod
-    def record(job: ApplicationJob, payload: Any, at: float | None) -> dict[str, Any]:
+    def record(job: ApplicationJob, payload: JobPayload, at: float | None) -> Record:
         """The record kept for one enqueue."""
+        args, kwargs = _given_arguments(job, payload)
         return {
             **payload,
             "job": type(job),
-            "args": list(job.arguments),
-            "kwargs": dict(job.keyword_arguments),
+            "args": args,
+            "kwargs": kwargs,
             "queue": payload["queue_name"],
             "priority": payload["priority"],
             "at": at,
@@ -77,7 +106,7 @@ class TestAdapter(QueueAdapter):
         wanted = self.perform_enqueued_jobs if at is None else self.perform_enqueued_at_jobs
         if not wanted:
             return False
-        if self.queue is not None and job.queue_name != self.queue:
+        if self.queue is not None and job.queue_name != str(self.queue):
             return False
         if self.filter is not None and not matches(self.filter, job):
             return False
@@ -91,6 +120,17 @@ class TestAdapter(QueueAdapter):
         self.performed_jobs.clear()
 
 
+def _given_arguments(job: ApplicationJob, payload: JobPayload) -> tuple[list[Any], dict[str, Any]]:
+    # A job rebuilt from a payload and enqueued again before its arguments were decoded
+    # (a retry after a DeserializationError) has them only in encoded form.
+    if job.arguments or job.keyword_arguments or not payload["arguments"]:
+        return list(job.arguments), dict(job.keyword_arguments)
+    try:
+        return deserialize_arguments(payload["arguments"])
+    except DeserializationError:
+        return list(payload["arguments"]), {}
+
+
 def matches(job_filter: JobFilter, subject: Any) -> bool:
     """Whether ``subject`` (a job or a record) passes ``job_filter`` (classes or a callable)."""
     if job_filter is None:
@@ -101,3 +141,52 @@ def matches(job_filter: JobFilter, subject: Any) -> bool:
     if isinstance(job_filter, list | tuple):
         return job_class in job_filter
     return bool(job_filter(subject))
+
+
+def check_filters(only: JobFilter, exclude: JobFilter) -> None:
+    """Rails refuses ``only`` together with ``except``; so do we."""
+    if only is not None and exclude is not None:
+        raise ValueError("Cannot specify both `only` and `exclude` options.")
+
+
+def epoch(at: datetime | float | None) -> float | None:
+    """``at`` as epoch seconds; a naive datetime is UTC, as ``set(wait_until=...)`` takes it."""
+    if at is None or isinstance(at, int | float):
+        return at
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return at.timestamp()
+
+
+def jobs_with(
+    records: Iterable[Record],
+    *,
+    only: JobFilter = None,
+    exclude: JobFilter = None,
+    queue: str | None = None,
+    at: datetime | float | None = None,
+) -> list[Record]:
+    """The records passing the filters (Rails ``jobs_with``); callables get the record."""
+    check_filters(only, exclude)
+    limit = epoch(at)
+    selected = []
+    for record in records:
+        if only is not None and not matches(only, record):
+            continue
+        if exclude is not None and matches(exclude, record):
+            continue
+        if queue is not None and str(queue) != record["queue"]:
+            continue
+        if limit is not None and record["at"] is not None and record["at"] > limit:
+            continue
+        selected.append(record)
+    return selected
+
+
+def instantiate(record: Record) -> ApplicationJob:
+    """The job a record describes, built from its payload; arguments stay encoded until run."""
+    job_class: type[ApplicationJob] = record["job"]
+    job = job_class.__new__(job_class)
+    job.__init__()  # type: ignore[misc]
+    job.load_payload({key: record[key] for key in PAYLOAD_KEYS if key in record})  # type: ignore[arg-type]
+    return job

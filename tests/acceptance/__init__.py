@@ -1,0 +1,1 @@
+"""Rails ActiveJob behaviour tables (exceptions, rescue, callbacks) as Python tests."""

@@ -10,29 +10,13 @@ import dataclasses
 import logging
 import random
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
 
 import pytest
 
 from activejob_celery import config, enqueuing
 from activejob_celery.testing import TestAdapter
-
-FROZEN_NOW = datetime(2026, 3, 14, 15, 9, 26, tzinfo=timezone.utc)
-
-
-class _FrozenMeta(type):
-    def __instancecheck__(cls, obj: object) -> bool:
-        # ``apply_options`` checks ``isinstance(wait_until, datetime)``: real datetimes still pass.
-        return isinstance(obj, datetime)
-
-
-class FrozenDatetime(datetime, metaclass=_FrozenMeta):
-    """``datetime`` whose ``now()`` is :data:`FROZEN_NOW` (Rails ``travel_to``)."""
-
-    @classmethod
-    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-        return FROZEN_NOW if tz is None else FROZEN_NOW.astimezone(tz)
+from tests.acceptance.clock import FROZEN_NOW, FrozenDatetime
 
 
 @pytest.fixture

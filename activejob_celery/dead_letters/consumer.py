@@ -1,0 +1,150 @@
+"""Worker consumer step: messages Celery would log and drop become dead letters instead.
+
+Celery's consumer rejects a message for a task it does not know (``on_unknown_task``), one
+without a task header (``on_unknown_message``), one it cannot decode (``on_decode_error``) or
+parse (``on_invalid_task``). This step stores each first, then lets Celery carry on. Job task
+strategies are wrapped so a body that decodes to the wrong shape is stored and acknowledged
+before Celery fails on it outside the task, and the Redis transport is guarded against queue
+entries that are not messages at all (see :mod:`.transport`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import bootsteps
+
+from .binding import store_for
+from .messages import body_problem, letter_for_message, unknown_task_error
+from .record import DeadLetter
+from .recorder import REQUEUE_BACKOFF, write
+from .transport import guard_transport
+
+logger = logging.getLogger("activejob_celery.dead_letters")
+
+_HOOKS = ("on_unknown_task", "on_unknown_message", "on_invalid_task", "on_decode_error")
+
+
+class DeadLetterConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Consumer bootstep added by ``init_app``: broken messages become dead letters.
+
+    Example:
+        >>> DeadLetterConsumer in app.steps["consumer"]         # doctest: +SKIP
+        True
+    """
+
+    label = "activejob dead letters"
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, c: Any) -> None:
+        """Wrap Celery's rejection hooks once, and the strategies and channel of this connection."""
+        keeper = MessageKeeper(c)
+        if not getattr(c, "_activejob_dead_letter_hooks", False):
+            # The consumer reads these attributes when its event loop starts, after this step.
+            c.on_unknown_task = keeper.wrap_unknown_task(c.on_unknown_task)
+            c.on_unknown_message = keeper.wrap_rejection(c.on_unknown_message)
+            c.on_invalid_task = keeper.wrap_rejection(c.on_invalid_task)
+            c.on_decode_error = keeper.wrap_decode_error(c.on_decode_error)
+            c._activejob_dead_letter_hooks = True
+        for name, strategy in list(c.strategies.items()):
+            task = c.app.tasks.get(name)
+            if getattr(task, "job_class", None) is not None and not hasattr(strategy, "_aj_guard"):
+                c.strategies[name] = keeper.guard_strategy(strategy)
+        channel = getattr(c.task_consumer, "channel", None)
+        if channel is not None:
+            guard_transport(channel, keeper)
+
+
+class MessageKeeper:
+    """Stores a rejected message, then settles it: Celery's own handling, or a requeue."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+
+    @property
+    def raw_max_bytes(self) -> int:
+        """Bytes of a raw body kept in a record."""
+        return store_for(self.consumer.app).settings.dead_letters_raw_max_bytes
+
+    def keep(self, letter: DeadLetter) -> bool:
+        """Store ``letter``; on failure log at CRITICAL, wait a moment and return False."""
+        try:
+            store = store_for(self.consumer.app)
+        except Exception as problem:  # a store that cannot even be built
+            return self._failed(letter, problem)
+        error = write(store, letter)
+        return True if error is None else self._failed(letter, error)
+
+    def _failed(self, letter: DeadLetter, problem: Exception) -> bool:
+        logger.critical(
+            "Could not store message %s (%s) as a dead letter: %s. It is requeued.",
+            letter.id, letter.reason, problem,
+        )  # fmt: skip
+        time.sleep(REQUEUE_BACKOFF)
+        return False
+
+    def letter(self, message: Any, error: BaseException, reason: str) -> DeadLetter:
+        """The record for ``message``."""
+        return letter_for_message(message, error, reason=reason, raw_max_bytes=self.raw_max_bytes)
+
+    def requeue(self, message: Any) -> None:
+        """Hand ``message`` back to the broker: kept until the store can take it."""
+        message.reject_log_error(logger, self.consumer.connection_errors, requeue=True)
+
+    def wrap_unknown_task(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """``on_unknown_task(body, message, exc)``: a task name this worker does not have."""
+
+        def on_unknown_task(body: Any, message: Any, exc: BaseException) -> Any:
+            letter = self.letter(message, unknown_task_error(message), "unknown_job_class")
+            if not self.keep(letter):
+                return self.requeue(message)
+            logger.error(
+                "Message for unknown task %s stored as dead letter %s", letter.job_class, letter.id
+            )
+            return original(body, message, exc)
+
+        return on_unknown_task
+
+    def wrap_rejection(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """``on_unknown_message(body, message)`` / ``on_invalid_task(body, message, exc)``."""
+
+        def on_rejected(body: Any, message: Any, exc: BaseException | None = None) -> Any:
+            error = exc if exc is not None else ValueError("message has no task header")
+            letter = self.letter(message, error, "malformed_message")
+            if not self.keep(letter):
+                return self.requeue(message)
+            return original(body, message) if exc is None else original(body, message, exc)
+
+        return on_rejected
+
+    def wrap_decode_error(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """``on_decode_error(message, exc)``: a body that cannot be decoded."""
+
+        def on_decode_error(message: Any, exc: BaseException) -> Any:
+            if not self.keep(self.letter(message, exc, "malformed_message")):
+                return self.requeue(message)
+            return original(message, exc)
+
+        return on_decode_error
+
+    def guard_strategy(self, strategy: Callable[..., Any]) -> Callable[..., Any]:
+        """Check a job task message's body before Celery's strategy builds a request from it."""
+
+        def guarded(
+            message: Any, body: Any, ack: Any, reject: Any, callbacks: Any, **kw: Any
+        ) -> Any:
+            problem = body_problem(message, body)
+            if problem is None:
+                return strategy(message, body, ack, reject, callbacks, **kw)
+            letter = self.letter(message, problem, "malformed_message")
+            if not self.keep(letter):
+                return self.requeue(message)
+            logger.error("Malformed job message stored as dead letter %s: %s", letter.id, problem)
+            message.ack_log_error(logger, self.consumer.connection_errors)
+            return None
+
+        guarded._aj_guard = True  # type: ignore[attr-defined]
+        return guarded

@@ -1,0 +1,189 @@
+"""Recording jobs that fail for good, from the worker path, exactly once each.
+
+Two entry points: :func:`record_failure`, a failure recorder (``failures.add_failure_recorder``)
+for every job whose Celery task fails, and :func:`record_discard`, a receiver of the ``discard``
+signal that keeps ``discard_on(..., dead_letter=True)`` discards. A discard whose block or
+``after_discard`` raises reaches both; only the signal records it, so it is kept once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from celery.exceptions import Reject
+
+from .binding import app_in_scope, running_task, store_for
+from .record import (
+    DeadLetter,
+    as_int,
+    as_str,
+    error_class_name,
+    error_message,
+    format_traceback,
+    jsonable,
+    now,
+    raw_payload,
+)
+
+if TYPE_CHECKING:
+    from ..base import ApplicationJob
+    from .store import DeadLetterStore
+
+logger = logging.getLogger("activejob_celery.dead_letters")
+
+REQUEUE_BACKOFF = 1.0
+"""Seconds a worker waits before handing back a message whose failure could not be stored."""
+
+
+def record_failure(
+    payload: Any, error: BaseException, *, reason: str, job: ApplicationJob | None
+) -> None:
+    """The failure recorder: store the job, or requeue its message when the store is down.
+
+    Raises:
+        Reject: in a worker, when the store cannot be written: the message is requeued
+            (``Reject(requeue=True)``) instead of being acknowledged as failed and lost.
+    """
+    if reason == "discarded":
+        return  # kept by record_discard when the declaration asked for it
+    app = app_in_scope()
+    if app is None:
+        return
+    task = running_task()
+    store = store_for(app)
+    letter = letter_for_failure(
+        payload,
+        error,
+        reason=reason,
+        job=job,
+        letter_id=task.request.id if task is not None else None,
+        raw_max_bytes=store.settings.dead_letters_raw_max_bytes,
+    )
+    problem = write(store, letter)
+    if problem is None:
+        return
+    if task is None:  # not in a worker: there is no message to hand back, so the log keeps it
+        logger.critical(
+            "Could not store dead letter %s: %s. Record: %s",
+            letter.id, problem, json.dumps(letter.to_dict()),
+        )  # fmt: skip
+        return
+    logger.critical(
+        "Could not store dead letter %s (%s, %s %s): %s. The message is requeued and will "
+        "run again; nothing is lost while the store is unreachable.",
+        letter.id, reason, letter.job_class, letter.job_id, problem,
+    )  # fmt: skip
+    time.sleep(REQUEUE_BACKOFF)
+    raise Reject(f"dead-letter store unavailable: {problem}", requeue=True) from problem
+
+
+def record_discard(
+    sender: Any,
+    job: ApplicationJob,
+    error: BaseException | None = None,
+    dead_letter: bool = False,
+    **extra: Any,
+) -> None:
+    """Receiver of ``signals.discard``: keep the job when ``dead_letter=True`` was declared."""
+    if not dead_letter:
+        return
+    app = app_in_scope()
+    if app is None:
+        return
+    task = running_task()
+    payload: Any = None
+    letter_id = None
+    if task is not None:
+        args = task.request.args or []
+        received = args[0] if len(args) == 1 else None
+        if isinstance(received, dict) and received.get("job_id") == job.job_id:
+            payload, letter_id = received, task.request.id
+    if payload is None:
+        payload = _serialize(job)
+    store = store_for(app)
+    letter = letter_for_failure(
+        payload,
+        error if error is not None else _NoError("discarded without an error"),
+        reason="discarded",
+        job=job,
+        letter_id=letter_id,
+        raw_max_bytes=store.settings.dead_letters_raw_max_bytes,
+    )
+    problem = write(store, letter)
+    if problem is not None:
+        # The job chose to be discarded, so the message is not requeued: the log keeps it.
+        logger.critical(
+            "Could not store discarded job %s as dead letter %s: %s. Record: %s",
+            letter.job_id, letter.id, problem, json.dumps(letter.to_dict()),
+        )  # fmt: skip
+
+
+class _NoError(Exception):
+    """Stands for the missing error of ``discard_job()`` called without one."""
+
+
+def write(store: DeadLetterStore, letter: DeadLetter) -> Exception | None:
+    """Store ``letter``; returns the error when the store could not be written."""
+    try:
+        store.record(letter)
+    except Exception as problem:  # any failure of the store is handled by callers
+        return problem
+    logger.info(
+        "Dead letter %s recorded (%s): %s %s",
+        letter.id, letter.reason, letter.job_class, letter.job_id,
+    )  # fmt: skip
+    return None
+
+
+def letter_for_failure(
+    payload: Any,
+    error: BaseException,
+    *,
+    reason: str,
+    job: ApplicationJob | None,
+    letter_id: str | None,
+    raw_max_bytes: int,
+) -> DeadLetter:
+    """The record for a job (or task call) that failed for good with ``error``.
+
+    A malformed payload is kept raw (JSON text, truncated to ``raw_max_bytes``); any other
+    payload is kept whole so the job can be retried.
+    """
+    fields = payload if isinstance(payload, dict) else {}
+    if reason == "malformed_message":
+        stored: Any = raw_payload(_json_text(payload), raw_max_bytes)
+    else:
+        stored = jsonable(payload)
+    if letter_id is None:
+        letter_id = as_str(fields.get("provider_job_id")) or str(uuid.uuid4())
+    return DeadLetter(
+        id=letter_id,
+        job_id=job.job_id if job is not None else as_str(fields.get("job_id")),
+        job_class=job.job_name if job is not None else as_str(fields.get("job_class")),
+        queue_name=as_str(fields.get("queue_name")),
+        payload=stored,
+        error_class="" if isinstance(error, _NoError) else error_class_name(error),
+        error_message=error_message(error),
+        traceback=None if isinstance(error, _NoError) else format_traceback(error),
+        reason=reason,
+        attempts=job.executions if job is not None else as_int(fields.get("executions")),
+        failed_at=now(),
+    )
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)
+
+
+def _serialize(job: ApplicationJob) -> Any:
+    try:
+        return job.serialize()
+    except Exception as error:  # keep what can be kept
+        return {"job_class": job.job_name, "job_id": job.job_id, "unserializable": str(error)}

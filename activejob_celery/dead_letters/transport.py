@@ -1,0 +1,96 @@
+"""Redis transport guard: a queue entry that is not a message must not stop the worker.
+
+kombu's Redis channel pops an entry with BRPOP and decodes it in the worker's event loop; an
+entry that is not a JSON message envelope raises there, and Celery stops the worker with
+"Unrecoverable error" (the entry is already gone from Redis). The guard wraps the channel's
+BRPOP handler: it notes the reply, and when reading it fails the entry becomes a dead letter
+(reason ``malformed_message``) and the worker carries on. Nothing else about the channel changes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .messages import letter_for_raw_item
+
+if TYPE_CHECKING:
+    from .consumer import MessageKeeper
+
+logger = logging.getLogger("activejob_celery.dead_letters")
+
+
+def guard_transport(channel: Any, keeper: MessageKeeper) -> bool:
+    """Wrap ``channel``'s BRPOP handler (Redis transport only); returns whether it did."""
+    handlers = getattr(channel, "handlers", None)
+    if not isinstance(handlers, dict) or "BRPOP" not in handlers:
+        return False
+    read = handlers["BRPOP"]
+    if getattr(read, "_aj_guard", False):
+        return True
+    connection_errors = tuple(getattr(channel.connection, "connection_errors", ()))
+
+    def guarded_read(**options: Any) -> Any:
+        client = channel.client
+        original = client.parse_response
+        replies: list[Any] = []
+
+        def noting(connection: Any, command_name: str, **kwargs: Any) -> Any:
+            reply = original(connection, command_name, **kwargs)
+            if command_name == "BRPOP" and reply:
+                replies.append(reply)
+            return reply
+
+        client.parse_response = noting
+        try:
+            return read(**options)
+        except Exception as error:
+            if not replies or isinstance(error, connection_errors):
+                raise
+            keep_entry(channel, keeper, replies[-1], error)
+            return True
+        finally:
+            client.__dict__.pop("parse_response", None)
+
+    guarded_read._aj_guard = True  # type: ignore[attr-defined]
+    handlers["BRPOP"] = guarded_read
+    return True
+
+
+def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception) -> None:
+    """Store the entry whose delivery raised ``error``, then settle it with the broker."""
+    key, item = reply
+    key = key.decode() if isinstance(key, bytes) else str(key)
+    queue = key.rsplit(channel.sep, 1)[0]
+    message = _as_message(channel, item)
+    if message is None:
+        # Never became a message, so it is in no unacked set: keep it, or put it back.
+        letter = letter_for_raw_item(item, queue, error, raw_max_bytes=keeper.raw_max_bytes)
+        if keeper.keep(letter):
+            logger.error("Queue %r held a non-message entry, stored as dead letter %s: %s",
+                         queue, letter.id, error)  # fmt: skip
+            return
+        with channel.conn_or_acquire() as client:
+            client.lpush(key, item)
+        return
+    # A message the consumer failed on after kombu had recorded it as delivered.
+    letter = keeper.letter(message, error, "malformed_message")
+    delivered = getattr(channel.qos, "_delivered", {})
+    tag = message.delivery_tag
+    if not keeper.keep(letter):
+        if tag in delivered:
+            channel.basic_reject(tag, requeue=True)
+        return
+    logger.error("Message %s failed in the consumer, stored as dead letter %s: %s",
+                 tag, letter.id, error)  # fmt: skip
+    if tag in delivered:
+        channel.basic_ack(tag)
+
+
+def _as_message(channel: Any, item: Any) -> Any:
+    try:
+        text = item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+        return channel.Message(json.loads(text), channel=channel)
+    except Exception:  # anything that is not a well-formed envelope
+        return None

@@ -1,0 +1,252 @@
+"""Recurring schedules: cron lines with an optional time zone and phrases, on Celery's crontab."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from celery.schedules import crontab, schedule as interval_schedule
+
+from ..errors import ConfigurationError
+from .phrases import PhraseError, translate
+
+SUPPORTED_FORMS = (
+    'a cron line "MIN HOUR DAY MONTH WEEKDAY" with an optional IANA time zone '
+    '("0 2 * * * America/New_York"), @hourly / @daily / @weekly / @monthly / @yearly, or a phrase: '
+    '"every N seconds|minutes|hours|days", "every second|minute|hour|day|week|month", '
+    '"every day at 2am", "every day at 14:30", "every monday at 9am", "every weekday at 8:15", '
+    '"every 1st of month at 3am" (phrases also take a trailing time zone)'
+)
+_ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+            "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+            "@hourly": "0 * * * *"}  # fmt: skip
+_ALL_HOURS = set(range(24))
+
+
+class ZonedCrontab(crontab):  # type: ignore[misc]
+    """Celery's crontab evaluated in its own IANA time zone, safe across DST changes.
+
+    Celery's crontab takes the app's time zone for every entry; this one carries ``zone``
+    (None keeps the app's). Around a DST change it runs each matching wall-clock time once:
+    a time the clock skips runs when the clock jumps over it (02:30 runs at 03:30, as Rails'
+    ``Time.zone.local`` maps it), a repeated time runs on its first pass only, and entries
+    whose hour field is ``*`` keep running through the repeated hour (as cron does).
+
+    Example:
+        >>> nightly = ZonedCrontab(minute=0, hour=2, zone="America/New_York")
+        >>> nightly.next_after(datetime(2024, 3, 9, 12, tzinfo=timezone.utc)).isoformat()
+        '2024-03-10T07:00:00+00:00'
+    """
+
+    def __init__(self, *fields: Any, zone: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*fields, **kwargs)
+        self.zone = zone
+
+    @property
+    def tz(self) -> tzinfo:
+        """The zone the cron fields are read in."""
+        return ZoneInfo(self.zone) if self.zone else self.app.timezone
+
+    def next_after(self, last_run_at: datetime) -> datetime:
+        """The first run strictly after ``last_run_at``, as an aware UTC datetime.
+
+        Example:
+            >>> every_15 = ZonedCrontab(minute="*/15")
+            >>> every_15.next_after(datetime(2024, 1, 1, 9, 7, tzinfo=timezone.utc)).isoformat()
+            '2024-01-01T09:15:00+00:00'
+        """
+        last = self.maybe_make_aware(last_run_at).astimezone(self.tz)
+        after = last.astimezone(timezone.utc)
+        found = self._first_run(last, after)
+        if self.hour == _ALL_HOURS and last.fold == 0 and _passes(last)[1] is not None:
+            # `last` is on the first pass of a repeated hour: that hour's times come again.
+            start = last.replace(second=0, microsecond=0)
+            while _passes(start - timedelta(minutes=1))[1] is not None:
+                start -= timedelta(minutes=1)
+            found = min(found, self._first_run(start - timedelta(microseconds=1), after))
+        return found
+
+    def _first_run(self, wall: datetime, after: datetime) -> datetime:
+        for _ in range(2000):
+            start, delta, _now = self.remaining_delta(wall)
+            wall = start + delta
+            first, second = _passes(wall)
+            if first > after:
+                return first
+            if second is not None and second > after and self.hour == _ALL_HOURS:
+                return second
+        raise ConfigurationError(f"{self!r} never runs")  # unreachable for valid fields
+
+    def remaining_estimate(self, last_run_at: datetime, ffwd: Any = None) -> timedelta:
+        """Time from now until the run after ``last_run_at`` (what beat and RedBeat ask)."""
+        now: datetime = self.maybe_make_aware(self.now())
+        return self.next_after(last_run_at) - now
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ZonedCrontab):
+            return bool(super().__eq__(other)) and other.zone == self.zone
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((repr(self), self.zone))
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]} {self.zone or 'app time zone'}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        fields = (self._orig_minute, self._orig_hour, self._orig_day_of_week,
+                  self._orig_day_of_month, self._orig_month_of_year)  # fmt: skip
+        return _rebuild_crontab, (fields, self.zone)
+
+
+def _rebuild_crontab(fields: tuple[Any, ...], zone: str | None) -> ZonedCrontab:
+    return ZonedCrontab(*fields, zone=zone)
+
+
+def _passes(wall: datetime) -> tuple[datetime, datetime | None]:
+    """The UTC instants of a wall time: its first pass, and a second one in a repeated hour.
+
+    A wall time the clock skips has ``fold=0`` map to the offset before the change, that is
+    one gap later (02:30 -> 03:30 EDT); a repeated one has two passes, ``fold=0`` first.
+    """
+    first = wall.replace(fold=0).astimezone(timezone.utc)
+    other = wall.replace(fold=1).astimezone(timezone.utc)
+    return first, (other if other > first else None)
+
+
+@dataclass(frozen=True)
+class RecurringSchedule:
+    """A parsed ``schedule:``: the text as written, and a cron line or an interval.
+
+    Example:
+        >>> schedule = parse_schedule("every weekday at 8:15 Europe/Paris")
+        >>> schedule.cron, schedule.zone
+        ('15 8 * * 1,2,3,4,5', 'Europe/Paris')
+    """
+
+    text: str
+    cron: str | None = None
+    every: float | None = None
+    zone: str | None = None
+
+    def celery_schedule(self, app: Any = None) -> Any:
+        """A fresh Celery schedule object (``ZonedCrontab`` or ``schedule``) for ``app``.
+
+        Example:
+            >>> parse_schedule("every 5 seconds").celery_schedule()
+            <freq: 5.00 seconds>
+        """
+        if self.every is not None:
+            return interval_schedule(timedelta(seconds=self.every), app=app)
+        assert self.cron is not None
+        minute, hour, day_of_month, month, day_of_week = self.cron.split()
+        return ZonedCrontab(minute, hour, day_of_week, day_of_month, month, zone=self.zone, app=app)
+
+    def next_time(self, after: datetime, app: Any = None) -> datetime:
+        """The run that follows a run at ``after`` (intervals count from it), in UTC.
+
+        Example:
+            >>> nightly = parse_schedule("every day at 2am")
+            >>> nightly.next_time(datetime(2024, 5, 1, 3, tzinfo=timezone.utc)).isoformat()
+            '2024-05-02T02:00:00+00:00'
+        """
+        return next_run_after(self.celery_schedule(app), after)
+
+    def describe(self) -> str:
+        """The form Celery runs: ``"30 14 * * * (Europe/Paris)"`` or ``"every 5s"``."""
+        if self.every is not None:
+            return f"every {self.every:g}s"
+        return f"{self.cron} ({self.zone})" if self.zone else str(self.cron)
+
+
+def next_run_after(celery_schedule: Any, last_run_at: datetime) -> datetime:
+    """The run that follows ``last_run_at`` for a ``ZonedCrontab`` or an interval, in UTC.
+
+    Example:
+        >>> ten_seconds = parse_schedule("every 10 seconds").celery_schedule()
+        >>> next_run_after(ten_seconds, datetime(2024, 5, 1, tzinfo=timezone.utc)).isoformat()
+        '2024-05-01T00:00:10+00:00'
+    """
+    if isinstance(celery_schedule, ZonedCrontab):
+        return celery_schedule.next_after(last_run_at)
+    aware = celery_schedule.maybe_make_aware(last_run_at)
+    return (aware + celery_schedule.run_every).astimezone(timezone.utc)  # type: ignore[no-any-return]
+
+
+def parse_schedule(text: str) -> RecurringSchedule:
+    """Parse a ``schedule:`` value; anything unsupported is a ConfigurationError.
+
+    Raises:
+        ConfigurationError: the text is not one of :data:`SUPPORTED_FORMS`, a number in it is
+            out of range, or its time zone is unknown.
+
+    Example:
+        >>> parse_schedule("0 2 * * * America/New_York").zone
+        'America/New_York'
+        >>> parse_schedule("every 15 minutes").cron
+        '*/15 * * * *'
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigurationError(f"schedule {text!r} is not a text; use {SUPPORTED_FORMS}")
+    return _parse(text)
+
+
+@lru_cache(maxsize=512)
+def _parse(text: str) -> RecurringSchedule:
+    words = text.split()
+    zone = None
+    if len(words) > 1 and _is_zone(words[-1]):
+        zone = words.pop()
+        if len(words) > 1 and words[-1].lower() in ("on", "in"):
+            words.pop()
+    body = " ".join(words).lower()
+    if body in _ALIASES:
+        return _cron(text, _ALIASES[body], zone)
+    if body.startswith("every"):
+        try:
+            translation = translate(body)
+        except PhraseError as error:
+            raise ConfigurationError(f"schedule {text!r}: {error}") from None
+        if translation is not None:
+            if translation.every is not None:
+                return RecurringSchedule(text, every=translation.every, zone=zone)
+            return _cron(text, str(translation.cron), zone)
+    elif len(words) == 5:
+        return _cron(text, " ".join(words), zone)
+    elif len(words) == 6 and zone is None:
+        raise ConfigurationError(
+            f"schedule {text!r}: {words[-1]!r} is not an IANA time zone name "
+            "(write it as in the tz database, e.g. America/New_York, Europe/Paris, UTC)"
+        )
+    raise ConfigurationError(f"schedule {text!r} is not supported; use {SUPPORTED_FORMS}")
+
+
+def _cron(text: str, line: str, zone: str | None) -> RecurringSchedule:
+    minute, hour, day_of_month, month, day_of_week = line.split()
+    if day_of_month != "*" and day_of_week != "*":
+        # cron runs when EITHER day field matches, Celery when BOTH do: refuse to guess.
+        raise ConfigurationError(
+            f"schedule {text!r} restricts both the day of month and the day of week; cron "
+            "would run on either, Celery only on both. Use two entries, one per day field"
+        )
+    try:
+        crontab(minute, hour, day_of_week, day_of_month, month)
+    except Exception as error:  # Celery raises ValueError, TypeError or its ParseException
+        raise ConfigurationError(
+            f"schedule {text!r} is not a valid cron line: {error} (fields are minute 0-59, "
+            "hour 0-23, day of month 1-31, month 1-12 or jan-dec, day of week 0-6 or sun-sat)"
+        ) from None
+    return RecurringSchedule(text, cron=line, zone=zone)
+
+
+def _is_zone(name: str) -> bool:
+    if name[:1].isdigit() or "*" in name or name.lower() == name:
+        return False  # cron fields, "2am", "monday": never zone names, and cheap to rule out
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return False
+    return True

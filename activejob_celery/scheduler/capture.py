@@ -1,0 +1,104 @@
+"""Ready-made broker messages: what kombu's Redis transport would LPUSH, captured, not pushed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+from kombu.utils.json import dumps as kombu_dumps
+
+# kombu's own JSON encoder (the one its Redis transport pushes with); typed here.
+_dumps: Callable[[Any], str] = kombu_dumps
+
+Push = tuple[bytes, bytes]
+"""``(list key, message)``: one LPUSH the transport would have sent."""
+
+
+def supports_direct(app: Any) -> bool:
+    """Whether ``app``'s broker is kombu's plain Redis transport (not Sentinel, not another broker).
+
+    Example:
+        >>> supports_direct(Celery(broker="redis://localhost/0"))   # doctest: +SKIP
+        True
+    """
+    return type(app.connection_for_write().transport) is kombu_redis.Transport
+
+
+class MessageBuilder:
+    """Runs Celery's publish path into a channel whose final ``_put`` records instead of pushing.
+
+    Everything before the push is Celery's and kombu's own code: the task message, routing,
+    ``before_task_publish``/``after_task_publish``, queue declaration (written to Redis as
+    usual), body encoding, delivery tag and info. The channel's own ``_q_for_pri`` picks the
+    priority list, so the captured key and bytes are those a publish would have pushed.
+
+    Example:
+        >>> builder = MessageBuilder(app)                             # doctest: +SKIP
+        >>> builder.build(lambda producer: app.send_task("t", producer=producer))  # doctest: +SKIP
+        [(b'celery', b'{"body": ...}')]
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        # One capturing channel per process, used under a lock: kombu channels are not
+        # thread-safe, and building a message does no I/O once the queue is declared.
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._connection: Any = None
+        self._producer: Any = None
+        self._captured: list[Push] | None = None
+
+    def build(self, publish: Callable[[Any], None]) -> list[Push]:
+        """Call ``publish(producer)``; return the pushes it would have made."""
+        with self._lock:
+            producer = self._ensure_producer()
+            captured: list[Push] = []
+            self._captured = captured
+            try:
+                publish(producer)
+            except Exception:
+                self._reset()
+                raise
+            finally:
+                self._captured = None
+            return captured
+
+    def close(self) -> None:
+        """Release the capturing connection."""
+        with self._lock:
+            self._reset()
+
+    def _record(self, channel: Any, queue: str, message: dict[str, Any]) -> None:
+        if self._captured is None:
+            raise RuntimeError("a capturing channel was used outside MessageBuilder.build")
+        # The same two lines as kombu's Channel._put, so key and bytes match it exactly.
+        priority = channel._get_message_priority(message, reverse=False)
+        key = channel.global_keyprefix + channel._q_for_pri(queue, priority)
+        self._captured.append((key.encode(), _dumps(message).encode()))
+
+    def _ensure_producer(self) -> Any:
+        if self._producer is not None and self._pid == os.getpid():
+            return self._producer
+        self._connection = connection = self.app.connection_for_write()
+        transport = connection.transport
+        builder = self
+
+        class CapturingChannel(transport.Channel):  # type: ignore[misc,name-defined]
+            def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+                builder._record(self, queue, message)
+
+        transport.Channel = CapturingChannel
+        self._producer = self.app.amqp.Producer(connection, auto_declare=False)
+        self._pid = os.getpid()
+        return self._producer
+
+    def _reset(self) -> None:
+        connection, self._connection, self._producer = self._connection, None, None
+        if connection is not None and self._pid == os.getpid():
+            # A broken connection is being dropped anyway.
+            with contextlib.suppress(Exception):
+                connection.close()

@@ -1,0 +1,160 @@
+"""Scheduled-set entries: the formats the Lua scripts and Python share, and their decoded view.
+
+A member of the sorted set is ``"<job_id>/<provider_job_id>"``; its value in the entries hash is one
+of two kinds, told apart by the first byte:
+
+* ``D`` (direct): the ready-made broker messages kombu's Redis transport would push, each as
+  ``<len>:<list key><len>:<message>``. The release script pushes them onto the lists as they are.
+* ``E`` (envelope): JSON ``{"task", "id", "queue", "priority", "payload"}``, published through
+  Celery by the poller (brokers that are not this Redis database).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+DIRECT = b"D"
+ENVELOPE = b"E"
+
+
+def member_for(job_id: str, provider_job_id: str) -> str:
+    """The sorted-set member of one scheduled enqueue of ``job_id``."""
+    return f"{job_id}/{provider_job_id}"
+
+
+def split_member(member: str) -> tuple[str, str]:
+    """``(job_id, provider_job_id)`` of a member (the provider id never contains ``/``)."""
+    job_id, _, provider_job_id = member.rpartition("/")
+    return job_id, provider_job_id
+
+
+def encode_direct(pushes: list[tuple[bytes, bytes]]) -> bytes:
+    """A ``D`` value: each ``(list key, message)`` with byte-length prefixes."""
+    parts = [DIRECT]
+    for key, message in pushes:
+        parts += [b"%d:" % len(key), key, b"%d:" % len(message), message]
+    return b"".join(parts)
+
+
+def decode_direct(value: bytes) -> list[tuple[bytes, bytes]]:
+    """The ``(list key, message)`` pairs of a ``D`` value; ValueError if it is malformed."""
+    pushes: list[tuple[bytes, bytes]] = []
+    position = 1
+    while position < len(value):
+        fields = []
+        for _ in range(2):
+            colon = value.index(b":", position)
+            length = int(value[position:colon])
+            start, position = colon + 1, colon + 1 + length
+            if position > len(value):
+                raise ValueError("truncated scheduled entry")
+            fields.append(value[start:position])
+        pushes.append((fields[0], fields[1]))
+    if not pushes or value[:1] != DIRECT:
+        raise ValueError("empty or unknown scheduled entry")
+    return pushes
+
+
+def encode_envelope(
+    task: str, task_id: str, queue: str, priority: int | None, payload: Any
+) -> bytes:
+    """An ``E`` value: what the poller needs to publish the job through Celery."""
+    envelope = {
+        "task": task,
+        "id": task_id,
+        "queue": queue,
+        "priority": priority,
+        "payload": payload,
+    }
+    return ENVELOPE + json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def decode_value(value: bytes) -> dict[str, Any]:
+    """Either kind of value as an envelope dict (``task``, ``id``, ``queue``, ``priority``, ...).
+
+    A direct value also gives ``exchange`` and ``routing_key`` from its first message.
+
+    Raises:
+        ValueError: the value is not a scheduled entry this version wrote.
+    """
+    if value[:1] == ENVELOPE:
+        envelope = json.loads(value[1:])
+        if not isinstance(envelope, dict) or not {"task", "id", "payload"} <= set(envelope):
+            raise ValueError("scheduled envelope lacks task, id or payload")
+        return envelope
+    _key, raw = decode_direct(value)[0]
+    message = json.loads(raw)
+    headers, properties = message["headers"], message["properties"]
+    body = message["body"]
+    if properties.get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args, _kwargs, _embed = json.loads(body)
+    info = properties.get("delivery_info") or {}
+    return {
+        "task": headers["task"],
+        "id": headers["id"],
+        "queue": info.get("routing_key"),
+        "exchange": info.get("exchange") or "",
+        "routing_key": info.get("routing_key"),
+        "priority": properties.get("priority"),
+        "payload": args[0] if len(args) == 1 else {"args": args},
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduledJob:
+    """One job waiting in the scheduled set, as the inspection API shows it.
+
+    Example:
+        >>> job = scheduled_set_for(app).get(job_id)           # doctest: +SKIP
+        >>> job.job_class, job.queue_name, job.run_at          # doctest: +SKIP
+        ('shop.jobs.GuestsCleanupJob', 'default', datetime(...))
+    """
+
+    job_id: str
+    provider_job_id: str
+    job_class: str
+    queue_name: str
+    priority: int | None
+    run_at: datetime
+    arguments: list[Any]
+    executions: int
+    payload: dict[str, Any]
+    claimed: bool = False
+    """True while a poller holds it (publishing it); False while it waits for its time."""
+
+    @classmethod
+    def decode(
+        cls, member: str, value: bytes, score: float, *, claimed: bool = False
+    ) -> ScheduledJob:
+        """Build the view of one entry (``ValueError`` for a malformed one)."""
+        envelope = decode_value(value)
+        payload = envelope["payload"] if isinstance(envelope["payload"], dict) else {}
+        job_id, provider_job_id = split_member(member)
+        return cls(
+            job_id=job_id,
+            provider_job_id=provider_job_id,
+            job_class=str(payload.get("job_class", envelope["task"])),
+            queue_name=str(payload.get("queue_name", envelope.get("queue") or "")),
+            priority=payload.get("priority"),
+            run_at=datetime.fromtimestamp(score, timezone.utc),
+            arguments=list(payload.get("arguments") or []),
+            executions=int(payload.get("executions") or 0),
+            payload=payload,
+            claimed=claimed,
+        )
+
+    @property
+    def class_name(self) -> str:
+        """The bare class name: the last part of ``job_class``."""
+        return self.job_class.rsplit(".", 1)[-1]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (``run_at`` as ISO 8601), as ``jobs scheduled list --json`` prints."""
+        data = dataclasses.asdict(self)
+        data["run_at"] = self.run_at.isoformat()
+        return data

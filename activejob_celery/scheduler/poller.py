@@ -1,0 +1,117 @@
+"""The poller: releases due jobs from the scheduled set, in a worker thread or on its own."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from .store import Release, ScheduledSet
+
+logger = logging.getLogger(__name__)
+
+_MIN_SLEEP = 0.005
+_WAKE_JITTER = 0.01
+
+
+class Poller:
+    """Moves due jobs to their queues every ``interval`` seconds (randomly spread) or sooner.
+
+    Each pass releases at most one batch; a full batch is followed at once by the next. Between
+    passes it sleeps a random 50-100 % of ``interval``, so pollers in many workers do not align,
+    but never past the earliest run time it saw, and a job scheduled from this process for an
+    earlier time wakes it. Any number of pollers may share a set: the release script is atomic.
+
+    Example:
+        >>> poller = Poller(scheduled_set_for(app), interval=1.0)   # doctest: +SKIP
+        >>> poller.start()                                     # doctest: +SKIP
+        >>> poller.stop()                                      # doctest: +SKIP
+    """
+
+    def __init__(self, scheduled: ScheduledSet, *, interval: float) -> None:
+        self.scheduled = scheduled
+        self.interval = interval
+        self.released = 0
+        """Jobs this poller released so far."""
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._wake_at = 0.0
+        self._thread: threading.Thread | None = None
+        self._failing_since: float | None = None
+
+    def run_once(self) -> Release:
+        """One release pass (raises what Redis raises)."""
+        result = self.scheduled.release()
+        self.released += result.released
+        return result
+
+    def run(self) -> None:
+        """Poll until :meth:`stop` is called; Redis outages are logged and waited out."""
+        self.scheduled.add_listener(self.wake)
+        try:
+            while not self._stopping.is_set():
+                self._sleep(self._pass())
+        finally:
+            self.scheduled.remove_listener(self.wake)
+
+    def start(self) -> None:
+        """Run :meth:`run` in a daemon thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self.run, name="activejob-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the current pass and stop; a pass never leaves a job half-moved."""
+        self._stopping.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        """Whether the poller thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self, run_at: float) -> None:
+        """A job was scheduled for ``run_at``: wake up earlier than planned if needed."""
+        if run_at < self._wake_at:
+            self._wake.set()
+
+    def _pass(self) -> float:
+        """Release until nothing more is due; returns how long to sleep."""
+        try:
+            while True:
+                result = self.run_once()
+                if self._failing_since is not None:
+                    logger.info("Scheduler reconnected to Redis")
+                    self._failing_since = None
+                full = result.released + result.failed >= self.scheduled.batch_size
+                if not full or self._stopping.is_set():
+                    break
+        except RedisError as error:
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+                logger.warning("Scheduler cannot reach Redis (retrying): %s", error)
+            return self.interval
+        except Exception:
+            logger.exception("Scheduler pass failed; retrying in %.1fs", self.interval)
+            return self.interval
+        delay = self.interval * random.uniform(0.5, 1.0)
+        if result.next_at is not None:
+            until_next = result.next_at - time.time() + random.uniform(0.0, _WAKE_JITTER)
+            delay = min(delay, until_next)
+        return max(delay, _MIN_SLEEP)
+
+    def _sleep(self, seconds: float) -> None:
+        self._wake_at = time.time() + seconds
+        self._wake.wait(seconds)
+        self._wake.clear()
+        self._wake_at = 0.0
