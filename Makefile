@@ -8,7 +8,7 @@ PY     := $(BIN)/python
 # Lint only the source trees that exist (examples/ and benchmarks/ come later).
 LINT_PATHS := $(wildcard activejob_celery tests examples benchmarks)
 
-.PHONY: venv lint type test demo docs bench clean
+.PHONY: venv lint type test compat demo docs bench clean
 
 venv: $(VENV)/.installed
 
@@ -29,6 +29,14 @@ type: venv
 # The suite starts its own private redis-server (tests/conftest.py); none needs to be running.
 test: venv lint type docs
 	$(BIN)/pytest
+
+# Coexistence with pytest-celery (its plugin loads itself when installed): a separate venv, so
+# the main one keeps the in-process Celery fixtures unshadowed.
+compat: venv
+	test -x .venv-compat/bin/python || $(PYTHON) -m venv .venv-compat
+	.venv-compat/bin/python -m pip install --quiet --upgrade 'pip>=25.1'
+	.venv-compat/bin/python -m pip install --quiet -e . --group test pytest-celery
+	.venv-compat/bin/python -m pytest -q tests/unit/test_testing_plugins.py tests/user_style
 
 demo: venv
 	$(PY) examples/quickstart/run_demo.py

@@ -84,12 +84,21 @@ class TestAdapter(QueueAdapter):
         self._depth += 1
         try:
             perform_now(instantiate(record))
+        except Exception as error:
+            if self._depth == 1:
+                _explain(error, job)
+            raise
         finally:
             self._depth -= 1
 
     @staticmethod
     def record(job: ApplicationJob, payload: JobPayload, at: float | None) -> Record:
-        """The record kept for one enqueue."""
+        """The record kept for one enqueue.
+
+        Example:
+            >>> TestAdapter.record(job, job.serialize(), None)["args"]   # doctest: +SKIP
+            [42]
+        """
         args, kwargs = _given_arguments(job, payload)
         return {
             **payload,
@@ -102,7 +111,12 @@ class TestAdapter(QueueAdapter):
         }
 
     def should_perform(self, job: ApplicationJob, at: float | None) -> bool:
-        """Whether a job enqueued now runs at once under the current flags and filters."""
+        """Whether a job enqueued now runs at once under the current flags and filters.
+
+        Example:
+            >>> TestAdapter().should_perform(GuestsCleanupJob(42), None)   # doctest: +SKIP
+            False
+        """
         wanted = self.perform_enqueued_jobs if at is None else self.perform_enqueued_at_jobs
         if not wanted:
             return False
@@ -115,9 +129,24 @@ class TestAdapter(QueueAdapter):
         return not (at is not None and self.at is not None and at > self.at)
 
     def clear(self) -> None:
-        """Forget every recorded job."""
+        """Forget every recorded job.
+
+        Example:
+            >>> TestAdapter().clear()
+        """
         self.enqueued_jobs.clear()
         self.performed_jobs.clear()
+
+
+def _explain(error: Exception, job: ApplicationJob) -> None:
+    # Rails #41290: a job's error surfacing at perform_later surprises tests; say why it did.
+    add_note = getattr(error, "add_note", None)  # Python 3.11+
+    if add_note is not None and not isinstance(error, AssertionError):
+        add_note(
+            f"(raised by {type(job).__qualname__}, performed at once inside "
+            "perform_enqueued_jobs: a job's error reaches the code that enqueued it; put "
+            "pytest.raises / assertRaises inside the block if you expect it)"
+        )
 
 
 def _given_arguments(job: ApplicationJob, payload: JobPayload) -> tuple[list[Any], dict[str, Any]]:
@@ -132,7 +161,12 @@ def _given_arguments(job: ApplicationJob, payload: JobPayload) -> tuple[list[Any
 
 
 def matches(job_filter: JobFilter, subject: Any) -> bool:
-    """Whether ``subject`` (a job or a record) passes ``job_filter`` (classes or a callable)."""
+    """Whether ``subject`` (a job or a record) passes ``job_filter`` (classes or a callable).
+
+    Example:
+        >>> matches([HelloJob, LoggingJob], {"job": HelloJob})   # doctest: +SKIP
+        True
+    """
     if job_filter is None:
         return True
     job_class = subject["job"] if isinstance(subject, dict) else type(subject)
@@ -144,13 +178,22 @@ def matches(job_filter: JobFilter, subject: Any) -> bool:
 
 
 def check_filters(only: JobFilter, exclude: JobFilter) -> None:
-    """Rails refuses ``only`` together with ``except``; so do we."""
+    """Rails refuses ``only`` together with ``except``; so do we.
+
+    Example:
+        >>> check_filters(None, None)
+    """
     if only is not None and exclude is not None:
         raise ValueError("Cannot specify both `only` and `exclude` options.")
 
 
 def epoch(at: datetime | float | None) -> float | None:
-    """``at`` as epoch seconds; a naive datetime is UTC, as ``set(wait_until=...)`` takes it."""
+    """``at`` as epoch seconds; a naive datetime is UTC, as ``set(wait_until=...)`` takes it.
+
+    Example:
+        >>> epoch(datetime(1970, 1, 1, 0, 1))
+        60.0
+    """
     if at is None or isinstance(at, int | float):
         return at
     if at.tzinfo is None:
@@ -166,7 +209,12 @@ def jobs_with(
     queue: str | None = None,
     at: datetime | float | None = None,
 ) -> list[Record]:
-    """The records passing the filters (Rails ``jobs_with``); callables get the record."""
+    """The records passing the filters (Rails ``jobs_with``); callables get the record.
+
+    Example:
+        >>> jobs_with(adapter.enqueued_jobs, only=HelloJob, queue="default")   # doctest: +SKIP
+        [{'job_class': 'shop.jobs.HelloJob', ...}]
+    """
     check_filters(only, exclude)
     limit = epoch(at)
     selected = []
@@ -184,7 +232,12 @@ def jobs_with(
 
 
 def instantiate(record: Record) -> ApplicationJob:
-    """The job a record describes, built from its payload; arguments stay encoded until run."""
+    """The job a record describes, built from its payload; arguments stay encoded until run.
+
+    Example:
+        >>> instantiate(adapter.enqueued_jobs[0]).job_id      # doctest: +SKIP
+        '3703347c-71f0-4182-af70-3b79698d8492'
+    """
     job_class: type[ApplicationJob] = record["job"]
     job = job_class.__new__(job_class)
     job.__init__()  # type: ignore[misc]

@@ -36,7 +36,7 @@ def assert_enqueued_jobs(
         AssertionError: "2 jobs expected, but 1 was enqueued", followed by the jobs seen.
 
     Example:
-        >>> assert_enqueued_jobs(1, only=NotificationJob,
+        >>> assert_enqueued_jobs(1, only=NotificationJob,             # doctest: +SKIP
         ...                      block=lambda: NotificationJob.perform_later(user, "hi"))
     """
     adapter = require_test_adapter("assert_enqueued_jobs")
@@ -58,7 +58,7 @@ def assert_no_enqueued_jobs(
     """Assert that no jobs are enqueued, or that ``block`` enqueues none.
 
     Example:
-        >>> assert_no_enqueued_jobs(block=lambda: ProcessUserJob.perform_now(999999))
+        >>> assert_no_enqueued_jobs(block=lambda: ProcessUserJob.perform_now(9))  # doctest: +SKIP
     """
     require_test_adapter("assert_no_enqueued_jobs")
     assert_enqueued_jobs(0, only=only, exclude=exclude, queue=queue, block=block)
@@ -78,7 +78,7 @@ def assert_performed_jobs(
     same filters, which then select what runs) and every job performed is counted.
 
     Example:
-        >>> assert_performed_jobs(1, block=lambda: NotificationJob.perform_later(user, "hi"))
+        >>> assert_performed_jobs(1, block=lambda: HelloJob.perform_later("hi"))  # doctest: +SKIP
     """
     adapter = require_test_adapter("assert_performed_jobs")
     if block is None:
@@ -99,7 +99,8 @@ def assert_no_performed_jobs(
     """Assert that no jobs were performed, or that ``block`` makes none run.
 
     Example:
-        >>> assert_no_performed_jobs(only=NotificationJob, block=lambda: HelloJob.perform_later())
+        >>> assert_no_performed_jobs(only=NotificationJob,     # doctest: +SKIP
+        ...                          block=lambda: HelloJob.perform_later())
     """
     require_test_adapter("assert_no_performed_jobs")
     assert_performed_jobs(0, only=only, exclude=exclude, queue=queue, block=block)

@@ -58,7 +58,7 @@ def assert_enqueued_with(
 
     Example:
         >>> assert_enqueued_with(job=NotificationJob, args=[user, "test"])   # doctest: +SKIP
-        >>> assert_enqueued_with(job=NotificationJob, queue="default",
+        >>> assert_enqueued_with(job=NotificationJob, queue="default", # doctest: +SKIP
         ...                      block=lambda: NotificationJob.perform_later(user, "test"))
     """
     expected = _expected(job, args, kwargs, queue, priority, at)
@@ -86,7 +86,7 @@ def assert_performed_with(
     are performed (``perform_enqueued_jobs``) and only those are candidates.
 
     Example:
-        >>> assert_performed_with(job=NotificationJob, args=[user, "hi"],
+        >>> assert_performed_with(job=NotificationJob, args=[user, "hi"], # doctest: +SKIP
         ...                       block=lambda: NotificationJob.perform_later(user, "hi"))
     """
     expected = _expected(job, args, kwargs, queue, priority, at)

@@ -5,13 +5,35 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar, overload
 
 from ..execution import perform_now
 from .adapter import JobFilter, Record, check_filters, epoch, instantiate, jobs_with
 from .swap import require_test_adapter, using_test_adapter
 
 T = TypeVar("T")
+
+
+@overload
+def perform_enqueued_jobs(
+    *,
+    only: JobFilter = None,
+    exclude: JobFilter = None,
+    queue: str | None = None,
+    at: datetime | float | None = None,
+    block: None = None,
+) -> int: ...
+
+
+@overload
+def perform_enqueued_jobs(
+    *,
+    only: JobFilter = None,
+    exclude: JobFilter = None,
+    queue: str | None = None,
+    at: datetime | float | None = None,
+    block: Callable[[], T],
+) -> T: ...
 
 
 def perform_enqueued_jobs(
@@ -86,9 +108,6 @@ def performing_enqueued_jobs(
     adapter.filter, adapter.reject, adapter.queue, adapter.at = only, exclude, queue, epoch(at)
     try:
         yield
-    except Exception as error:
-        _add_note(error)
-        raise
     finally:
         (
             adapter.perform_enqueued_jobs,
@@ -98,19 +117,6 @@ def performing_enqueued_jobs(
             adapter.queue,
             adapter.at,
         ) = saved
-
-
-def _add_note(error: Exception) -> None:
-    # Rails #41290: a job's error surfacing at perform_later surprises tests; say why it did.
-    note = (
-        "(raised inside perform_enqueued_jobs: jobs enqueued in the block run at once and their "
-        "errors reach the caller; put pytest.raises / assertRaises inside the block if expected)"
-    )
-    add_note: Any = getattr(error, "add_note", None)
-    if isinstance(error, AssertionError) or add_note is None:
-        return
-    if note not in getattr(error, "__notes__", ()):
-        add_note(note)
 
 
 def _flush(

@@ -1,10 +1,4 @@
-"""pytest fixtures for job tests: ``pytest_plugins = ["activejob_celery.testing.pytest_plugin"]``.
-
-Every fixture name starts with ``activejob``, so the plugin sits beside ``celery.contrib.pytest``
-and pytest-celery (whose fixtures are ``celery_*`` and ``default_*``) without a clash. Each
-fixture that needs it swaps every job class onto one fresh :class:`TestAdapter` for the test
-and swaps back afterwards; within one test they all share that adapter.
-"""
+"""Job test fixtures: ``pytest_plugins = ["activejob_celery.testing.pytest_plugin"]``."""
 
 from __future__ import annotations
 
@@ -15,6 +9,10 @@ import pytest
 from .adapter import Record, TestAdapter
 from .swap import restore_adapters, use_test_adapter
 from .testcase import TestHelper
+
+# Every name starts with "activejob": celery.contrib.pytest and pytest-celery own "celery_*" and
+# "default_*", and a bare "enqueued_jobs" fixture would shadow the helper function of that name.
+# The plugin has fixtures only, no hooks, so a nested conftest.py can import them instead.
 
 
 @pytest.fixture

@@ -68,7 +68,8 @@ def use_test_adapter(
         1
         >>> restore_adapters()
     """
-    swap = _Swap(adapter or TestAdapter(), every_class, tuple(keep), adapters.override)
+    chosen = adapter if adapter is not None else TestAdapter()
+    swap = _Swap(chosen, every_class, tuple(keep), adapters.override)
     _swaps.append(swap)
     adapters.override = swap.adapter_for
     return swap.adapter

@@ -77,7 +77,11 @@ class ActiveJobTestMixin(TestHelper):
         return None
 
     def run(self, result: Any = None) -> Any:
-        """Run the test with the test adapter swapped in, and swapped out afterwards."""
+        """Run the test with the test adapter swapped in, and swapped out afterwards.
+
+        Example:
+            >>> NotificationJobTest("test_enqueues_job").run()   # doctest: +SKIP
+        """
         chosen = self.queue_adapter_for_test()
         swap.use_test_adapter(chosen, every_class=chosen is not None, keep=self.keep_adapters)
         try:
@@ -86,7 +90,11 @@ class ActiveJobTestMixin(TestHelper):
             swap.restore_adapters()
 
     def debug(self) -> None:
-        """Run the test without collecting the result (``unittest``'s debug mode), swapped too."""
+        """Run the test without collecting the result (``unittest``'s debug mode), swapped too.
+
+        Example:
+            >>> NotificationJobTest("test_enqueues_job").debug()   # doctest: +SKIP
+        """
         chosen = self.queue_adapter_for_test()
         swap.use_test_adapter(chosen, every_class=chosen is not None, keep=self.keep_adapters)
         try:

@@ -15,6 +15,7 @@ from celery import Celery
 
 from activejob_celery import adapters, app as app_module, config, registry
 from activejob_celery.log_subscriber import attach, detach
+from activejob_celery.testing import swap
 from tests.support.worker import run_worker
 
 
@@ -34,6 +35,8 @@ def aj_isolation() -> Iterator[None]:
     app_module._apps.clear()
     for saved in saved_apps:
         app_module._apps.add(saved)
+    adapters.override = None  # a test that swapped in the test adapter and forgot to restore
+    swap._swaps.clear()
 
 
 def make_app(broker_url: str, **conf: Any) -> Celery:
