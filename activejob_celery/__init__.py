@@ -26,6 +26,7 @@ from .callbacks import (
 )
 from .config import Settings, current_settings
 from .configured_job import ConfiguredJob
+from .discarding import after_discard
 from .errors import (
     Abort,
     ActiveJobError,
@@ -41,7 +42,6 @@ from .log_subscriber import current_job
 from .queue_name import queue_as
 from .queue_priority import queue_with_priority
 from .reporting import add_error_reporter
-from .discarding import after_discard
 from .rescue import UNLIMITED, discard_on, rescue_from, retry_on
 from .serializers import ObjectSerializer, add_serializers
 

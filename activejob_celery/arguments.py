@@ -71,6 +71,14 @@ def serialize_argument(value: Any) -> Any:
         return [serialize_argument(item) for item in value]
     if isinstance(value, dict):
         return _serialize_dict(value)
+    # Subclasses of the JSON scalars (e.g. Django's SafeString) travel as the plain value, as
+    # Rails sends String subclasses; enums and bools were handled above.
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return serialize_argument(float(value))
     raise SerializationError(
         f"Unsupported argument type: {kind.__module__}.{kind.__qualname__}. Pass JSON values, "
         "a supported standard type, a record with to_global_id(), or register a serializer: "

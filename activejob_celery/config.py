@@ -66,6 +66,10 @@ class Settings:
     smtp_ssl: bool = False
     smtp_timeout: float = 30.0
     smtp_from: str | None = None
+    web_username: str | None = None
+    web_password: str | None = None
+    web_token: str | None = None
+    web_secret: str | None = None
 
     def __post_init__(self) -> None:
         if self.queue_adapter not in _ADAPTERS:
@@ -149,7 +153,10 @@ def warn_unknown_keys(keys: Any) -> None:
         # Match without the shared prefix, or every typo would look "close" to some key.
         suffixes = [known_key[len(PREFIX) :] for known_key in known]
         close = difflib.get_close_matches(name[len(PREFIX) :], suffixes, n=1)
-        hint = f"; did you mean {PREFIX + close[0]!r}?" if close else ""
+        suggestion = PREFIX + close[0] if close else ""
+        if suggestion and text.isupper() and text.startswith("CELERY_"):
+            suggestion = "CELERY_" + suggestion.upper()  # answer in the spelling the user writes
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
         message = f"Unknown setting {key!r} is ignored{hint}"
         # Workers run as daemons where warnings are often hidden, so log it as well.
         warnings.warn(message, UserWarning, stacklevel=3)

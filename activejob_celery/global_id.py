@@ -76,6 +76,11 @@ def remove_locator(app: str) -> None:
 def to_global_id(value: Identifiable) -> str:
     """The URI of ``value``, validated."""
     gid = value.to_global_id()
+    if isinstance(gid, GlobalID) and gid.model_id in (None, ""):
+        raise ValueError(
+            f"Unable to serialize {type(value).__qualname__} without an id "
+            "(maybe it was not saved yet?)"
+        )
     uri = str(gid)
     GlobalID.parse(uri)
     return uri

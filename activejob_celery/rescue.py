@@ -145,6 +145,11 @@ class RetryOn(Handler):
             assert isinstance(jitter, float | int)
             delay = self.strategy.delay(executions, error, float(jitter))
             job.retry_job(wait=delay, queue=self.queue, priority=self.priority, error=error)
+            if job.enqueue_error is not None:
+                # Rails drops a job whose retry the backend refused; failing the run instead
+                # keeps it (Celery records the failure and the dead-letter store keeps it).
+                job.failure_reason = "unhandled"
+                raise error
             return
         job.failure_reason = "exhausted"
         with signals.instrument(

@@ -26,7 +26,7 @@ class JobTask(Task):  # type: ignore[misc]
     serializer = "json"
     job_class: ClassVar[type | None] = None
 
-    def run(self, *args: Any, **kwargs: Any) -> Any:
+    def run(self, *args: Any, **kwargs: Any) -> None:
         """Run the job whose payload is the single argument."""
         if len(args) != 1 or kwargs:
             error = MalformedPayloadError(
@@ -37,7 +37,9 @@ class JobTask(Task):  # type: ignore[misc]
                 {"args": list(args), "kwargs": kwargs}, error, reason="malformed_message", job=None
             )
             raise error
-        return run_payload(args[0])
+        run_payload(args[0])
+        # The job's own return value (or a handled error object) is not a Celery result.
+        return None
 
 
 def run_payload(payload: Any) -> Any:

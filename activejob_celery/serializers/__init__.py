@@ -40,7 +40,7 @@ def add_serializers(*serializer_classes: type[ObjectSerializer]) -> None:
         _by_name[serializer.name] = serializer
         _in_order.append(serializer)
         if type(serializer).accepts is ObjectSerializer.accepts:
-            _by_type.setdefault(serializer.klass, serializer)
+            _by_type[serializer.klass] = serializer  # the latest registration for a type wins
 
 
 def serializer_for(value: object) -> ObjectSerializer | None:

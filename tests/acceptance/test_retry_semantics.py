@@ -196,9 +196,12 @@ def test_retry_job_verb_with_wait_until_queue_and_priority(aj_adapter: TestAdapt
     assert (job.queue_name, job.priority, job.scheduled_at) == ("default", None, None)
 
 
-def test_a_retry_the_broker_refuses_is_dropped_quietly(aj_log: Callable[[], list[str]]) -> None:
-    """activejob-spec §1.4: if the re-enqueue fails with EnqueueError, ``retry_job`` returns
-    False and the job is dropped; only a "Failed enqueuing" line is written."""
+def test_a_retry_the_broker_refuses_fails_the_run_instead_of_dropping_the_job(
+    aj_log: Callable[[], list[str]],
+) -> None:
+    """activejob-spec §1.4, deliberately changed: Rails drops a job whose re-enqueue fails with
+    EnqueueError (only a "Failed enqueuing" line). Here the original error is raised again, so the
+    Celery task fails and the dead-letter store keeps the job (docs/rails-mapping.md)."""
 
     class RefusingAdapter(TestAdapter):
         def enqueue_at(self, job: ApplicationJob, timestamp: float) -> None:
@@ -211,7 +214,10 @@ def test_a_retry_the_broker_refuses_is_dropped_quietly(aj_log: Callable[[], list
         def perform(self) -> None:
             raise TimeoutError("slow")
 
-    assert isinstance(RefusedJob.perform_now(), TimeoutError)
+    job = RefusedJob()
+    with pytest.raises(TimeoutError, match="slow"):
+        job.perform_now()
+    assert job.failure_reason == "unhandled"
     assert any(
         line.startswith("Failed enqueuing ")
         and "RefusedJob to Test(default): EnqueueError (broker down)" in line
