@@ -56,6 +56,9 @@ def init_app(app: Celery) -> Settings:
 
     for feature in (scheduler, dead_letters, recurring):
         feature.setup(app, settings)
+    from .integrations import autoinstall
+
+    autoinstall()  # Sentry reporting, when sentry-sdk is already in use in this process
     return settings
 
 

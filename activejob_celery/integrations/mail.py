@@ -30,7 +30,7 @@ class EmailMessageSerializer(ObjectSerializer):
         >>> message = EmailMessage()
         >>> message["Subject"] = "Hi"
         >>> EmailMessageSerializer().serialize(message)
-        {'value': 'Subject: Hi\\n\\n'}
+        {'value': 'Subject: Hi\n\n'}
     """
 
     klass = Message
