@@ -43,6 +43,7 @@ def setup(app: Celery, settings: Settings) -> None:
         logger.debug("celery-redbeat is not installed: recurring jobs are not scheduled")
         return
     tasks.register(app, settings.recurring_key_prefix)
+    _keep_our_transport_options_from_redbeat(app)
     beat_init.connect(_on_beat_init, weak=False, dispatch_uid="activejob_celery.recurring")
 
 
@@ -204,6 +205,15 @@ def _on_beat_init(sender: Any = None, **_: Any) -> None:
         "beat: recurring jobs synced (added %s, updated %s, removed %s, unchanged %d)",
         result.added, result.updated, result.removed, len(result.unchanged),
     )  # fmt: skip
+
+
+def _keep_our_transport_options_from_redbeat(app: Celery) -> None:
+    # init_app adds priority_steps to broker_transport_options; without redbeat_redis_options
+    # RedBeat would fall back to them and warn (deprecated fallback). They mean nothing to it.
+    configured = {str(key).lower() for key in app.conf}
+    options = app.conf.broker_transport_options or {}
+    if "redbeat_redis_options" not in configured and set(options) <= {"priority_steps"}:
+        app.conf.redbeat_redis_options = {}
 
 
 def _settings_for(app: Celery) -> Settings:

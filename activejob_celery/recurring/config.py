@@ -197,7 +197,11 @@ def build_job(key: object, entry: object, *, static: bool = True) -> RecurringJo
         raise ConfigurationError(f"{name}: schedule: is missing")
     try:
         job_class = registry.find_by_class_name(class_name)
-    except UnknownJobClassError:
+    except UnknownJobClassError as error:
+        if error.job_class != class_name:  # the registry says more: an ambiguous bare name
+            raise ConfigurationError(
+                f"{name}: class {error.job_class}; give its job_name"
+            ) from None
         raise ConfigurationError(
             f"{name}: class {class_name!r} is not a registered job class (give its job_name or "
             "its class name, and import the module that defines it before loading)"
@@ -229,7 +233,7 @@ def _read_yaml(path: Path) -> Any:
         import yaml
     except ImportError:
         raise ConfigurationError(
-            f"{path}: reading recurring.yml needs PyYAML (pip install 'activejob-celery[redbeat]')"
+            f"{path}: reading recurring.yml needs PyYAML (pip install 'activejob-celery[yaml]')"
         ) from None
     try:
         text = path.read_text(encoding="utf-8")

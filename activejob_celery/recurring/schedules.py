@@ -37,8 +37,8 @@ class ZonedCrontab(crontab):  # type: ignore[misc]
 
     Example:
         >>> nightly = ZonedCrontab(minute=0, hour=2, zone="America/New_York")
-        >>> nightly.next_after(datetime(2024, 3, 9, 12, tzinfo=timezone.utc)).isoformat()
-        '2024-03-10T07:00:00+00:00'
+        >>> nightly.next_after(datetime(2024, 5, 1, 12, tzinfo=timezone.utc)).isoformat()
+        '2024-05-02T06:00:00+00:00'
     """
 
     def __init__(self, *fields: Any, zone: str | None = None, **kwargs: Any) -> None:
@@ -81,7 +81,10 @@ class ZonedCrontab(crontab):  # type: ignore[misc]
         raise ConfigurationError(f"{self!r} never runs")  # unreachable for valid fields
 
     def remaining_estimate(self, last_run_at: datetime, ffwd: Any = None) -> timedelta:
-        """Time from now until the run after ``last_run_at`` (what beat and RedBeat ask)."""
+        """Time from now until the run after ``last_run_at`` (what beat and RedBeat ask).
+
+        ``ffwd`` is only there to keep Celery's signature.
+        """
         now: datetime = self.maybe_make_aware(self.now())
         return self.next_after(last_run_at) - now
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from redbeat.decoder import RedBeatJSONDecoder, from_timestamp
+from redbeat.decoder import RedBeatJSONDecoder, RedBeatJSONEncoder, from_timestamp
 from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf, get_redis
 
 from ..errors import ConfigurationError
@@ -40,11 +40,11 @@ class RecurringEntry(RedBeatSchedulerEntry):  # type: ignore[misc]
     def from_key(cls, key: str, app: Any = None) -> RecurringEntry:
         """Load an entry; ours get their schedule from the spec stored beside it."""
         entry: RecurringEntry = super().from_key(key, app=app)
-        if entry.task == TASK_NAME:
-            raw = get_redis(app).hget(key, SPEC_FIELD)
+        raw = get_redis(app).hget(key, SPEC_FIELD) if entry.task == TASK_NAME else None
+        if raw:
             try:
                 entry.schedule = parse_schedule(json.loads(raw)["schedule"]).celery_schedule(app)
-            except Exception:
+            except (ValueError, KeyError, TypeError):
                 logger.exception("Recurring entry %s has an unreadable spec; using RedBeat's", key)
         return entry
 
@@ -129,10 +129,16 @@ def save(app: Any, prefix: str, job: RecurringJob, now: datetime | None = None) 
         options=options,
         app=app,
     )
-    last_run_at = RedBeatSchedulerEntry.decode_meta(stored_meta).get("last_run_at")
-    entry.last_run_at = last_run_at or now or datetime.now(timezone.utc)
+    meta = RedBeatSchedulerEntry.decode_meta(stored_meta)
+    entry.last_run_at = meta.get("last_run_at") or now or datetime.now(timezone.utc)
     old = json.loads(stored_spec) if stored_spec else None
-    client.hset(key, SPEC_FIELD, json.dumps(spec, sort_keys=True))
+    with client.pipeline() as pipe:
+        pipe.hset(key, SPEC_FIELD, json.dumps(spec, sort_keys=True))
+        if meta.get("last_run_at") is None:
+            # RedBeat only writes meta when absent; a meta without a time would be due now.
+            meta["last_run_at"] = entry.last_run_at
+            pipe.hset(key, "meta", json.dumps(meta, cls=RedBeatJSONEncoder))
+        pipe.execute()
     entry.save()
     if old is None:
         return "added"
