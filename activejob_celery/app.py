@@ -52,9 +52,9 @@ def init_app(app: Celery) -> Settings:
         app.steps["worker"].add(JobQueues)
     log_subscriber.attach()
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
-    from . import dead_letters, recurring, scheduler
+    from . import dead_letters, recurring, scheduler, web
 
-    for feature in (scheduler, dead_letters, recurring):
+    for feature in (scheduler, dead_letters, recurring, web):
         feature.setup(app, settings)
     from .integrations import autoinstall
 

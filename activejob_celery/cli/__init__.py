@@ -10,6 +10,7 @@ from .dead import dead
 from .recurring import recurring
 from .scheduled import scheduled, scheduler
 from .stats import stats
+from .web import web
 
 
 @click.group(name="jobs")
@@ -37,3 +38,4 @@ jobs.add_command(scheduler)
 jobs.add_command(dead)
 jobs.add_command(recurring)
 jobs.add_command(stats)
+jobs.add_command(web)

@@ -6,6 +6,7 @@ collide with ``celery.contrib.pytest`` or pytest-celery fixtures.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -26,8 +27,12 @@ def aj_isolation() -> Iterator[None]:
     saved_settings = config.current_settings()
     saved_adapters = dict(adapters._named)
     saved_apps = list(app_module._apps)
+    sentry_was_installed = _sentry_installed()
     attach()
     yield
+    if _sentry_installed() and not sentry_was_installed:
+        # init_app installs Sentry reporting once a test has imported sentry_sdk.
+        sys.modules["activejob_celery.integrations.sentry"].uninstall()
     registry.restore(saved_registry)
     config.use_settings(saved_settings)
     adapters._named.clear()
@@ -37,6 +42,11 @@ def aj_isolation() -> Iterator[None]:
         app_module._apps.add(saved)
     adapters.override = None  # a test that swapped in the test adapter and forgot to restore
     swap._swaps.clear()
+
+
+def _sentry_installed() -> bool:
+    module = sys.modules.get("activejob_celery.integrations.sentry")
+    return bool(module is not None and module.is_installed())
 
 
 def make_app(broker_url: str, **conf: Any) -> Celery:

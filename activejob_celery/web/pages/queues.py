@@ -1,0 +1,111 @@
+"""The overview (counts and the last hour's chart), the queues page, and a job looked up by id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...errors import ConfigurationError
+from .. import pausing
+from ..chart import build_chart
+from ..lookup import find_job
+from ..metrics import last_hour
+from ..queues import BUCKETS, queue_overview
+from .common import Fields, action, dashboard_of, redirect, render
+
+
+def routes() -> list[Route]:
+    """The overview, queue and job routes.
+
+    Example:
+        >>> [route.name for route in routes()]
+        ['overview', 'queues', 'queue_pause', 'queue_resume', 'job_lookup', 'job']
+    """
+    return [
+        Route("/", _overview, name="overview"),
+        Route("/queues", _queues, name="queues"),
+        Route("/queues/pause", action(_pause), methods=["POST"], name="queue_pause"),
+        Route("/queues/resume", action(_resume), methods=["POST"], name="queue_resume"),
+        Route("/jobs", _lookup, name="job_lookup"),
+        Route("/jobs/{job_id:path}", _job, name="job"),
+    ]
+
+
+def _overview(request: Request) -> Response:
+    app = dashboard_of(request).celery_app
+    overview = queue_overview(app)
+    minutes = last_hour(app)
+    return render(
+        request,
+        "overview.html",
+        active="overview",
+        overview=overview,
+        waiting=sum(row.depth or 0 for row in overview.queues),
+        paused=[row for row in overview.queues if row.paused is not None],
+        scheduled=_count(_scheduled_count, app),
+        dead=_count(_dead_count, app),
+        chart=None if minutes is None else build_chart(minutes),
+    )
+
+
+def _queues(request: Request) -> Response:
+    overview = queue_overview(dashboard_of(request).celery_app)
+    return render(request, "queues.html", active="queues", overview=overview, buckets=BUCKETS)
+
+
+def _pause(request: Request, fields: Fields) -> Response:
+    queue = fields.get("queue", "").strip()
+    if not queue:
+        return redirect(request, "queues", "Give a queue to pause.")
+    try:
+        paused = pausing.pause(dashboard_of(request).celery_app, queue)
+    except ConfigurationError as error:
+        return redirect(request, "queues", str(error))
+    told = ", ".join(paused.workers) or "no worker is consuming it right now"
+    return redirect(request, "queues", f"Paused {queue} ({told}).")
+
+
+def _resume(request: Request, fields: Fields) -> Response:
+    queue = fields.get("queue", "").strip()
+    try:
+        workers = pausing.resume(dashboard_of(request).celery_app, queue)
+    except ConfigurationError as error:
+        return redirect(request, "queues", str(error))
+    told = ", ".join(workers) or "no worker had been consuming it"
+    return redirect(request, "queues", f"Resumed {queue} ({told}).")
+
+
+def _lookup(request: Request) -> Response:
+    job_id = (request.query_params.get("job_id") or "").strip()
+    if not job_id:
+        return redirect(request, "overview", "Give a job id to look up.")
+    return redirect(request, "job", job_id=job_id)
+
+
+def _job(request: Request) -> Response:
+    job_id = request.path_params["job_id"]
+    found = find_job(dashboard_of(request).celery_app, job_id)
+    status = 200 if found.found else 404
+    return render(request, "job.html", status, active="", job_id=job_id, found=found)
+
+
+def _scheduled_count(app: Any) -> int:
+    from ...scheduler import scheduled_set_for
+
+    return scheduled_set_for(app).count()
+
+
+def _dead_count(app: Any) -> int:
+    from ...dead_letters import store_for
+
+    return store_for(app).count()
+
+
+def _count(counter: Any, app: Any) -> int | None:
+    try:
+        return int(counter(app))
+    except Exception:  # a feature that is off shows "n/a" instead of breaking the page
+        return None
