@@ -53,7 +53,7 @@ def collect_stats(app: Any) -> dict[str, Any]:
     settings = settings_for(app)
     broker = _broker_url(app)
     report: dict[str, Any] = {"queues": {}, "unacked": None, "scheduled": None}
-    if broker.split("://", 1)[0].lower() in ("redis", "rediss", "unix", "redis+socket"):
+    if broker.split("://", 1)[0].lower() in ("redis", "rediss", "unix"):
         prefix = (app.conf.broker_transport_options or {}).get("global_keyprefix", "") or ""
         with redis.Redis.from_url(broker, socket_connect_timeout=5.0) as client:
             names = _queue_names(app, client, prefix)
@@ -62,7 +62,7 @@ def collect_stats(app: Any) -> dict[str, Any]:
     else:
         report["queues"] = {name: None for name in _configured_queues(app)}
     scheduler_url = settings.scheduler_url or broker
-    if scheduler_url.split("://", 1)[0].lower() in ("redis", "rediss", "unix", "redis+socket"):
+    if scheduler_url.split("://", 1)[0].lower() in ("redis", "rediss", "unix"):
         with redis.Redis.from_url(scheduler_url, socket_connect_timeout=5.0) as client:
             report["scheduled"] = int(client.zcard(settings.key("scheduled")))
     try:

@@ -19,7 +19,8 @@ from .memory import MemoryDeadLetterStore
 from .record import DeadLetter, DeadLetterError, DeadLetterNotFoundError, NotRetryableError
 from .recorder import record_discard, record_failure
 from .redis_store import RedisDeadLetterStore
-from .store import BulkResult, DeadLetterStore
+from .republish import BulkResult
+from .store import DeadLetterStore
 
 if TYPE_CHECKING:
     from celery import Celery

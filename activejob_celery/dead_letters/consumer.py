@@ -17,15 +17,13 @@ from typing import Any
 
 from celery import bootsteps
 
-from .binding import store_for
-from .messages import body_problem, letter_for_message, unknown_task_error
+from .binding import settings_for
+from .messages import letter_for_message, message_problem, unknown_task_error
 from .record import DeadLetter
-from .recorder import REQUEUE_BACKOFF, write
+from .recorder import REQUEUE_BACKOFF, store_letter
 from .transport import guard_transport
 
 logger = logging.getLogger("activejob_celery.dead_letters")
-
-_HOOKS = ("on_unknown_task", "on_unknown_message", "on_invalid_task", "on_decode_error")
 
 
 class DeadLetterConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -53,6 +51,9 @@ class DeadLetterConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
             task = c.app.tasks.get(name)
             if getattr(task, "job_class", None) is not None and not hasattr(strategy, "_aj_guard"):
                 c.strategies[name] = keeper.guard_strategy(strategy)
+        if c.task_consumer is not None:
+            # kombu calls its consumer's own hook for bodies it cannot decompress.
+            c.task_consumer.on_decode_error = c.on_decode_error
         channel = getattr(c.task_consumer, "channel", None)
         if channel is not None:
             guard_transport(channel, keeper)
@@ -67,16 +68,12 @@ class MessageKeeper:
     @property
     def raw_max_bytes(self) -> int:
         """Bytes of a raw body kept in a record."""
-        return store_for(self.consumer.app).settings.dead_letters_raw_max_bytes
+        return settings_for(self.consumer.app).dead_letters_raw_max_bytes
 
     def keep(self, letter: DeadLetter) -> bool:
         """Store ``letter``; on failure log at CRITICAL, wait a moment and return False."""
-        try:
-            store = store_for(self.consumer.app)
-        except Exception as problem:  # a store that cannot even be built
-            return self._failed(letter, problem)
-        error = write(store, letter)
-        return True if error is None else self._failed(letter, error)
+        problem = store_letter(self.consumer.app, letter)
+        return True if problem is None else self._failed(letter, problem)
 
     def _failed(self, letter: DeadLetter, problem: Exception) -> bool:
         logger.critical(
@@ -136,7 +133,7 @@ class MessageKeeper:
         def guarded(
             message: Any, body: Any, ack: Any, reject: Any, callbacks: Any, **kw: Any
         ) -> Any:
-            problem = body_problem(message, body)
+            problem = message_problem(message, body)
             if problem is None:
                 return strategy(message, body, ack, reject, callbacks, **kw)
             letter = self.letter(message, problem, "malformed_message")

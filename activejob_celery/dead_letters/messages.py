@@ -22,6 +22,30 @@ from .record import (
 _LIST_OPTIONS = ("callbacks", "errbacks", "chain")
 
 
+def message_problem(message: Any, body: Any) -> Exception | None:
+    """Why a job task message cannot run, or None: its headers, then its body (see below).
+
+    Celery builds a request from the headers outside any task: an ``id`` that is not a string,
+    an empty ``eta`` or a ``timelimit`` that is not a pair would fail there, where no job sees it.
+    """
+    headers = message.headers if isinstance(message.headers, dict) else {}
+    if not isinstance(headers.get("id"), str):
+        return MalformedPayloadError("the task message id must be a string")
+    timelimit = headers.get("timelimit")
+    if timelimit and not (isinstance(timelimit, list | tuple) and len(timelimit) == 2):
+        return MalformedPayloadError("the task message timelimit must be [soft, hard]")
+    for key in ("eta", "expires"):  # Celery parses strings; an empty value crashes it
+        if headers.get(key) is not None and not (isinstance(headers[key], str) and headers[key]):
+            return MalformedPayloadError(f"the task message {key} must be an ISO 8601 time")
+    for key in ("shadow", "root_id", "parent_id", "group"):
+        if headers.get(key) is not None and not isinstance(headers[key], str):
+            return MalformedPayloadError(f"the task message {key} must be a string")
+    retries = headers.get("retries")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)):
+        return MalformedPayloadError("the task message retries must be an integer")
+    return body_problem(message, body)
+
+
 def body_problem(message: Any, body: Any) -> Exception | None:
     """Why a job task message cannot run, or None: the body must decode to Celery's task shape.
 
@@ -33,9 +57,13 @@ def body_problem(message: Any, body: Any) -> Exception | None:
         decoded = message.payload if body is None else body
     except Exception as error:  # DecodeError, ContentDisallowed, codec errors
         return error
-    if isinstance(decoded, dict):  # protocol 1, or a hybrid body carrying "args"
+    # Celery's strategy reads a body carrying "args" as protocol 1 (`"args" in payload`, which
+    # for a list or a string is a membership test), anything else as [args, kwargs, embed].
+    if not isinstance(decoded, dict | list | tuple | str):
+        return MalformedPayloadError("a task message body must be [args, kwargs, embed]")
+    if isinstance(decoded, dict) and (body is not None or "args" in decoded):
         args, kwargs, embed = decoded.get("args", []), decoded.get("kwargs", {}), None
-    elif isinstance(decoded, list | tuple) and len(decoded) == 3:
+    elif isinstance(decoded, list | tuple) and len(decoded) == 3 and "args" not in decoded:
         args, kwargs, embed = decoded
     else:
         return MalformedPayloadError("a task message body must be [args, kwargs, embed]")

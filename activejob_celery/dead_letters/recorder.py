@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import Reject
 
-from .binding import app_in_scope, running_task, store_for
+from .binding import app_in_scope, running_task, settings_for, store_for
 from .record import (
     DeadLetter,
     as_int,
@@ -30,6 +30,8 @@ from .record import (
 )
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from ..base import ApplicationJob
     from .store import DeadLetterStore
 
@@ -54,16 +56,15 @@ def record_failure(
     if app is None:
         return
     task = running_task()
-    store = store_for(app)
     letter = letter_for_failure(
         payload,
         error,
         reason=reason,
         job=job,
-        letter_id=task.request.id if task is not None else None,
-        raw_max_bytes=store.settings.dead_letters_raw_max_bytes,
+        letter_id=as_str(task.request.id) if task is not None else None,
+        raw_max_bytes=settings_for(app).dead_letters_raw_max_bytes,
     )
-    problem = write(store, letter)
+    problem = store_letter(app, letter)
     if problem is None:
         return
     if task is None:  # not in a worker: there is no message to hand back, so the log keeps it
@@ -98,22 +99,21 @@ def record_discard(
     payload: Any = None
     letter_id = None
     if task is not None:
-        args = task.request.args or []
-        received = args[0] if len(args) == 1 else None
+        args = task.request.args
+        received = args[0] if isinstance(args, list | tuple) and len(args) == 1 else None
         if isinstance(received, dict) and received.get("job_id") == job.job_id:
-            payload, letter_id = received, task.request.id
+            payload, letter_id = received, as_str(task.request.id)
     if payload is None:
         payload = _serialize(job)
-    store = store_for(app)
     letter = letter_for_failure(
         payload,
         error if error is not None else _NoError("discarded without an error"),
         reason="discarded",
         job=job,
         letter_id=letter_id,
-        raw_max_bytes=store.settings.dead_letters_raw_max_bytes,
+        raw_max_bytes=settings_for(app).dead_letters_raw_max_bytes,
     )
-    problem = write(store, letter)
+    problem = store_letter(app, letter)
     if problem is not None:
         # The job chose to be discarded, so the message is not requeued: the log keeps it.
         logger.critical(
@@ -126,6 +126,15 @@ class _NoError(Exception):
     """Stands for the missing error of ``discard_job()`` called without one."""
 
 
+def store_letter(app: Celery, letter: DeadLetter) -> Exception | None:
+    """Store ``letter`` in ``app``'s store; returns the error when that could not be done."""
+    try:
+        store = store_for(app)
+    except Exception as problem:  # a store that cannot even be built counts as unreachable
+        return problem
+    return write(store, letter)
+
+
 def write(store: DeadLetterStore, letter: DeadLetter) -> Exception | None:
     """Store ``letter``; returns the error when the store could not be written."""
     try:
@@ -134,7 +143,7 @@ def write(store: DeadLetterStore, letter: DeadLetter) -> Exception | None:
         return problem
     logger.info(
         "Dead letter %s recorded (%s): %s %s",
-        letter.id, letter.reason, letter.job_class, letter.job_id,
+        letter.id, letter.reason, letter.job_class or "-", letter.job_id or "-",
     )  # fmt: skip
     return None
 
@@ -158,10 +167,9 @@ def letter_for_failure(
         stored: Any = raw_payload(_json_text(payload), raw_max_bytes)
     else:
         stored = jsonable(payload)
-    if letter_id is None:
-        letter_id = as_str(fields.get("provider_job_id")) or str(uuid.uuid4())
     return DeadLetter(
-        id=letter_id,
+        # The message id makes a redelivered failure replace its record instead of doubling it.
+        id=letter_id or str(uuid.uuid4()),
         job_id=job.job_id if job is not None else as_str(fields.get("job_id")),
         job_class=job.job_name if job is not None else as_str(fields.get("job_class")),
         queue_name=as_str(fields.get("queue_name")),

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..core import format_time
 from ..errors import ConfigurationError, EnqueueError
 from ..queue_priority import celery_priority
-from .record import DeadLetter, now
+from .record import DeadLetter, now, retry_problem
 
 if TYPE_CHECKING:
     from celery import Celery
+
+
+@dataclasses.dataclass
+class BulkResult:
+    """What a bulk retry did: task ids of the jobs enqueued again, and why others were not.
+
+    Example:
+        >>> result = store.retry_many(store.ids(reason="exhausted"))   # doctest: +SKIP
+        >>> len(result.retried), result.failed
+        (12, {})
+    """
+
+    retried: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Dead-letter id -> the Celery task id it was published under."""
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Dead-letter id -> why it stays in the store."""
 
 
 def retry_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +77,37 @@ def publish_again(app: Celery, letter: DeadLetter, *, producer: Any = None) -> s
             f"({payload['job_class']}) to queue {payload['queue_name']!r}: {error}"
         ) from error
     return str(payload["provider_job_id"])
+
+
+def publish_letters(
+    app: Celery, entries: Iterable[tuple[str, DeadLetter | None]], result: BulkResult
+) -> list[tuple[DeadLetter, str]]:
+    """Publish each retryable letter through one producer; notes failures in ``result``.
+
+    Returns the letters published with their new task ids; the caller removes those.
+    """
+    published: list[tuple[DeadLetter, str]] = []
+    pending = list(entries)
+    try:
+        with app.producer_or_acquire() as producer:
+            for letter_id, letter in pending:
+                if letter is None:
+                    result.failed[letter_id] = "no such dead letter"
+                    continue
+                problem = retry_problem(letter)
+                if problem is not None:
+                    result.failed[letter_id] = problem
+                    continue
+                try:
+                    published.append((letter, publish_again(app, letter, producer=producer)))
+                except EnqueueError as error:
+                    result.failed[letter_id] = str(error)
+    except Exception as error:  # no producer (the broker is gone): the rest of the batch waits
+        done = {letter.id for letter, _ in published}
+        for letter_id, _ in pending:
+            if letter_id not in done:
+                result.failed.setdefault(letter_id, f"broker unavailable: {error}")
+    return published
 
 
 def current_app_for_jobs() -> Celery:

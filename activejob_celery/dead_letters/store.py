@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -16,32 +15,22 @@ from ..config import Settings, current_settings
 from ..errors import ConfigurationError, EnqueueError
 from .filters import Filters, cutoff_time
 from .record import DeadLetter, DeadLetterNotFoundError, NotRetryableError, now, retry_problem
-from .republish import current_app_for_jobs, publish_again
+from .republish import BulkResult, current_app_for_jobs, publish_letters
 
 if TYPE_CHECKING:
     from celery import Celery
 
-STORE_SCHEMES = ("redis", "rediss", "unix", "redis+socket", "memory")
+STORE_SCHEMES = ("redis", "rediss", "unix", "memory")
 """URL schemes a store can live at (``memory`` is in-process, for tests)."""
 Progress = Callable[[int], None]
 """Called with the number of entries just handled (``click.progressbar``'s ``update`` fits)."""
-
-
-@dataclasses.dataclass
-class BulkResult:
-    """What a bulk retry did: task ids of the jobs enqueued again, and why others were not."""
-
-    retried: dict[str, str] = dataclasses.field(default_factory=dict)
-    """Dead-letter id -> the Celery task id it was published under."""
-    failed: dict[str, str] = dataclasses.field(default_factory=dict)
-    """Dead-letter id -> why it stays in the store."""
 
 
 class DeadLetterStore(ABC):
     """Jobs that failed for good: write on failure, then list, retry, discard and purge.
 
     Retention is trimmed on every insert, as Sidekiq trims its dead set: entries older than
-    ``ttl`` seconds go first, then the oldest beyond ``max_entries``.
+    ``activejob_dead_letters_ttl`` go first, then the oldest beyond ``activejob_dead_letters_max``.
 
     Example:
         >>> store = DeadLetterStore.from_url("redis://localhost:6379/0")   # doctest: +SKIP
@@ -225,16 +214,16 @@ class DeadLetterStore(ABC):
             >>> store.retry("7c0e9d6b-…")                        # doctest: +SKIP
             'a1d3…'
         """
-        result = self.retry_many([letter_id])
-        if letter_id in result.retried:
-            return result.retried[letter_id]
         letter = self.get(letter_id)
         if letter is None:
             raise DeadLetterNotFoundError(letter_id)
         problem = retry_problem(letter)
         if problem is not None:
             raise NotRetryableError(letter_id, problem)
-        raise EnqueueError(result.failed[letter_id])
+        result = self.retry_many([letter_id])
+        if letter_id in result.retried:
+            return result.retried[letter_id]
+        raise EnqueueError(result.failed.get(letter_id, "the message was not published"))
 
     def retry_many(
         self, ids: Sequence[str], *, batch_size: int = 100, progress: Progress | None = None
@@ -244,7 +233,7 @@ class DeadLetterStore(ABC):
         app = self.app or current_app_for_jobs()
         for start in range(0, len(ids), batch_size):
             chunk = list(ids[start : start + batch_size])
-            published = self._publish_chunk(app, chunk, result)
+            published = publish_letters(app, zip(chunk, self._load(chunk), strict=True), result)
             # Removed only once published: a crash in between enqueues twice, never loses.
             self._delete([letter.id for letter, _ in published])
             for letter, task_id in published:
@@ -256,31 +245,6 @@ class DeadLetterStore(ABC):
             if progress is not None:
                 progress(len(chunk))
         return result
-
-    def _publish_chunk(
-        self, app: Celery, chunk: builtins.list[str], result: BulkResult
-    ) -> builtins.list[tuple[DeadLetter, str]]:
-        published: builtins.list[tuple[DeadLetter, str]] = []
-        try:
-            with app.producer_or_acquire() as producer:
-                for letter_id, letter in zip(chunk, self._load(chunk), strict=True):
-                    if letter is None:
-                        result.failed[letter_id] = "no such dead letter"
-                        continue
-                    problem = retry_problem(letter)
-                    if problem is not None:
-                        result.failed[letter_id] = problem
-                        continue
-                    try:
-                        published.append((letter, publish_again(app, letter, producer=producer)))
-                    except EnqueueError as error:
-                        result.failed[letter_id] = str(error)
-        except Exception as error:  # the broker is gone: the rest of the chunk waits
-            done = {letter.id for letter, _ in published}
-            for letter_id in chunk:
-                if letter_id not in done:
-                    result.failed.setdefault(letter_id, f"broker unavailable: {error}")
-        return published
 
     def discard(self, letter_id: str) -> bool:
         """Remove one record for good; returns whether it existed.

@@ -13,7 +13,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .messages import letter_for_raw_item
+from .messages import letter_for_raw_item, message_problem
 
 if TYPE_CHECKING:
     from .consumer import MessageKeeper
@@ -29,7 +29,6 @@ def guard_transport(channel: Any, keeper: MessageKeeper) -> bool:
     read = handlers["BRPOP"]
     if getattr(read, "_aj_guard", False):
         return True
-    connection_errors = tuple(getattr(channel.connection, "connection_errors", ()))
 
     def guarded_read(**options: Any) -> Any:
         client = channel.client
@@ -46,9 +45,9 @@ def guard_transport(channel: Any, keeper: MessageKeeper) -> bool:
         try:
             return read(**options)
         except Exception as error:
-            if not replies or isinstance(error, connection_errors):
+            # Without a reply nothing was taken off the queue: the error is the connection's.
+            if not replies or not keep_entry(channel, keeper, replies[-1], error):
                 raise
-            keep_entry(channel, keeper, replies[-1], error)
             return True
         finally:
             client.__dict__.pop("parse_response", None)
@@ -58,8 +57,12 @@ def guard_transport(channel: Any, keeper: MessageKeeper) -> bool:
     return True
 
 
-def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception) -> None:
-    """Store the entry whose delivery raised ``error``, then settle it with the broker."""
+def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception) -> bool:
+    """Store the entry whose delivery raised ``error``, then settle it with the broker.
+
+    Returns False, leaving the error to Celery, for a well-formed message of a known task:
+    then the failure is the worker's, not the message's, and the message must stay unacked.
+    """
     key, item = reply
     key = key.decode() if isinstance(key, bytes) else str(key)
     queue = key.rsplit(channel.sep, 1)[0]
@@ -70,22 +73,38 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
         if keeper.keep(letter):
             logger.error("Queue %r held a non-message entry, stored as dead letter %s: %s",
                          queue, letter.id, error)  # fmt: skip
-            return
+            return True
         with channel.conn_or_acquire() as client:
             client.lpush(key, item)
-        return
-    # A message the consumer failed on after kombu had recorded it as delivered.
-    letter = keeper.letter(message, error, "malformed_message")
-    delivered = getattr(channel.qos, "_delivered", {})
+        return True
     tag = message.delivery_tag
+    try:
+        delivered = tag in getattr(channel.qos, "_delivered", {})
+    except TypeError:  # an unhashable tag never made it into the unacked set
+        delivered = False
+    if delivered and _well_formed(keeper, message):
+        return False  # unacked, so Celery's own handling (a reconnect) cannot lose it
+    letter = keeper.letter(message, error, "malformed_message")
     if not keeper.keep(letter):
-        if tag in delivered:
+        if delivered:
             channel.basic_reject(tag, requeue=True)
-        return
+        else:
+            with channel.conn_or_acquire() as client:
+                client.lpush(key, item)
+        return True
     logger.error("Message %s failed in the consumer, stored as dead letter %s: %s",
                  tag, letter.id, error)  # fmt: skip
-    if tag in delivered:
+    if delivered:
         channel.basic_ack(tag)
+    return True
+
+
+def _well_formed(keeper: MessageKeeper, message: Any) -> bool:
+    headers = message.headers if isinstance(message.headers, dict) else {}
+    task = headers.get("task")
+    if not isinstance(task, str) or task not in keeper.consumer.app.tasks:
+        return False
+    return message_problem(message, None) is None
 
 
 def _as_message(channel: Any, item: Any) -> Any:

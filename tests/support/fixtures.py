@@ -54,14 +54,14 @@ def make_app(broker_url: str, **conf: Any) -> Celery:
     from activejob_celery import init_app
 
     app = Celery("aj_test", broker=broker_url, set_as_current=False)
-    app.conf.update(
-        worker_hijack_root_logger=False,
-        broker_connection_retry_on_startup=True,
-        task_ignore_result=True,
-        worker_prefetch_multiplier=1,
-        activejob_dead_letters_url=broker_url,
-        **conf,
-    )
+    defaults: dict[str, Any] = {
+        "worker_hijack_root_logger": False,
+        "broker_connection_retry_on_startup": True,
+        "task_ignore_result": True,
+        "worker_prefetch_multiplier": 1,
+        "activejob_dead_letters_url": broker_url,
+    }
+    app.conf.update({**defaults, **conf})
     init_app(app)
     return app
 
