@@ -7,22 +7,8 @@ import json
 from typing import Any
 
 from activejob_celery import ApplicationJob, queue_as
+from tests.support.payloads import PAYLOAD_KEYS
 from tests.support.worker import run_worker, wait_for
-
-RAILS_KEYS = [
-    "job_class",
-    "job_id",
-    "provider_job_id",
-    "queue_name",
-    "priority",
-    "arguments",
-    "executions",
-    "exception_executions",
-    "locale",
-    "timezone",
-    "enqueued_at",
-    "scheduled_at",
-]
 
 
 def _messages(client: Any, queue: str) -> list[dict[str, Any]]:
@@ -59,7 +45,7 @@ def test_payload_on_the_wire_has_every_rails_key_in_order(aj_app, aj_redis):
     job = WireJob.set(priority=3).perform_later(1, "two", flag=True)
     [message] = _messages(aj_redis.client, "wire\x06\x163")
     payload = _payload(message)
-    assert list(payload) == RAILS_KEYS
+    assert tuple(payload) == PAYLOAD_KEYS
     assert payload["job_class"] == WireJob.job_name
     assert payload["job_id"] == job.job_id
     assert payload["provider_job_id"] == job.provider_job_id == message["headers"]["id"]

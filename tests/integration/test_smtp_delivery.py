@@ -37,6 +37,7 @@ from tests.integration.test_sentry_envelopes import (
 )
 from tests.support import free_port
 from tests.support.fixtures import make_app
+from tests.support.payloads import payload_of
 from tests.support.worker import run_worker, wait_for
 
 REPLIES = {
@@ -47,20 +48,6 @@ REPLIES = {
     "552": "552 5.6.0 Message size exceeds fixed maximum message size",
     "554": "554 5.7.1 Message rejected as spam",
 }
-PAYLOAD_KEYS = (
-    "job_class",
-    "job_id",
-    "provider_job_id",
-    "queue_name",
-    "priority",
-    "arguments",
-    "executions",
-    "exception_executions",
-    "locale",
-    "timezone",
-    "enqueued_at",
-    "scheduled_at",
-)
 
 
 class ReplyByRecipient:
@@ -137,7 +124,7 @@ def message_to(*recipients: str, subject: str = "Welcome") -> EmailMessage:
 def run_next(adapter: Any) -> Any:
     """Perform the oldest enqueued job from its payload, as a worker would."""
     record = adapter.enqueued_jobs.pop(0)
-    return execute({key: record[key] for key in PAYLOAD_KEYS})
+    return execute(payload_of(record))
 
 
 def delay_of(record: dict[str, Any]) -> float:

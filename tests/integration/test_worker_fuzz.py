@@ -19,23 +19,10 @@ from activejob_celery.dead_letters import store_for
 from activejob_celery.task import run_payload
 from tests.integration.dead_letters_support import RawQueue, job_payload, settle, task_body
 from tests.support.fixtures import make_app
+from tests.support.payloads import PAYLOAD_KEYS
 from tests.support.worker import run_worker, wait_for
 
 RAW_MAX = 2048
-PAYLOAD_KEYS = [
-    "job_class",
-    "job_id",
-    "provider_job_id",
-    "queue_name",
-    "priority",
-    "arguments",
-    "executions",
-    "exception_executions",
-    "locale",
-    "timezone",
-    "enqueued_at",
-    "scheduled_at",
-]
 MISSING = object()
 
 json_values = st.recursive(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+
+from tests.support.payloads import PAYLOAD_KEYS, payload_of  # noqa: F401 - re-exported
 
 FROZEN_NOW = datetime(2026, 11, 24, 14, 6, 49, 123456, tzinfo=timezone.utc)
 """The instant ``aj_clock`` starts at."""
@@ -17,25 +18,3 @@ class FrozenClock:
 
     def advance(self, seconds: float) -> None:
         self.now = self.now + timedelta(seconds=seconds)
-
-
-PAYLOAD_KEYS = [
-    "job_class",
-    "job_id",
-    "provider_job_id",
-    "queue_name",
-    "priority",
-    "arguments",
-    "executions",
-    "exception_executions",
-    "locale",
-    "timezone",
-    "enqueued_at",
-    "scheduled_at",
-]
-"""The Rails 8.1 payload keys, in the order they are written."""
-
-
-def payload_of(record: dict[str, Any]) -> dict[str, Any]:
-    """The payload part of a TestAdapter record."""
-    return {key: record[key] for key in PAYLOAD_KEYS}

@@ -87,7 +87,7 @@ def test_timezone_is_captured_at_construction(aj_settings):
 def test_serialize_writes_every_rails_key_in_order(aj_clock):
     job = InvoiceJob(7, paid=True)
     payload = job.serialize()
-    assert list(payload) == PAYLOAD_KEYS
+    assert tuple(payload) == PAYLOAD_KEYS
     assert payload == {
         "job_class": "unit.InvoiceJob",
         "job_id": job.job_id,

@@ -73,7 +73,7 @@ def test_serialization_reproduces_the_golden_payload(name, golden_adapter, aj_cl
     path = PAYLOADS / f"{name}.json"
     if UPDATE:
         path.write_text(dump(payload), encoding="utf-8")
-    assert list(payload) == PAYLOAD_KEYS
+    assert tuple(payload) == PAYLOAD_KEYS
     assert dump(payload) == path.read_text(encoding="utf-8")
 
 

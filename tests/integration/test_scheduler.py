@@ -1,0 +1,182 @@
+"""The scheduled set on a real Redis: storage, inspection and control, settings, failures."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from activejob_celery import ApplicationJob, EnqueueError, queue_as
+from activejob_celery.app import is_initialised
+from activejob_celery.scheduler import ScheduledSet, scheduled_set_for
+from activejob_celery.scheduler.entries import decode_direct
+from activejob_celery.scheduler.poller import SchedulerPoller
+from tests.support.fixtures import make_app
+from tests.support.redis_server import free_port
+from tests.support.worker import run_worker, wait_for
+
+SEP = "\x06\x16"
+
+
+def queue_keys(queue: str) -> list[str]:
+    return [queue] + [f"{queue}{SEP}{step}" for step in range(1, 10)]
+
+
+def queued(client: Any, queue: str) -> dict[str, list[dict[str, Any]]]:
+    """Raw messages waiting in each priority list of ``queue``."""
+    found = {}
+    for key in queue_keys(queue):
+        raw = client.lrange(key, 0, -1)
+        if raw:
+            found[key] = [json.loads(item) for item in raw]
+    return found
+
+
+def test_a_delayed_job_waits_in_the_set_not_on_its_queue(aj_app, aj_redis):
+    class LaterJob(ApplicationJob):
+        queue_as("later")
+
+        def perform(self, number):
+            pass
+
+    before = time.time()
+    job = LaterJob.set(wait=60, priority=4).perform_later(7)
+    assert job.successfully_enqueued
+    assert queued(aj_redis.client, "later") == {}
+    scheduled = scheduled_set_for(aj_app)
+    assert scheduled.direct
+    assert scheduled.count() == 1
+    [(member, score)] = aj_redis.client.zrange("activejob:scheduled", 0, -1, withscores=True)
+    assert member.decode() == f"{job.job_id}/{job.provider_job_id}"
+    assert before + 60 <= score <= time.time() + 60
+    found = scheduled.get(job.job_id)
+    assert found is not None
+    assert (found.job_class, found.queue_name, found.priority) == (LaterJob.job_name, "later", 4)
+    assert found.arguments == [7] and found.executions == 0 and not found.claimed
+    assert abs(found.run_at.timestamp() - job.scheduled_at.timestamp()) < 1e-3
+
+
+def test_a_job_whose_time_has_passed_goes_straight_to_the_queue(aj_app, aj_redis):
+    class PastJob(ApplicationJob):
+        def perform(self):
+            pass
+
+    PastJob.set(wait_until=datetime.now(timezone.utc) - timedelta(seconds=5)).perform_later()
+    PastJob.set(wait=0).perform_later()
+    assert scheduled_set_for(aj_app).count() == 0
+    assert [len(messages) for messages in queued(aj_redis.client, "default").values()] == [2]
+
+
+def test_inspection_and_control_api(aj_app, aj_redis):
+    class ReportJob(ApplicationJob):
+        queue_as("reports")
+
+        def perform(self, name):
+            pass
+
+    class MailJob(ApplicationJob):
+        queue_as("mail")
+
+        def perform(self, name):
+            pass
+
+    scheduled = scheduled_set_for(aj_app)
+    third = MailJob.set(wait=300).perform_later("c")
+    first = ReportJob.set(wait=100, priority=2).perform_later("a")
+    second = ReportJob.set(wait=200).perform_later("b")
+    assert scheduled.count() == 3
+    assert [job.job_id for job in scheduled.list()] == [first.job_id, second.job_id, third.job_id]
+    assert [job.job_id for job in scheduled.list(limit=1)] == [first.job_id]
+    assert [job.arguments for job in scheduled.list(queue="reports")] == [["a"], ["b"]]
+    assert [job.job_id for job in scheduled.list(job_class="MailJob")] == [third.job_id]
+    assert [job.job_id for job in scheduled.list(job_class=MailJob.job_name)] == [third.job_id]
+    by_task_id = scheduled.get(second.provider_job_id)
+    assert by_task_id is not None and by_task_id.job_id == second.job_id
+    shown = scheduled.get(first.job_id)
+    assert shown is not None and shown.priority == 2 and shown.as_dict()["run_at"].startswith("20")
+    assert scheduled.get("no-such-job") is None
+
+    assert scheduled.run_now(first.job_id) == 1
+    [(key, [message])] = queued(aj_redis.client, "reports").items()
+    assert key == f"reports{SEP}2" and message["headers"]["id"] == first.provider_job_id
+    assert scheduled.count() == 2 and scheduled.run_now(first.job_id) == 0
+
+    assert scheduled.delete(third.job_id) == 1
+    assert scheduled.delete(third.job_id) == 0
+    assert [job.job_id for job in scheduled.list()] == [second.job_id]
+    assert aj_redis.client.hlen("activejob:scheduled:entries") == 1
+
+
+def test_perform_all_later_schedules_in_bulk(aj_app, aj_redis):
+    from activejob_celery import perform_all_later
+
+    class BulkJob(ApplicationJob):
+        def perform(self, number):
+            pass
+
+    later = [BulkJob(n) for n in range(50)]
+    for job in later:
+        job.scheduled_at = datetime.now(timezone.utc) + timedelta(minutes=5)
+    now = [BulkJob(n) for n in range(5)]
+    perform_all_later(later + now)
+    assert all(job.successfully_enqueued for job in later + now)
+    assert scheduled_set_for(aj_app).count() == 50
+    assert sum(len(m) for m in queued(aj_redis.client, "default").values()) == 5
+
+
+def test_scheduler_celery_keeps_celery_eta(aj_redis):
+    app = make_app(aj_redis.url, activejob_scheduler="celery")
+
+    class EtaJob(ApplicationJob):
+        def perform(self):
+            pass
+
+    EtaJob.set(wait=60).perform_later()
+    [(_, [message])] = queued(aj_redis.client, "default").items()
+    assert message["headers"]["eta"] is not None
+    assert aj_redis.client.exists("activejob:scheduled") == 0
+    assert SchedulerPoller not in app.steps["worker"]
+    app.close()
+
+
+def test_the_embedded_poller_can_be_turned_off(aj_redis):
+    app = make_app(aj_redis.url, activejob_scheduler_embedded=False)
+    assert SchedulerPoller not in app.steps["worker"]
+    with run_worker(app):
+        names = [thread.name for thread in threading.enumerate()]
+    assert "activejob-scheduler" not in names
+    app.close()
+
+
+def test_the_poller_thread_stops_with_the_worker(aj_app):
+    with run_worker(aj_app):
+        assert "activejob-scheduler" in [thread.name for thread in threading.enumerate()]
+    wait_for(lambda: "activejob-scheduler" not in [t.name for t in threading.enumerate()], 5)
+
+
+def test_scheduling_while_redis_is_unreachable_is_an_enqueue_error(aj_redis):
+    app = make_app(f"redis://127.0.0.1:{free_port()}/1", broker_connection_max_retries=1)
+    assert is_initialised(app) and isinstance(scheduled_set_for(app), ScheduledSet)
+
+    class UnreachableJob(ApplicationJob):
+        def perform(self):
+            pass
+
+    job = UnreachableJob.set(wait=30).perform_later()
+    assert job.successfully_enqueued is False
+    assert isinstance(job.enqueue_error, EnqueueError)
+    app.close()
+
+
+def test_stored_direct_entries_decode_to_the_pushes(aj_app, aj_redis):
+    class DecodedJob(ApplicationJob):
+        def perform(self):
+            pass
+
+    job = DecodedJob.set(wait=30, priority=1).perform_later()
+    [value] = aj_redis.client.hvals("activejob:scheduled:entries")
+    [(key, message)] = decode_direct(value)
+    assert key == f"default{SEP}1".encode()
+    assert json.loads(message)["headers"]["id"] == job.provider_job_id
