@@ -33,8 +33,9 @@ def scheduled() -> None:
 @click.option("--class", "job_class", help="Only this job class (job_name or class name).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
 @click.pass_context
-def list_jobs(ctx: click.Context, limit: int, queue: str | None, job_class: str | None,
-              as_json: bool) -> None:  # fmt: skip
+def list_jobs(
+    ctx: click.Context, limit: int, queue: str | None, job_class: str | None, as_json: bool
+) -> None:
     """Waiting jobs, soonest first."""
     jobs = _scheduled_set(ctx).list(limit=limit, queue=queue, job_class=job_class)
     if as_json:
@@ -121,15 +122,22 @@ def scheduler(ctx: click.Context, once: bool) -> None:
         click.echo(f"Released {poller.released} job(s).")
         return
     mode = "direct" if scheduled_set.direct else "through Celery"
-    click.echo(f"Scheduler polling {scheduled_set.key} ({mode}) every {poller.interval:g}s; "
-               "Ctrl-C to stop.")  # fmt: skip
+    signalled: list[int] = []
 
-    def stop(signum: int, frame: Any) -> None:
-        poller.stop(timeout=0)
+    def on_signal(signum: int, frame: Any) -> None:
+        # Only record it: a handler that took the poller's locks could deadlock this thread.
+        signalled.append(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
-    poller.run()
+        signal.signal(signum, on_signal)
+    poller.start()
+    click.echo(
+        f"Scheduler polling {scheduled_set.key} ({mode}) every {poller.interval:g}s; "
+        "Ctrl-C to stop."
+    )
+    while not signalled and poller.running:
+        time.sleep(0.1)
+    poller.stop()
     click.echo(f"Scheduler stopped; released {poller.released} job(s).")
 
 
@@ -169,6 +177,8 @@ def _truncate(text: str, width: int) -> str:
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-             for row in (header, *rows)]  # fmt: skip
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError
 from .capture import MessageBuilder, supports_direct
 from .entries import ScheduledJob
-from .poller import Poller
+from .poller import Poller, SchedulerPoller
 from .scheduler import RedisScheduler
 from .store import Release, ScheduledSet
 
@@ -31,6 +31,7 @@ __all__ = [
     "Release",
     "ScheduledJob",
     "ScheduledSet",
+    "SchedulerPoller",
     "poller_for",
     "scheduled_set_for",
     "setup",
@@ -68,14 +69,13 @@ def setup(app: Any, settings: Settings) -> None:
     if previous is not None and previous.builder is not None:
         previous.builder.close()
     state = _states[app] = _AppState(settings, adapter)
+    steps = app.steps["worker"]
     if settings.resolved_scheduler(broker_url(app)) != "redis":
         adapter.scheduler = EtaScheduler(adapter)
+        steps.discard(SchedulerPoller)
         return
     scheduled = _build(app, state)
     adapter.scheduler = RedisScheduler(adapter, scheduled, state.builder)
-    from .bootstep import SchedulerPoller
-
-    steps = app.steps["worker"]
     if settings.scheduler_embedded:
         steps.add(SchedulerPoller)
     else:

@@ -25,7 +25,8 @@ def supports_direct(app: Any) -> bool:
         >>> supports_direct(Celery(broker="redis://localhost/0"))   # doctest: +SKIP
         True
     """
-    return type(app.connection_for_write().transport) is kombu_redis.Transport
+    with app.connection_for_write() as connection:
+        return type(connection.transport) is kombu_redis.Transport
 
 
 class MessageBuilder:

@@ -5,8 +5,8 @@ of two kinds, told apart by the first byte:
 
 * ``D`` (direct): the ready-made broker messages kombu's Redis transport would push, each as
   ``<len>:<list key><len>:<message>``. The release script pushes them onto the lists as they are.
-* ``E`` (envelope): JSON ``{"task", "id", "queue", "priority", "payload"}``, published through
-  Celery by the poller (brokers that are not this Redis database).
+* ``E`` (envelope): JSON ``{"task", "id", "queue", "priority", "argsrepr", "kwargsrepr",
+  "payload"}``, published through Celery by the poller (brokers that are not this database).
 """
 
 from __future__ import annotations
@@ -60,16 +60,17 @@ def decode_direct(value: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def encode_envelope(
-    task: str, task_id: str, queue: str, priority: int | None, payload: Any
+    task: str,
+    task_id: str,
+    queue: str,
+    priority: int | None,
+    payload: Any,
+    reprs: dict[str, str] | None = None,
 ) -> bytes:
     """An ``E`` value: what the poller needs to publish the job through Celery."""
-    envelope = {
-        "task": task,
-        "id": task_id,
-        "queue": queue,
-        "priority": priority,
-        "payload": payload,
-    }
+    envelope = {"task": task, "id": task_id, "queue": queue, "priority": priority}
+    envelope.update(reprs or {})
+    envelope["payload"] = payload
     return ENVELOPE + json.dumps(envelope, separators=(",", ":")).encode()
 
 
@@ -101,6 +102,8 @@ def decode_value(value: bytes) -> dict[str, Any]:
         "exchange": info.get("exchange") or "",
         "routing_key": info.get("routing_key"),
         "priority": properties.get("priority"),
+        "argsrepr": headers.get("argsrepr"),
+        "kwargsrepr": headers.get("kwargsrepr"),
         "payload": args[0] if len(args) == 1 else {"args": args},
     }
 

@@ -1,4 +1,4 @@
-"""The poller: releases due jobs from the scheduled set, in a worker thread or on its own."""
+"""The poller that releases due jobs, and the worker bootstep that runs it in ``celery worker``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import logging
 import random
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from celery import bootsteps
 from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
@@ -68,7 +69,10 @@ class Poller:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the current pass and stop; a pass never leaves a job half-moved."""
+        """Finish the current pass and stop; a pass never leaves a job half-moved.
+
+        It takes the poller's locks, so call it from normal code, not from a signal handler.
+        """
         self._stopping.set()
         self._wake.set()
         thread, self._thread = self._thread, None
@@ -115,3 +119,33 @@ class Poller:
         self._wake.wait(seconds)
         self._wake.clear()
         self._wake_at = 0.0
+
+
+class SchedulerPoller(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Runs a :class:`~activejob_celery.scheduler.Poller` thread for as long as the worker runs.
+
+    Added by ``init_app`` when the scheduled set is in use, unless
+    ``activejob_scheduler_embedded = False`` (then run ``celery -A app jobs scheduler``).
+    It starts after the pool (the first prefork children are forked before the thread
+    exists), runs in the worker's main process only, and stops before the pool on warm and
+    cold shutdown.
+
+    Example:
+        >>> app.conf.activejob_scheduler_embedded = False      # doctest: +SKIP
+    """
+
+    label = "activejob scheduler"
+    requires = ("celery.worker.components:Pool",)
+
+    def create(self, worker: Any) -> Any:
+        """Build the poller; Celery then calls its ``start()`` and ``stop()``."""
+        from . import poller_for
+
+        poller = poller_for(worker.app)
+        logger.info(
+            "Scheduler will poll %s every %.1fs (%s)",
+            poller.scheduled.key,
+            poller.interval,
+            "direct" if poller.scheduled.direct else "through Celery",
+        )
+        return poller

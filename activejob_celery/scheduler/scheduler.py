@@ -32,8 +32,9 @@ class RedisScheduler:
         <RedisScheduler activejob:scheduled direct>
     """
 
-    def __init__(self, adapter: CeleryAdapter, scheduled: ScheduledSet,
-                 builder: MessageBuilder | None) -> None:  # fmt: skip
+    def __init__(
+        self, adapter: CeleryAdapter, scheduled: ScheduledSet, builder: MessageBuilder | None
+    ) -> None:
         self.adapter = adapter
         self.scheduled = scheduled
         self.builder = builder
@@ -50,7 +51,7 @@ class RedisScheduler:
             raise EnqueueError(f"Error while scheduling {job.job_name}: {error}") from error
 
     def schedule_all(self, jobs: list[ApplicationJob]) -> None:
-        """Store many jobs in one transaction; each job records its own outcome."""
+        """Store many jobs with one Redis call per 1 000; each job records its own outcome."""
         now = time.time()
         entries: list[Entry] = []
         waiting: list[ApplicationJob] = []
@@ -80,6 +81,7 @@ class RedisScheduler:
         job.provider_job_id = task_id = str(uuid.uuid4())
         payload = job.serialize()
         priority = celery_priority(job.priority)
+        reprs = self.adapter.reprs(job)
         value = None
         if self.builder is not None:
             try:
@@ -91,6 +93,7 @@ class RedisScheduler:
                         queue=job.queue_name,
                         priority=priority,
                         producer=producer,
+                        **reprs,
                     )
                 )
             except Exception as error:
@@ -100,7 +103,7 @@ class RedisScheduler:
             # A route to no queue at all is left to Celery at release time, as a publish would be.
             value = encode_direct(pushes) if pushes else None
         if value is None:
-            value = encode_envelope(job.job_name, task_id, job.queue_name, priority, payload)
+            value = encode_envelope(job.job_name, task_id, job.queue_name, priority, payload, reprs)
         return member_for(job.job_id, task_id), value, timestamp
 
     def __repr__(self) -> str:

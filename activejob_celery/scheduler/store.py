@@ -51,8 +51,9 @@ class ScheduledSet:
         >>> jobs.count(), [job.job_id for job in jobs.list(limit=5)]  # doctest: +SKIP
     """
 
-    def __init__(self, client: redis.Redis, settings: Settings, adapter: CeleryAdapter, *,
-                 direct: bool) -> None:  # fmt: skip
+    def __init__(
+        self, client: redis.Redis, settings: Settings, adapter: CeleryAdapter, *, direct: bool
+    ) -> None:
         self.client = client
         self.adapter = adapter
         self.direct = direct
@@ -70,7 +71,7 @@ class ScheduledSet:
     # ------------------------------------------------------------------ writing
 
     def add(self, entries: list[tuple[str, bytes, float]]) -> None:
-        """Store ``(member, value, run time)`` entries atomically; wakes local pollers."""
+        """Store ``(member, value, run time)`` entries, 1 000 per atomic call; wake pollers."""
         keys = [self.key, self.entries_key]
         for start in range(0, len(entries), 1000):
             args: list[Any] = []
@@ -106,8 +107,9 @@ class ScheduledSet:
         """
         now = time.time() if now is None else now
         args: list[Any] = [repr(now), self.batch_size, repr(now + self.lease), int(self.direct)]
-        reply = self._release(keys=[self.key, self.entries_key, self.claims_key],
-                              args=args + list(members or ()))  # fmt: skip
+        reply = self._release(
+            keys=[self.key, self.entries_key, self.claims_key], args=args + list(members or ())
+        )
         pushed, next_score = int(reply[0]), reply[1]
         handed = [(reply[i].decode(), reply[i + 1]) for i in range(2, len(reply), 2)]
         published, failed = self._publish(handed) if handed else (0, 0)
@@ -116,44 +118,55 @@ class ScheduledSet:
 
     def _publish(self, handed: list[tuple[str, bytes]]) -> tuple[int, int]:
         done: list[str] = []
-        failed = 0
         try:
             with self.adapter.app.producer_or_acquire() as producer:
                 for member, value in handed:
-                    try:
-                        envelope = decode_value(value)
-                    except (ValueError, KeyError, TypeError, IndexError) as error:
-                        self._drop_malformed(value, error)
-                        done.append(member)
-                        continue
-                    # A direct entry routed through a named exchange keeps that route.
-                    exchange = envelope.get("exchange") or None
-                    try:
-                        self.adapter.send(
-                            envelope["task"],
-                            envelope["payload"],
-                            task_id=envelope["id"],
-                            queue=None if exchange else envelope.get("queue"),
-                            exchange=exchange,
-                            routing_key=envelope.get("routing_key") if exchange else None,
-                            priority=envelope.get("priority"),
-                            producer=producer,
-                        )
-                    except Exception as error:
-                        failed += 1
-                        logger.warning("Could not publish scheduled job %s (retried after its "
-                                       "lease): %s", member, error)  # fmt: skip
-                    else:
-                        done.append(member)
+                    self._publish_one(member, value, producer)
+                    done.append(member)
+        except Exception as error:
+            # The broker is failing: stop here rather than wait out Celery's publish retries
+            # for every job; the rest stay claimed and are retried when their lease runs out.
+            logger.warning(
+                "Could not publish %d scheduled job(s) (retried in %.0fs, when their lease "
+                "runs out): %s",
+                len(handed) - len(done),
+                self.lease,
+                error,
+            )
         finally:
             if done:
                 self._ack(keys=[self.entries_key, self.claims_key], args=done)
-        return len(done), failed
+        return len(done), len(handed) - len(done)
+
+    def _publish_one(self, member: str, value: bytes, producer: Any) -> None:
+        try:
+            envelope = decode_value(value)
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            self._drop_malformed(value, error)
+            return
+        # A direct entry routed through a named exchange keeps that route.
+        exchange = envelope.get("exchange") or None
+        self.adapter.send(
+            envelope["task"],
+            envelope["payload"],
+            task_id=envelope["id"],
+            queue=None if exchange else envelope.get("queue"),
+            exchange=exchange,
+            routing_key=envelope.get("routing_key") if exchange else None,
+            priority=envelope.get("priority"),
+            producer=producer,
+            argsrepr=envelope.get("argsrepr"),
+            kwargsrepr=envelope.get("kwargsrepr"),
+        )
 
     def _drop_malformed(self, value: bytes, error: BaseException) -> None:
         problem = MalformedPayloadError(f"unreadable scheduled entry: {error}")
-        job_failed({"scheduled_entry": value.decode(errors="replace")}, problem,
-                   reason="malformed_message", job=None)  # fmt: skip
+        job_failed(
+            {"scheduled_entry": value.decode(errors="replace")},
+            problem,
+            reason="malformed_message",
+            job=None,
+        )
 
     # ------------------------------------------------------------------ inspecting
 
@@ -165,8 +178,9 @@ class ScheduledSet:
             waiting, claimed = pipe.execute()
         return int(waiting) + int(claimed)
 
-    def list(self, limit: int | None = 100, *, queue: str | None = None,
-             job_class: str | None = None) -> Jobs:  # fmt: skip
+    def list(
+        self, limit: int | None = 100, *, queue: str | None = None, job_class: str | None = None
+    ) -> Jobs:
         """Waiting jobs, soonest first (claimed ones first of all), optionally filtered.
 
         Example:

@@ -1,0 +1,234 @@
+"""The measurements: each phase times plain Celery and the job layer side by side."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Linear-interpolated percentile of ``values``."""
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100.0
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(main process RSS, main + children RSS) in MiB, from /proc."""
+
+    def rss(one: int) -> int:
+        with open(f"/proc/{one}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(x) for x in f.read().split()]
+    except OSError:
+        children = []
+    main = rss(pid)
+    return main / 2**20, (main + sum(rss(child) for child in children)) / 2**20
+
+
+class Phases:
+    """One benchmark run against the app in ``bench_app`` on a private Redis."""
+
+    def __init__(self, ba: Any, n: int, drain_n: int, latency_n: int) -> None:
+        import redis
+
+        self.ba = ba
+        self.n = n
+        self.drain_n = drain_n
+        self.latency_n = latency_n
+        self.redis = redis.Redis.from_url(ba.REDIS_URL)
+        self.logdir = tempfile.mkdtemp(prefix="aj-bench-")
+
+    def clear(self) -> None:
+        """Empty the queue (every priority bucket), counters and the unacked bookkeeping."""
+        queue = self.ba.QUEUE
+        keys = [queue, self.ba.COUNTER_KEY, self.ba.LATENCY_KEY, "unacked", "unacked_index"]
+        keys += list(self.redis.scan_iter(match=f"{queue}\x06\x16*"))
+        keys += list(self.redis.scan_iter(match="activejob:*"))
+        self.redis.delete(*keys)
+
+    def queued(self) -> int:
+        """Messages waiting in the queue, over every priority bucket."""
+        queue = self.ba.QUEUE
+        names = [queue, *self.redis.scan_iter(match=f"{queue}\x06\x16*")]
+        return sum(self.redis.llen(name) for name in names)
+
+    def _timed(self, fill: Callable[[], None], expect: int) -> float:
+        self.clear()
+        started = time.perf_counter()
+        fill()
+        elapsed = time.perf_counter() - started
+        found = self.queued()
+        self.clear()
+        if found != expect:
+            raise RuntimeError(f"expected {expect} messages in Redis, found {found}")
+        return elapsed
+
+    def message_size(self) -> dict[str, float]:
+        """Bytes one message occupies in Redis: plain task vs job."""
+        sizes = {}
+        for name, send in (
+            ("task", lambda: self.ba.noop.apply_async(args=(0,))),
+            ("job", lambda: self.ba.NoopJob.perform_later(0)),
+        ):
+            self.clear()
+            send()
+            [raw] = self.redis.lrange(self.ba.QUEUE, 0, -1)
+            sizes[f"message_bytes_{name}"] = float(len(raw))
+        self.clear()
+        return sizes
+
+    def enqueue(self) -> dict[str, float]:
+        """``apply_async`` loop vs ``perform_later`` loop vs ``perform_all_later``."""
+        n, ba = self.n, self.ba
+
+        def tasks() -> None:
+            for i in range(n):
+                ba.noop.apply_async(args=(i,))
+
+        def jobs() -> None:
+            for i in range(n):
+                ba.NoopJob.perform_later(i)
+
+        def bulk() -> None:
+            from activejob_celery import perform_all_later
+
+            perform_all_later([ba.NoopJob(i) for i in range(n)])
+
+        return {
+            "enqueue_apply_async_jps": n / self._timed(tasks, n),
+            "enqueue_perform_later_jps": n / self._timed(jobs, n),
+            "enqueue_perform_all_later_jps": n / self._timed(bulk, n),
+        }
+
+    def _start_worker(self, pool: str, label: str) -> subprocess.Popen[bytes]:
+        command = [
+            sys.executable, "-m", "celery", "-A", "bench_app", "worker", f"--pool={pool}",
+            "-l", "warning", "-Q", self.ba.QUEUE, "--without-gossip", "--without-mingle",
+            "--without-heartbeat", "-n", f"bench-{label}-{os.getpid()}@%h",
+        ]  # fmt: skip
+        if pool == "prefork":
+            command += ["-c", "2"]
+        log = open(Path(self.logdir) / f"worker-{label}.log", "ab")  # noqa: SIM115
+        env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        return subprocess.Popen(command, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    @staticmethod
+    def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def _drain(self, pool: str, label: str, fill: Callable[[], None], expect: int) -> dict[str, float]:
+        self.clear()
+        fill()
+        proc = self._start_worker(pool, label)
+        try:
+            first_at = first_count = last_at = None
+            deadline = time.perf_counter() + 300
+            while True:
+                done = int(self.redis.get(self.ba.COUNTER_KEY) or 0)
+                now = time.perf_counter()
+                if first_at is None and done > 0:
+                    first_at, first_count = now, done
+                if done >= expect:
+                    last_at = now
+                    break
+                if now > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{label}: {done}/{expect} done; logs in {self.logdir}")
+                time.sleep(0.002)
+            assert first_at is not None and first_count is not None
+            main, total = rss_mb(proc.pid)
+            result = {
+                f"{label}_jps": (expect - first_count) / max(last_at - first_at, 1e-9),
+                f"{label}_rss_main_mb": main,
+                f"{label}_rss_total_mb": total,
+            }
+            if label.startswith("drain"):
+                result.update(self._latency(label))
+            return result
+        finally:
+            self._stop_worker(proc)
+            self.clear()
+
+    def _latency(self, label: str) -> dict[str, float]:
+        is_job = label.endswith("job")
+
+        def send(i: int, at: float) -> None:
+            if is_job:
+                self.ba.StampJob.perform_later(i, at)
+            else:
+                self.ba.stamp.apply_async(args=(i, at))
+
+        send(-1, time.time())  # warm-up
+        self.redis.blpop([self.ba.LATENCY_KEY], timeout=10)
+        pickup, round_trip = [], []
+        for i in range(self.latency_n):
+            started = time.time()
+            send(i, started)
+            item = self.redis.blpop([self.ba.LATENCY_KEY], timeout=10)
+            finished = time.time()
+            if item is None:
+                raise RuntimeError(f"{label}: latency sample {i} timed out")
+            _, enqueued, executed = item[1].decode().split("|")
+            pickup.append((float(executed) - float(enqueued)) * 1000)
+            round_trip.append((finished - started) * 1000)
+        return {
+            f"{label}_pickup_p50_ms": percentile(pickup, 50),
+            f"{label}_pickup_p99_ms": percentile(pickup, 99),
+            f"{label}_rtt_p50_ms": percentile(round_trip, 50),
+            f"{label}_rtt_p99_ms": percentile(round_trip, 99),
+        }
+
+    def drains(self, pool: str) -> dict[str, float]:
+        """Drain rate, worker RSS and idle latency: plain task vs job, on one pool."""
+        n, ba = self.drain_n, self.ba
+
+        def fill_tasks() -> None:
+            with ba.app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+                for i in range(n):
+                    ba.count.apply_async(args=(i,), producer=producer)
+
+        def fill_jobs() -> None:
+            from activejob_celery import perform_all_later
+
+            perform_all_later([ba.CountJob(i) for i in range(n)])
+
+        out = self._drain(pool, f"drain_{pool}_task", fill_tasks, n)
+        out.update(self._drain(pool, f"drain_{pool}_job", fill_jobs, n))
+        return out
+
+    def retry_flow(self) -> dict[str, float]:
+        """Fail once, retry at once, succeed: ``self.retry(countdown=0)`` vs ``retry_on(wait=0)``."""
+        n, ba = max(self.drain_n // 4, 100), self.ba
+
+        def fill_tasks() -> None:
+            for i in range(n):
+                ba.flaky.apply_async(args=(i,))
+
+        def fill_jobs() -> None:
+            for i in range(n):
+                ba.FlakyJob.perform_later(i)
+
+        out = self._drain("solo", "retry_task", fill_tasks, n)
+        out.update(self._drain("solo", "retry_job", fill_jobs, n))
+        return {key: value for key, value in out.items() if key.endswith("_jps")}

@@ -1,0 +1,405 @@
+"""Benchmark: the scheduled set against plain Celery ``countdown`` (run by hand, never in tests).
+
+Starts a private redis-server; "set" = jobs through the scheduled set (``Job.set(wait=600)``),
+"celery" = a plain Celery task with ``apply_async(countdown=600)``. Workers: prefork -c 2.
+
+  enqueue   N delayed jobs 10 min ahead, both sides in alternating rounds (the machine's load
+            varies): --sample of them one by one, the rest in bulk (perform_all_later /
+            apply_async inside producer.batch). Medians of the rounds.
+  rss       worker RSS (main + children) with the N delayed jobs waiting, minus an idle
+            worker's; Celery's worker fetches every ETA message (up to --fetch-timeout).
+  release   the set: N due at once, Lua release into the queue lists (jobs/s). Both sides:
+            --drain-n due at once with a running worker, due -> all executed (jobs/s).
+  lateness  --lat-n jobs due at --lat-rate/s: execution start minus due time, p50/p99; for
+            the set also the release lateness alone (message on the queue minus due time).
+  jobs+ETA  the same jobs with activejob_scheduler = "celery" (Celery ETA) for the last two
+            phases: the job layer's own cost, apart from where delayed jobs wait.
+
+Usage:
+    .venv/bin/python benchmarks/scheduled.py                   # N = 100 000
+    .venv/bin/python benchmarks/scheduled.py --n 20000 --json scheduled.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT)]
+
+import redis  # noqa: E402
+from celery import Celery  # noqa: E402
+from celery.signals import worker_ready  # noqa: E402
+
+import activejob_celery  # noqa: E402
+from activejob_celery import ApplicationJob  # noqa: E402
+
+SIDE = os.environ.get("AJ_BENCH_SIDE", "set")
+URL = os.environ.get("AJ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+_client = redis.Redis.from_url(URL)
+
+
+class BenchJob(ApplicationJob):
+    job_name = "bench.job"
+
+    def perform(self, number: int, record: bool = False) -> None:
+        if record and self.scheduled_at is not None:
+            _client.rpush("bench:late", repr(time.time() - self.scheduled_at.timestamp()))
+        _client.incr("bench:done")
+
+
+def plain(number: int, due: float | None = None) -> None:
+    if due is not None:
+        _client.rpush("bench:late", repr(time.time() - due))
+    _client.incr("bench:done")
+
+
+def make_app(side: str, url: str) -> Celery:
+    """JSON, no results, Celery defaults otherwise (prefetch 4); "set" is a jobs app."""
+    celery_app = Celery("aj_bench", broker=url, set_as_current=False)
+    celery_app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        activejob_log_arguments=False,
+    )
+    celery_app.task(name="bench.plain")(plain)
+    if side != "celery":
+        celery_app.conf.activejob_scheduler = "celery" if side == "eta" else "redis"
+        activejob_celery.init_app(celery_app)
+    return celery_app
+
+
+@worker_ready.connect
+def _ready(**kwargs: Any) -> None:
+    _client.set("bench:ready", os.getpid())
+
+
+if __name__ != "__main__":  # `celery -A scheduled worker`, one per side
+    app = make_app(SIDE, URL)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100.0
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def rss_mb(pid: int) -> float:
+    """RSS of ``pid`` and its children (the prefork pool), in MiB, from /proc (Linux)."""
+
+    def rss(one: int) -> int:
+        with open(f"/proc/{one}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        children = [int(child) for child in listing.read().split()]
+    return (rss(pid) + sum(rss(child) for child in children)) / 2**20
+
+
+def wait(predicate: Any, timeout: float, what: str, fail: bool = True) -> float:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            if fail:
+                raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+            break
+        time.sleep(0.05)
+    return time.time()
+
+
+def at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+class Worker:
+    """``celery -A scheduled worker --pool prefork -c 2 -l warning`` for one side."""
+
+    def __init__(self, side: str, url: str, client: redis.Redis) -> None:
+        client.delete("bench:ready")
+        env = {**os.environ, "AJ_BENCH_SIDE": side, "AJ_BENCH_REDIS_URL": url}
+        env["PYTHONPATH"] = str(ROOT)
+        args = [sys.executable, "-m", "celery", "-A", "scheduled", "worker", "--pool", "prefork"]
+        args += ["-c", "2", "-l", "warning", "--without-gossip", "--without-mingle"]
+        self.log = open(f"/tmp/aj-bench-scheduled-{side}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [*args, "--without-heartbeat"], cwd=HERE, env=env, stdout=self.log, stderr=self.log
+        )
+        wait(lambda: client.get("bench:ready"), 120, f"the {side} worker")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(300)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+class Side:
+    """One side on its own database: its driver app and a Redis client."""
+
+    def __init__(self, server: Any, name: str, db: int) -> None:
+        self.server, self.name, self.db = server, name, db
+        self.url = server.url(db)
+        self.client = server.client(db)
+        self.client.flushdb()
+        self.app = make_app(name, self.url)
+
+    def worker(self) -> Worker:
+        return Worker(self.name, self.url, self.client)
+
+    def idle_rss(self, db: int) -> float:
+        empty = self.server.client(db)
+        empty.flushdb()
+        worker = Worker(self.name, self.server.url(db), empty)
+        time.sleep(3)
+        rss = rss_mb(worker.proc.pid)
+        worker.stop()
+        return rss
+
+    def activate(self) -> None:
+        """Jobs enqueue through the app ``init_app`` saw last: make it this side's."""
+        from activejob_celery.adapters import named_adapter
+
+        if self.name != "celery" and getattr(named_adapter("celery"), "app", None) is not self.app:
+            activejob_celery.init_app(self.app)
+
+    def enqueue_one_by_one(self, numbers: range) -> None:
+        self.activate()
+        task = self.app.tasks["bench.plain"]
+        for number in numbers:
+            if self.name == "set":
+                BenchJob.set(wait=600).perform_later(number)
+            else:
+                task.apply_async((number,), countdown=600)
+
+    def enqueue_bulk(self, numbers: range, due: Any, record: bool = False) -> None:
+        """Many jobs due at ``due(number)``: perform_all_later, or apply_async in a batch."""
+        self.activate()
+        if self.name != "celery":
+            for start in range(numbers.start, numbers.stop, 1000):
+                jobs = [BenchJob(n, record) for n in range(start, min(start + 1000, numbers.stop))]
+                for job in jobs:
+                    job.scheduled_at = at(due(job.arguments[0]))
+                activejob_celery.perform_all_later(jobs)
+            return
+        task = self.app.tasks["bench.plain"]
+        with self.app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+            for number in numbers:
+                when = due(number)
+                args = (number, when) if record else (number,)
+                task.apply_async(args, eta=at(when), producer=producer)
+
+    def done(self) -> int:
+        return int(self.client.get("bench:done") or 0)
+
+
+class Bench:
+    def __init__(self, server: Any, options: argparse.Namespace) -> None:
+        self.o = options
+        self.out: dict[str, float] = {}
+        self.set = Side(server, "set", 1)
+        self.celery = Side(server, "celery", 2)
+        self.eta = Side(server, "eta", 5)
+
+    def enqueue(self) -> None:
+        rates: dict[str, list[float]] = {}
+        rounds, n, sample = 5, self.o.n, self.o.sample
+        for r in range(rounds):
+            one = range(sample * r // rounds, sample * (r + 1) // rounds)
+            bulk = range(
+                sample + (n - sample) * r // rounds, sample + (n - sample) * (r + 1) // rounds
+            )
+            for side in (self.set, self.celery) if r % 2 == 0 else (self.celery, self.set):
+                started = time.perf_counter()
+                side.enqueue_one_by_one(one)
+                rates.setdefault(f"{side.name}_enqueue_jps", []).append(
+                    len(one) / (time.perf_counter() - started)
+                )
+                started = time.perf_counter()
+                side.enqueue_bulk(bulk, lambda number: time.time() + 600)
+                rates.setdefault(f"{side.name}_enqueue_bulk_jps", []).append(
+                    len(bulk) / (time.perf_counter() - started)
+                )
+        self.out.update({key: statistics.median(values) for key, values in rates.items()})
+
+    def run_set(self) -> None:
+        from activejob_celery.scheduler import poller_for, scheduled_set_for
+
+        side, client = self.set, self.set.client
+        scheduled = scheduled_set_for(side.app)
+        assert scheduled.count() == self.o.n, scheduled.count()
+        idle = side.idle_rss(3)
+        worker = side.worker()
+        time.sleep(5)
+        self.out["set_rss_growth_mb"] = rss_mb(worker.proc.pid) - idle
+        worker.stop()
+
+        client.zunionstore(scheduled.key, {scheduled.key: 0})  # all N due at once
+        started = time.perf_counter()
+        while scheduled.release().released:
+            pass
+        self.out["set_release_jps"] = self.o.n / (time.perf_counter() - started)
+        assert client.llen("default") == self.o.n and scheduled.count() == 0
+
+        client.flushdb()
+        side.enqueue_bulk(range(self.o.drain_n), lambda number: time.time() + 600)
+        worker = side.worker()
+        due = time.time()
+        client.zunionstore(scheduled.key, {scheduled.key: 0})
+        done = wait(lambda: side.done() >= self.o.drain_n, 1800, "the set drain")
+        self.out["set_due_to_done_jps"] = self.o.drain_n / (done - due)
+
+        client.delete("bench:late", "bench:done")
+        lead = self.o.lat_n / self.out["set_enqueue_bulk_jps"] * 1.5 + 3
+        first = time.time() + lead
+        side.enqueue_bulk(range(self.o.lat_n), lambda i: first + i / self.o.lat_rate, True)
+        wait(lambda: client.llen("bench:late") >= self.o.lat_n, 900, "the set lateness run")
+        worker.stop()
+        self.lateness("set", client)
+
+        # The poller alone: another app's poller (nothing wakes it) and a reader of the list.
+        client.flushdb()
+        poller = poller_for(make_app("set", side.url))
+        activejob_celery.init_app(side.app)  # enqueue through the side's app again
+        first = time.time() + lead
+        side.enqueue_bulk(range(self.o.lat_n), lambda i: first + i / self.o.lat_rate)
+        late = self.release_lateness(poller, client)
+        self.out["set_release_late_p50_ms"] = percentile(late, 50)
+        self.out["set_release_late_p99_ms"] = percentile(late, 99)
+
+    def release_lateness(self, poller: Any, client: redis.Redis) -> list[float]:
+        late: list[float] = []
+        poller.start()
+        try:
+            while len(late) < self.o.lat_n:
+                popped = client.brpop(["default"], timeout=30)
+                if popped is None:
+                    raise SystemExit("the release-lateness run stalled")
+                now = time.time()
+                body = json.loads(base64.b64decode(json.loads(popped[1])["body"]))
+                due = datetime.fromisoformat(body[0][0]["scheduled_at"].replace("Z", "+00:00"))
+                late.append((now - due.timestamp()) * 1000)
+        finally:
+            poller.stop()
+        return late
+
+    def run_celery(self) -> None:
+        side, client = self.celery, self.celery.client
+        idle = side.idle_rss(4)
+        worker = side.worker()
+        began = time.time()
+        wait(lambda: client.hlen("unacked") >= self.o.n, self.o.fetch_timeout, "", fail=False)
+        held = client.hlen("unacked")
+        self.out["celery_fetch_jps"] = held / (time.time() - began)
+        self.out["celery_held"] = held
+        time.sleep(2)
+        self.out["celery_rss_growth_mb"] = rss_mb(worker.proc.pid) - idle
+        worker.stop()
+
+        self.due_phases(side)
+
+    def due_phases(self, side: Side) -> None:
+        """``--drain-n`` ETA jobs due at once, then the lateness run, with a running worker."""
+        client, drain = side.client, self.o.drain_n
+        client.flushdb()
+        due = time.time() + drain / self.out["celery_fetch_jps"] * 2 + 15
+        side.enqueue_bulk(range(drain), lambda number: due)
+        worker = side.worker()
+        wait(lambda: client.hlen("unacked") >= drain, due - time.time(), "the fetch before ETA")
+        done = wait(lambda: side.done() >= drain, 1800, f"the {side.name} drain")
+        self.out[f"{side.name}_due_to_done_jps"] = drain / (done - due)
+
+        client.delete("bench:late", "bench:done")
+        first = time.time() + self.o.lat_n / self.out["celery_enqueue_bulk_jps"] * 2 + 3
+        side.enqueue_bulk(range(self.o.lat_n), lambda i: first + i / self.o.lat_rate, True)
+        wait(lambda: client.llen("bench:late") >= self.o.lat_n, 900, "the lateness run")
+        worker.stop()
+        self.lateness(side.name, client)
+
+    def lateness(self, name: str, client: redis.Redis) -> None:
+        late = [float(v) * 1000 for v in client.lrange("bench:late", 0, -1)]
+        self.out[f"{name}_late_p50_ms"] = percentile(late, 50)
+        self.out[f"{name}_late_p99_ms"] = percentile(late, 99)
+        self.out[f"{name}_early"] = sum(1 for value in late if value < 0)
+
+
+ROWS = [
+    ("enqueue one by one (jobs/s)", "enqueue_jps", True),
+    ("enqueue in bulk (jobs/s)", "enqueue_bulk_jps", True),
+    ("worker RSS growth, N waiting (MB)", "rss_growth_mb", False),
+    ("release N due at once (jobs/s)", "release_jps", False),
+    ("due -> all executed (jobs/s)", "due_to_done_jps", True),
+    ("lateness p50, executed (ms)", "late_p50_ms", False),
+    ("lateness p99, executed (ms)", "late_p99_ms", False),
+    ("lateness p50, on the queue (ms)", "release_late_p50_ms", False),
+    ("lateness p99, on the queue (ms)", "release_late_p99_ms", False),
+    ("jobs run early", "early", False),
+]
+
+
+def table(out: dict[str, float], o: argparse.Namespace) -> str:
+    lines = [
+        f"N = {o.n:,} (one by one: {o.sample:,}; drain: {o.drain_n:,}; lateness: {o.lat_n:,} "
+        f"at {o.lat_rate:g}/s); Celery held {out.get('celery_held', 0):,.0f} ETA tasks, "
+        f"fetched at {out.get('celery_fetch_jps', 0):,.0f}/s",
+        f"{'metric':34} {'set':>10} {'celery':>10} {'set/celery':>10} {'jobs+ETA':>10}",
+    ]
+    for label, key, ratio in ROWS:
+        a, b, c = (out.get(f"{name}_{key}") for name in ("set", "celery", "eta"))
+        shown = [f"{'n/a':>10}" if v is None else f"{v:10,.1f}" for v in (a, b, c)]
+        quotient = f"{a / b:.2f}x" if ratio and a is not None and b else ""
+        lines.append(f"{label:34} {shown[0]} {shown[1]} {quotient:>10} {shown[2]}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--sample", type=int, default=10_000, help="enqueued one by one")
+    parser.add_argument("--drain-n", type=int, default=10_000, help="due at once, then executed")
+    parser.add_argument("--lat-n", type=int, default=5_000, help="jobs in the lateness run")
+    parser.add_argument("--lat-rate", type=float, default=1000.0, help="due jobs per second")
+    parser.add_argument("--fetch-timeout", type=float, default=240.0, help="Celery fetch limit")
+    parser.add_argument("--json", dest="json_path", help="also write the figures here")
+    options = parser.parse_args()
+    options.sample = min(options.sample, options.n)
+    from activejob_celery.log_subscriber import detach
+    from tests.support.redis_server import RedisServer
+
+    detach()
+    started = time.time()
+    with RedisServer.start_private() as server:
+        bench = Bench(server, options)
+        bench.enqueue()
+        bench.run_set()
+        bench.run_celery()
+        bench.due_phases(bench.eta)
+    bench.out["wall_s"] = time.time() - started
+    print(table(bench.out, options))
+    print(f"wall time {bench.out['wall_s']:.0f}s")
+    if options.json_path:
+        Path(options.json_path).write_text(json.dumps({**vars(options), **bench.out}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
