@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from celery.utils.saferepr import saferepr
 
 from ..config import current_settings
-from ..errors import EnqueueError
+from ..errors import EnqueueError, SerializationError
 from ..queue_priority import celery_priority
 from .base import QueueAdapter
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from ..base import ApplicationJob
+    from .direct import DirectPublisher
 
 BATCH_SIZE = 1000
 
@@ -72,6 +73,8 @@ class CeleryAdapter(QueueAdapter):
     def __init__(self, app: Celery) -> None:
         self.app = app
         self.scheduler: Scheduler = EtaScheduler(self)
+        self.direct: DirectPublisher | None = None
+        """Set by the scheduled set's setup when the broker is plain Redis (the fast path)."""
 
     def enqueue(self, job: ApplicationJob) -> None:
         """Publish ``job`` to run as soon as possible."""
@@ -85,6 +88,17 @@ class CeleryAdapter(QueueAdapter):
         self, job: ApplicationJob, *, eta: datetime | None = None, producer: Any = None
     ) -> None:
         """Serialize ``job`` and publish it; broker failures become EnqueueError."""
+        direct = self.direct
+        if eta is None and producer is None and direct is not None and direct.usable():
+            try:
+                direct.publish(job)
+            except SerializationError:
+                raise
+            except Exception as error:
+                raise EnqueueError(
+                    f"Error while publishing {job.job_name} to queue {job.queue_name!r}: {error}"
+                ) from error
+            return
         job.provider_job_id = str(uuid.uuid4())
         payload = job.serialize()
         try:
@@ -166,14 +180,14 @@ class CeleryAdapter(QueueAdapter):
         return sum(1 for job in jobs if job.successfully_enqueued)
 
     def _publish_batch(self, chunk: list[ApplicationJob]) -> None:
+        direct = self.direct
         try:
-            with self.app.producer_or_acquire() as producer:
-                batch = producer.batch(max_size=BATCH_SIZE) if hasattr(producer, "batch") else None
-                if batch is None:
-                    self._publish_chunk(chunk, producer)
-                else:
-                    with batch:
-                        self._publish_chunk(chunk, producer)
+            if direct is not None and direct.usable():
+                direct.publish_many(chunk)
+            else:
+                self._publish_through_celery(chunk)
+        except SerializationError:
+            raise  # nothing of this chunk was published; the caller must fix the argument
         except Exception as error:
             failure = error if isinstance(error, EnqueueError) else EnqueueError(str(error))
             for job in chunk:
@@ -182,6 +196,15 @@ class CeleryAdapter(QueueAdapter):
             return
         for job in chunk:
             job.successfully_enqueued = True
+
+    def _publish_through_celery(self, chunk: list[ApplicationJob]) -> None:
+        with self.app.producer_or_acquire() as producer:
+            batch = producer.batch(max_size=BATCH_SIZE) if hasattr(producer, "batch") else None
+            if batch is None:
+                self._publish_chunk(chunk, producer)
+            else:
+                with batch:
+                    self._publish_chunk(chunk, producer)
 
     def _publish_chunk(self, chunk: list[ApplicationJob], producer: Any) -> None:
         for job in chunk:

@@ -70,12 +70,18 @@ def setup(app: Any, settings: Settings) -> None:
         previous.builder.close()
     state = _states[app] = _AppState(settings, adapter)
     steps = app.steps["worker"]
+    adapter.direct = None
     if settings.resolved_scheduler(broker_url(app)) != "redis":
         adapter.scheduler = EtaScheduler(adapter)
         steps.discard(SchedulerPoller)
         return
     scheduled = _build(app, state)
     adapter.scheduler = RedisScheduler(adapter, scheduled, state.builder)
+    if state.builder is not None:
+        from ..adapters.direct import DirectPublisher
+
+        # The same Redis and message builder serve immediate jobs: the direct publish path.
+        adapter.direct = DirectPublisher(adapter, state.builder, scheduled.client)
     if settings.scheduler_embedded:
         steps.add(SchedulerPoller)
     else:
