@@ -31,6 +31,9 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     activejob_default_queue_name=QUEUE,
+    # BENCH_PLAIN_ACKS_LATE=1 gives plain tasks the jobs' reliability default, to compare like
+    # with like (Celery acknowledges before running a task unless told otherwise).
+    task_acks_late=os.environ.get("BENCH_PLAIN_ACKS_LATE") == "1",
 )
 activejob_celery.init_app(app)
 if os.environ.get("BENCH_JOB_LOGS") != "1":

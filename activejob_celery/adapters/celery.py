@@ -6,8 +6,6 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from celery.utils.saferepr import saferepr
-
 from ..config import current_settings
 from ..errors import EnqueueError, SerializationError
 from ..queue_priority import celery_priority
@@ -163,10 +161,12 @@ class CeleryAdapter(QueueAdapter):
             shown = current_settings().log_arguments
         if not shown:
             return {"argsrepr": "[FILTERED]", "kwargsrepr": "[FILTERED]"}
+        # Arguments are JSON-encodable (no cycles, bounded by the payload), so the C repr is
+        # safe; Celery's saferepr walk cost a fifth of a bulk publish.
         amqp = self.app.amqp
         return {
-            "argsrepr": saferepr(tuple(job.arguments), amqp.argsrepr_maxsize),
-            "kwargsrepr": saferepr(job.keyword_arguments, amqp.kwargsrepr_maxsize),
+            "argsrepr": repr(tuple(job.arguments))[: amqp.argsrepr_maxsize],
+            "kwargsrepr": repr(job.keyword_arguments)[: amqp.kwargsrepr_maxsize],
         }
 
     def enqueue_all(self, jobs: list[ApplicationJob]) -> int:

@@ -109,7 +109,8 @@ def save(app: Any, prefix: str, job: RecurringJob, now: datetime | None = None) 
     """Add or update one entry; returns ``"added"``, ``"updated"`` or ``"unchanged"``.
 
     A new entry's ``last_run_at`` is now, so it first runs at its next scheduled time rather
-    than on the next tick (sibson/redbeat#154); an existing entry keeps its run history.
+    than on the next tick (sibson/redbeat#154); an existing entry keeps its run history and
+    its ``enabled`` flag.
     """
     key = redis_key(app, prefix, job.key)
     client = get_redis(app)
@@ -117,7 +118,12 @@ def save(app: Any, prefix: str, job: RecurringJob, now: datetime | None = None) 
         pipe.hget(key, SPEC_FIELD)
         pipe.hget(key, "meta")
         pipe.zscore(app.redbeat_conf.schedule_key, key)
-        stored_spec, stored_meta, score = pipe.execute()
+        pipe.hget(key, "definition")
+        stored_spec, stored_meta, score, stored_definition = pipe.execute()
+    # An entry someone disabled (dashboard, RedBeat API) stays disabled across syncs.
+    enabled = (
+        bool(json.loads(stored_definition).get("enabled", True)) if stored_definition else True
+    )
     spec = job.to_spec()
     options = {"queue": trigger_queue(job)}
     entry = RecurringEntry(
@@ -127,6 +133,7 @@ def save(app: Any, prefix: str, job: RecurringJob, now: datetime | None = None) 
         args=[job.key],
         kwargs={},
         options=options,
+        enabled=enabled,
         app=app,
     )
     meta = RedBeatSchedulerEntry.decode_meta(stored_meta)

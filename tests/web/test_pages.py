@@ -175,6 +175,8 @@ def test_recurring_page_lists_runs_and_toggles(aj_web_app, aj_web_client):
     post(aj_web_client, "/recurring/toggle", key="nightly", enabled="0")
     page = aj_web_client.get("/recurring").text
     assert "Disabled" in page and ">Enable</button>" in page
+    sync(aj_web_app, load_recurring({"nightly": entry}))  # a sync keeps it disabled
+    assert ">Enable</button>" in aj_web_client.get("/recurring").text
     post(aj_web_client, "/recurring/toggle", key="nightly", enabled="1")
     assert ">Disable</button>" in aj_web_client.get("/recurring").text
 
