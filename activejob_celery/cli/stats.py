@@ -46,24 +46,32 @@ def collect_stats(app: Any) -> dict[str, Any]:
         >>> collect_stats(app)["queues"]                       # doctest: +SKIP
         {'default': 3, 'low_priority': 0}
     """
-    import redis
-
+    from ..broker_queues import (
+        broker_url,
+        bucket_depths,
+        configured_queues,
+        is_redis_url,
+        key_prefix,
+        queue_names,
+        redis_client,
+    )
     from ..dead_letters.binding import settings_for, store_for
 
     settings = settings_for(app)
-    broker = _broker_url(app)
+    broker = broker_url(app) or ""
     report: dict[str, Any] = {"queues": {}, "unacked": None, "scheduled": None}
-    if broker.split("://", 1)[0].lower() in ("redis", "rediss", "unix"):
-        prefix = (app.conf.broker_transport_options or {}).get("global_keyprefix", "") or ""
-        with redis.Redis.from_url(broker, socket_connect_timeout=5.0) as client:
-            names = _queue_names(app, client, prefix)
-            report["queues"] = _depths(client, prefix, names)
+    if is_redis_url(broker):
+        prefix = key_prefix(app)
+        with redis_client(app, broker) as client:
+            names = queue_names(app, client, prefix)
+            depths = bucket_depths(client, prefix, names)
+            report["queues"] = {name: sum(buckets) for name, buckets in depths.items()}
             report["unacked"] = int(client.hlen(prefix + "unacked"))
     else:
-        report["queues"] = {name: None for name in _configured_queues(app)}
+        report["queues"] = {name: None for name in configured_queues(app)}
     scheduler_url = settings.scheduler_url or broker
-    if scheduler_url.split("://", 1)[0].lower() in ("redis", "rediss", "unix"):
-        with redis.Redis.from_url(scheduler_url, socket_connect_timeout=5.0) as client:
+    if is_redis_url(scheduler_url):
+        with redis_client(app, scheduler_url) as client:
             report["scheduled"] = int(client.zcard(settings.key("scheduled")))
     try:
         by_class = store_for(app).count_by_class()
@@ -71,50 +79,6 @@ def collect_stats(app: Any) -> dict[str, Any]:
     except Exception:  # dead letters are off (no Redis): the rest of the report still stands
         report["dead"] = {"total": None, "by_class": {}}
     return report
-
-
-def _broker_url(app: Any) -> str:
-    broker: Any = app.conf.broker_url or app.conf.broker_read_url or ""
-    if isinstance(broker, list | tuple):
-        broker = broker[0] if broker else ""
-    return str(broker).split(";", 1)[0].strip()
-
-
-def _configured_queues(app: Any) -> list[str]:
-    from ..app import job_queue_names
-
-    names = job_queue_names()
-    names += [name for name in app.amqp.queues if name not in names]
-    return names
-
-
-def _queue_names(app: Any, client: Any, prefix: str) -> list[str]:
-    """Configured queues plus every queue a worker has bound (kombu's ``_kombu.binding.*``)."""
-    names = _configured_queues(app)
-    for key in client.scan_iter(match=prefix + "_kombu.binding.*", count=500):
-        exchange = key.decode()[len(prefix) + len("_kombu.binding.") :]
-        if exchange.endswith("pidbox") or exchange.startswith("celeryev"):
-            continue  # control and event queues, not job queues
-        for member in client.smembers(key):
-            queue = member.decode().split(SEP)[-1]
-            if queue and queue not in names:
-                names.append(queue)
-    return names
-
-
-def _depths(client: Any, prefix: str, names: list[str]) -> dict[str, int]:
-    """Messages waiting per queue, over the base list and every priority bucket (1-9)."""
-    with client.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.llen(prefix + name)
-            for step in range(1, 10):
-                pipe.llen(f"{prefix}{name}{SEP}{step}")
-        sizes = pipe.execute()
-    per_queue = 10
-    return {
-        name: int(sum(sizes[index * per_queue : (index + 1) * per_queue]))
-        for index, name in enumerate(names)
-    }
 
 
 def _shown(value: int | None) -> str:

@@ -6,6 +6,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..broker_queues import broker_url
 from ..config import Settings
 from ..errors import ConfigurationError
 from .store import STORE_SCHEMES, DeadLetterStore
@@ -61,11 +62,9 @@ def store_url(app: Celery, settings: Settings) -> str:
     """``activejob_dead_letters_url``, else the (first) broker URL."""
     if settings.dead_letters_url:
         return settings.dead_letters_url
-    broker: Any = app.conf.broker_url or app.conf.broker_read_url
-    if isinstance(broker, list | tuple):
-        broker = broker[0] if broker else None
-    if isinstance(broker, str):
-        return broker.split(";", 1)[0].strip()
+    broker = broker_url(app)
+    if broker:
+        return broker
     raise ConfigurationError(
         "The dead-letter store has no Redis to use: set activejob_dead_letters_url or a broker URL"
     )

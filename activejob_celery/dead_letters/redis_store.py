@@ -14,6 +14,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from ..broker_queues import ssl_options
 from .store import DeadLetterStore
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class RedisDeadLetterStore(DeadLetterStore):
             socket_timeout=5.0,
             retry=Retry(ExponentialBackoff(cap=0.25, base=0.02), 2),
             health_check_interval=30,
+            **ssl_options(app, url),
         )
         return cls(client, settings=settings, app=app)
 

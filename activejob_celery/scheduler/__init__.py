@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..broker_queues import broker_url, is_redis_url, redis_client
 from ..errors import ConfigurationError
 from .capture import MessageBuilder, supports_direct
 from .entries import ScheduledJob
@@ -19,8 +20,6 @@ from .scheduler import RedisScheduler
 from .store import Release, ScheduledSet
 
 if TYPE_CHECKING:
-    import redis
-
     from ..adapters.celery import CeleryAdapter
     from ..config import Settings
 
@@ -36,8 +35,6 @@ __all__ = [
     "scheduled_set_for",
     "setup",
 ]
-
-_REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "socket", "unix")
 
 
 class _AppState:
@@ -112,20 +109,10 @@ def poller_for(app: Any) -> Poller:
     return Poller(scheduled, interval=_states[app].settings.scheduler_poll_interval)
 
 
-def broker_url(app: Any) -> str | None:
-    """The first broker URL ``app`` publishes to."""
-    url = app.conf.broker_write_url or app.conf.broker_url
-    if isinstance(url, list | tuple):
-        url = url[0] if url else None
-    if isinstance(url, str):
-        return url.split(";", 1)[0].strip()
-    return None
-
-
 def _build(app: Any, state: _AppState) -> ScheduledSet:
     settings = state.settings
     broker = broker_url(app)
-    broker_is_redis = (broker or "").split("://", 1)[0].lower() in _REDIS_SCHEMES
+    broker_is_redis = is_redis_url(broker)
     own_url = settings.scheduler_url
     direct = (own_url is None or own_url == broker) and broker_is_redis and supports_direct(app)
     url = own_url or (broker if broker_is_redis else None)
@@ -134,23 +121,7 @@ def _build(app: Any, state: _AppState) -> ScheduledSet:
             "activejob_scheduler='redis' needs a Redis: set activejob_scheduler_url when the "
             "broker is not Redis (or use activejob_scheduler='celery')"
         )
-    ssl = app.conf.broker_use_ssl if own_url is None else None
-    client = _connect(url, ssl if isinstance(ssl, dict) else None)
+    client = redis_client(app, url, health_check_interval=30)
     state.builder = MessageBuilder(app) if direct else None
     state.scheduled = ScheduledSet(client, settings, state.adapter, direct=direct)
     return state.scheduled
-
-
-def _connect(url: str, ssl_options: dict[str, Any] | None) -> redis.Redis:
-    import redis
-
-    scheme, _, rest = url.partition("://")
-    if scheme in ("redis+socket", "socket"):
-        url = "unix://" + rest
-    options: dict[str, Any] = {
-        "socket_connect_timeout": 5.0,
-        "socket_timeout": 30.0,
-        "health_check_interval": 30,
-    }
-    options.update(ssl_options or {})
-    return redis.Redis.from_url(url, **options)

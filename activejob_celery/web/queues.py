@@ -7,12 +7,19 @@ import dataclasses
 import json
 from typing import Any
 
-from ..cli.stats import SEP, _broker_url, _configured_queues, _queue_names
+from ..broker_queues import (
+    BUCKETS,
+    broker_url,
+    bucket_depths,
+    configured_queues,
+    is_redis_url,
+    key_prefix,
+    list_key,
+    queue_names,
+    redis_client,
+)
 from .pausing import PausedQueue, paused_queues
-from .state import REDIS_SCHEMES
 
-BUCKETS = tuple(range(10))
-"""kombu's priority steps on Redis as ``init_app`` sets them: 0 runs first, 9 last."""
 SCAN_LIMIT = 1000
 """Messages read per list (and of the unacked hash) when looking for one job."""
 
@@ -73,38 +80,20 @@ def queue_overview(app: Any) -> QueueOverview:
         (3, 0, 0, 0, 0, 1, 0, 0, 0, 0)
     """
     paused = paused_queues(app)
-    broker = _broker_url(app)
+    broker = broker_url(app) or ""
     buckets: dict[str, tuple[int, ...]] = {}
     unacked: int | None = None
-    if _is_redis(broker):
-        with _broker_client(broker) as client:
-            prefix = _key_prefix(app)
-            names = _queue_names(app, client, prefix)
+    if is_redis_url(broker):
+        with redis_client(app, broker, socket_timeout=10.0) as client:
+            prefix = key_prefix(app)
+            names = queue_names(app, client, prefix)
             buckets = bucket_depths(client, prefix, names + sorted(set(paused) - set(names)))
             unacked = int(client.hlen(prefix + "unacked"))
     else:
-        names = _configured_queues(app)
+        names = configured_queues(app)
     names += [name for name in sorted(paused) if name not in names]
     rows = [QueueRow(name, buckets.get(name, ()), paused.get(name)) for name in names]
     return QueueOverview(queues=rows, unacked=unacked)
-
-
-def bucket_depths(client: Any, prefix: str, names: list[str]) -> dict[str, tuple[int, ...]]:
-    """``LLEN`` of each queue's priority lists, in one pipeline (see ``jobs stats``).
-
-    Example:
-        >>> bucket_depths(client, "", ["default"])              # doctest: +SKIP
-        {'default': (2, 0, 0, 0, 0, 0, 0, 0, 0, 0)}
-    """
-    with client.pipeline(transaction=False) as pipe:
-        for name in names:
-            for bucket in BUCKETS:
-                pipe.llen(_list_key(prefix, name, bucket))
-        sizes = [int(size) for size in pipe.execute()]
-    width = len(BUCKETS)
-    return {
-        name: tuple(sizes[index * width : (index + 1) * width]) for index, name in enumerate(names)
-    }
 
 
 def find_messages(app: Any, job_id: str, limit: int = SCAN_LIMIT) -> list[QueuedMessage]:
@@ -116,17 +105,17 @@ def find_messages(app: Any, job_id: str, limit: int = SCAN_LIMIT) -> list[Queued
         >>> [message.queue for message in find_messages(app, job.job_id)]  # doctest: +SKIP
         ['default']
     """
-    broker = _broker_url(app)
-    if not _is_redis(broker):
+    broker = broker_url(app) or ""
+    if not is_redis_url(broker):
         return []
     found: list[QueuedMessage] = []
-    prefix = _key_prefix(app)
-    with _broker_client(broker) as client:
-        names = _queue_names(app, client, prefix)
+    prefix = key_prefix(app)
+    with redis_client(app, broker, socket_timeout=10.0) as client:
+        names = queue_names(app, client, prefix)
         with client.pipeline(transaction=False) as pipe:
             for name in names:
                 for bucket in BUCKETS:
-                    pipe.lrange(_list_key(prefix, name, bucket), -limit, -1)
+                    pipe.lrange(list_key(prefix, name, bucket), -limit, -1)
             lists = pipe.execute()
         for index, raws in enumerate(lists):
             name, bucket = names[index // len(BUCKETS)], BUCKETS[index % len(BUCKETS)]
@@ -168,23 +157,3 @@ def decode_message(raw: bytes | str) -> tuple[str | None, Any]:
 
 def _matches(job_id: str, task_id: str | None, payload: Any) -> bool:
     return task_id == job_id or (isinstance(payload, dict) and payload.get("job_id") == job_id)
-
-
-def _list_key(prefix: str, name: str, bucket: int) -> str:
-    return f"{prefix}{name}{SEP}{bucket}" if bucket else prefix + name
-
-
-def _key_prefix(app: Any) -> str:
-    return str((app.conf.broker_transport_options or {}).get("global_keyprefix", "") or "")
-
-
-def _is_redis(url: str) -> bool:
-    return url.split("://", 1)[0].lower() in REDIS_SCHEMES
-
-
-def _broker_client(url: str) -> Any:
-    import redis
-
-    if url.startswith("redis+socket://"):
-        url = "unix://" + url.split("://", 1)[1]
-    return redis.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=10.0)

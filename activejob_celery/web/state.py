@@ -6,13 +6,13 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..broker_queues import is_redis_url
 from ..config import Settings
 from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
     import redis
 
-REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+socket")
 
 _clients: weakref.WeakKeyDictionary[Any, redis.Redis] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -46,8 +46,7 @@ def redis_url(app: Any) -> str | None:
         url = store_url(app, settings_of(app))
     except ConfigurationError:
         return None
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    return url if scheme in REDIS_SCHEMES else None
+    return url if is_redis_url(url) else None
 
 
 def redis_for(app: Any) -> redis.Redis | None:
@@ -68,10 +67,16 @@ def redis_for(app: Any) -> redis.Redis | None:
             return None
         import redis as redis_module
 
+        from ..broker_queues import ssl_options
+
         if url.startswith("redis+socket://"):
             url = "unix://" + url.split("://", 1)[1]
         client = redis_module.Redis.from_url(
-            url, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=30
+            url,
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
+            health_check_interval=30,
+            **ssl_options(app, url),
         )
         _clients[app] = client
         return client

@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...broker_queues import BUCKETS
 from ...errors import ConfigurationError
 from .. import pausing
 from ..chart import build_chart
 from ..lookup import find_job
 from ..metrics import last_hour
-from ..queues import BUCKETS, queue_overview
+from ..queues import queue_overview
 from .common import Fields, action, dashboard_of, redirect, render
 
 
