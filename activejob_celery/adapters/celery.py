@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -56,6 +57,16 @@ class EtaScheduler:
                 job.successfully_enqueued = True
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One enqueue of a job, ready to publish: its task id, payload, priority and reprs."""
+
+    task_id: str
+    payload: Any
+    priority: int | None
+    reprs: dict[str, str]
+
+
 class CeleryAdapter(QueueAdapter):
     """Publishes each job as a message of the job class's Celery task (named ``job_name``).
 
@@ -87,33 +98,40 @@ class CeleryAdapter(QueueAdapter):
     ) -> None:
         """Serialize ``job`` and publish it; broker failures become EnqueueError."""
         direct = self.direct
-        if eta is None and producer is None and direct is not None and direct.usable():
-            try:
-                direct.publish(job)
-            except SerializationError:
-                raise
-            except Exception as error:
-                raise EnqueueError(
-                    f"Error while publishing {job.job_name} to queue {job.queue_name!r}: {error}"
-                ) from error
-            return
-        job.provider_job_id = str(uuid.uuid4())
-        payload = job.serialize()
+        use_direct = eta is None and producer is None and direct is not None and direct.usable()
+        outgoing = None if use_direct else self.prepare(job)
         try:
-            self.send(
-                job.job_name,
-                payload,
-                task_id=job.provider_job_id,
-                queue=job.queue_name,
-                priority=celery_priority(job.priority),
-                eta=eta,
-                producer=producer,
-                **self.reprs(job),
-            )
+            if outgoing is None:
+                assert direct is not None
+                direct.publish(job)
+            else:
+                self.send_prepared(job, outgoing, eta=eta, producer=producer)
+        except SerializationError:
+            raise
         except Exception as error:
             raise EnqueueError(
                 f"Error while publishing {job.job_name} to queue {job.queue_name!r}: {error}"
             ) from error
+
+    def prepare(self, job: ApplicationJob) -> Outgoing:
+        """Give ``job`` this enqueue's task id and build what its message carries."""
+        job.provider_job_id = task_id = str(uuid.uuid4())
+        return Outgoing(task_id, job.serialize(), celery_priority(job.priority), self.reprs(job))
+
+    def send_prepared(
+        self, job: ApplicationJob, outgoing: Outgoing, *, producer: Any = None, **options: Any
+    ) -> None:
+        """Publish ``job`` as prepared (errors are not translated); see :meth:`send`."""
+        self.send(
+            job.job_name,
+            outgoing.payload,
+            task_id=outgoing.task_id,
+            queue=job.queue_name,
+            priority=outgoing.priority,
+            producer=producer,
+            **outgoing.reprs,
+            **options,
+        )
 
     def send(
         self,

@@ -20,14 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from celery.signals import after_task_publish, before_task_publish
 
-from ..queue_priority import celery_priority
-
 if TYPE_CHECKING:
     import redis
 
     from ..base import ApplicationJob
     from ..scheduler.capture import MessageBuilder
-    from .celery import CeleryAdapter
+    from .celery import CeleryAdapter, Outgoing
 
 TemplateKey = tuple[str, str, int | None]
 
@@ -56,12 +54,11 @@ class _Template:
         _args, _kwargs, embed = json.loads(base64.b64decode(envelope["body"]))
         return cls(key, envelope, headers, properties, embed)
 
-    def stamp(
-        self, task_id: str, payload: Any, reprs: dict[str, str], lineage: dict[str, Any]
-    ) -> bytes:
-        body = json.dumps([[payload], {}, self.embed]).encode()
+    def stamp(self, outgoing: Outgoing, lineage: dict[str, Any]) -> bytes:
+        task_id = outgoing.task_id
+        body = json.dumps([[outgoing.payload], {}, self.embed]).encode()
         headers = {**self.headers, "id": task_id, "root_id": task_id, "parent_id": None}
-        headers.update(reprs)
+        headers.update(outgoing.reprs)
         headers.update(lineage)
         properties = {
             **self.properties,
@@ -117,30 +114,18 @@ class DirectPublisher:
             pipe.execute()
 
     def _push_for(self, job: ApplicationJob) -> tuple[bytes, bytes] | None:
-        job.provider_job_id = task_id = str(uuid.uuid4())
-        payload = job.serialize()
-        priority = celery_priority(job.priority)
-        reprs = self.adapter.reprs(job)
-        key: TemplateKey = (job.job_name, job.queue_name, priority)
+        outgoing = self.adapter.prepare(job)
+        key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
         template = self._templates.get(key)
         if template is not None:
-            return template.key, template.stamp(task_id, payload, reprs, self._lineage())
+            return template.key, template.stamp(outgoing, self._lineage())
         pushes = self.builder.build(
-            lambda producer: self.adapter.send(
-                job.job_name,
-                payload,
-                task_id=task_id,
-                queue=job.queue_name,
-                priority=priority,
-                producer=producer,
-                **reprs,
-            )
+            lambda producer: self.adapter.send_prepared(job, outgoing, producer=producer)
         )
         if len(pushes) != 1:
             # Routed to no queue or to several: let Celery publish it, and every one like it.
             self._templates[key] = None
-            self.adapter.send(job.job_name, payload, task_id=task_id, queue=job.queue_name,
-                              priority=priority, **reprs)  # fmt: skip
+            self.adapter.send_prepared(job, outgoing)
             return None
         [(list_key, raw)] = pushes
         if key not in self._templates:

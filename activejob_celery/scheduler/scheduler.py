@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 from ..errors import EnqueueError
-from ..queue_priority import celery_priority
 from .entries import encode_direct, encode_envelope, member_for
 
 if TYPE_CHECKING:
@@ -78,23 +76,12 @@ class RedisScheduler:
             job.successfully_enqueued = True
 
     def _entry(self, job: ApplicationJob, timestamp: float) -> Entry:
-        job.provider_job_id = task_id = str(uuid.uuid4())
-        payload = job.serialize()
-        priority = celery_priority(job.priority)
-        reprs = self.adapter.reprs(job)
+        out = self.adapter.prepare(job)
         value = None
         if self.builder is not None:
             try:
                 pushes = self.builder.build(
-                    lambda producer: self.adapter.send(
-                        job.job_name,
-                        payload,
-                        task_id=task_id,
-                        queue=job.queue_name,
-                        priority=priority,
-                        producer=producer,
-                        **reprs,
-                    )
+                    lambda producer: self.adapter.send_prepared(job, out, producer=producer)
                 )
             except Exception as error:
                 raise EnqueueError(
@@ -103,8 +90,10 @@ class RedisScheduler:
             # A route to no queue at all is left to Celery at release time, as a publish would be.
             value = encode_direct(pushes) if pushes else None
         if value is None:
-            value = encode_envelope(job.job_name, task_id, job.queue_name, priority, payload, reprs)
-        return member_for(job.job_id, task_id), value, timestamp
+            value = encode_envelope(
+                job.job_name, out.task_id, job.queue_name, out.priority, out.payload, out.reprs
+            )
+        return member_for(job.job_id, out.task_id), value, timestamp
 
     def __repr__(self) -> str:
         mode = "direct" if self.builder is not None else "through Celery"
