@@ -138,7 +138,9 @@ class Phases:
             proc.kill()
             proc.wait(5)
 
-    def _drain(self, pool: str, label: str, fill: Callable[[], None], expect: int) -> dict[str, float]:
+    def _drain(
+        self, pool: str, label: str, fill: Callable[[], None], expect: int
+    ) -> dict[str, float]:
         self.clear()
         fill()
         proc = self._start_worker(pool, label)
@@ -218,7 +220,7 @@ class Phases:
         return out
 
     def retry_flow(self) -> dict[str, float]:
-        """Fail once, retry at once, succeed: ``self.retry(countdown=0)`` vs ``retry_on(wait=0)``."""
+        """Fail once, retry at once, succeed: ``self.retry(countdown=0)`` vs ``retry_on``."""
         n, ba = max(self.drain_n // 4, 100), self.ba
 
         def fill_tasks() -> None:

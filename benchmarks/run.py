@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -29,20 +30,39 @@ sys.path[:0] = [str(HERE), str(ROOT)]
 
 from tests.support.redis_server import RedisServer  # noqa: E402
 
+
+class Ratio(NamedTuple):
+    """One job-vs-plain comparison: ``x`` divides the figures, ``ms`` subtracts them."""
+
+    label: str
+    job: str
+    plain: str
+    kind: str
+    target: str
+
+
 RATIOS = [
-    # (label, numerator, denominator, kind, target)
-    ("perform_later / apply_async", "enqueue_perform_later_jps", "enqueue_apply_async_jps", "x", ">= 1.0"),
-    ("perform_all_later / apply_async loop", "enqueue_perform_all_later_jps", "enqueue_apply_async_jps", "x", ">= 10"),
-    ("drain solo: job / task", "drain_solo_job_jps", "drain_solo_task_jps", "x", ">= 0.9"),
-    ("drain prefork: job / task", "drain_prefork_job_jps", "drain_prefork_task_jps", "x", ">= 0.9"),
-    ("round trip p50 solo: job - task", "drain_solo_job_rtt_p50_ms", "drain_solo_task_rtt_p50_ms", "ms", "<= 0.3 ms"),
-    ("round trip p99 solo: job - task", "drain_solo_job_rtt_p99_ms", "drain_solo_task_rtt_p99_ms", "ms", ""),
-    ("pickup p50 solo: job - task", "drain_solo_job_pickup_p50_ms", "drain_solo_task_pickup_p50_ms", "ms", ""),
-    ("round trip p50 prefork: job - task", "drain_prefork_job_rtt_p50_ms", "drain_prefork_task_rtt_p50_ms", "ms", "<= 0.3 ms"),
-    ("worker RSS solo: job / task", "drain_solo_job_rss_total_mb", "drain_solo_task_rss_total_mb", "x", "<= 1.1"),
-    ("worker RSS prefork: job / task", "drain_prefork_job_rss_total_mb", "drain_prefork_task_rss_total_mb", "x", "<= 1.1"),
-    ("retry flow: job / task", "retry_job_jps", "retry_task_jps", "x", ""),
-    ("message size: job / task", "message_bytes_job", "message_bytes_task", "x", ""),
+    Ratio("perform_later / apply_async", "enqueue_perform_later_jps",
+          "enqueue_apply_async_jps", "x", ">= 1.0"),
+    Ratio("perform_all_later / apply_async loop", "enqueue_perform_all_later_jps",
+          "enqueue_apply_async_jps", "x", ">= 10"),
+    Ratio("drain solo: job / task", "drain_solo_job_jps", "drain_solo_task_jps", "x", ">= 0.9"),
+    Ratio("drain prefork: job / task", "drain_prefork_job_jps", "drain_prefork_task_jps",
+          "x", ">= 0.9"),
+    Ratio("round trip p50 solo: job - task", "drain_solo_job_rtt_p50_ms",
+          "drain_solo_task_rtt_p50_ms", "ms", "<= 0.3 ms"),
+    Ratio("round trip p99 solo: job - task", "drain_solo_job_rtt_p99_ms",
+          "drain_solo_task_rtt_p99_ms", "ms", ""),
+    Ratio("pickup p50 solo: job - task", "drain_solo_job_pickup_p50_ms",
+          "drain_solo_task_pickup_p50_ms", "ms", ""),
+    Ratio("round trip p50 prefork: job - task", "drain_prefork_job_rtt_p50_ms",
+          "drain_prefork_task_rtt_p50_ms", "ms", "<= 0.3 ms"),
+    Ratio("worker RSS solo: job / task", "drain_solo_job_rss_total_mb",
+          "drain_solo_task_rss_total_mb", "x", "<= 1.1"),
+    Ratio("worker RSS prefork: job / task", "drain_prefork_job_rss_total_mb",
+          "drain_prefork_task_rss_total_mb", "x", "<= 1.1"),
+    Ratio("retry flow: job / task", "retry_job_jps", "retry_task_jps", "x", ""),
+    Ratio("message size: job / task", "message_bytes_job", "message_bytes_task", "x", ""),
 ]  # fmt: skip
 
 
@@ -62,7 +82,9 @@ def summarize(values: list[float]) -> tuple[float, float, float]:
 
 def main() -> int:
     """Run the benchmark and print the tables."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--n", type=int, default=10000, help="jobs per enqueue phase")
     parser.add_argument("--drain-n", type=int, default=10000, help="jobs per drain phase")
@@ -76,13 +98,13 @@ def main() -> int:
         os.environ["BENCH_REDIS_URL"] = server.url(0)
         os.environ.setdefault("BENCH_QUEUE", "bench")
         ba = importlib.import_module("bench_app")
-        from phases import Phases
-
         import celery
         import kombu
+        from phases import Phases
 
         meta = {
-            "celery": celery.__version__, "kombu": kombu.__version__, "python": sys.version.split()[0],
+            "celery": celery.__version__, "kombu": kombu.__version__,
+            "python": sys.version.split()[0],
             "redis_server": server.version(), "cpus": os.cpu_count(), "n": args.n,
             "drain_n": args.drain_n, "latency_n": args.latency_n, "runs": args.runs,
         }  # fmt: skip
@@ -109,15 +131,20 @@ def main() -> int:
     print(f"\n{'job layer vs plain Celery':44s} {'median':>10s} {'min':>10s} {'max':>10s}  target")
     ratios = {}
     for label, numerator, denominator, kind, target in RATIOS:
-        values = [v for run in runs if (v := ratio(run, numerator, denominator, kind)) is not None]
+        values = [
+            value for run in runs if (value := ratio(run, numerator, denominator, kind)) is not None
+        ]
         if values:
             median, low, high = summarize(values)
             ratios[label] = {"median": median, "min": low, "max": high, "target": target}
             unit = " ms" if kind == "ms" else "x"
-            print(f"{label:44s} {median:9.2f}{unit:1s} {low:9.2f}{unit:1s} {high:9.2f}{unit:1s}  {target}")
+            cells = " ".join(f"{value:9.2f}{unit:1s}" for value in (median, low, high))
+            print(f"{label:44s} {cells}  {target}")
     print(f"# worker logs: {phases.logdir}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"meta": meta, "runs": runs, "ratios": ratios}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"meta": meta, "runs": runs, "ratios": ratios}, indent=1)
+        )
     return 0
 
 

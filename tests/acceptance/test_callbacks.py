@@ -611,7 +611,7 @@ def test_an_around_that_swallows_the_error_ends_the_job(aj_adapter: TestAdapter)
 
 
 def test_abort_raised_in_perform_halts_like_a_before_callback_and_is_not_a_failure(caplog):
-    """DESIGN §1: Abort is control flow; raised anywhere in the run it halts (Rails' halted line)."""
+    """DESIGN §1: Abort is control flow; raised anywhere in the run it halts (the halted line)."""
     from activejob_celery import Abort, ApplicationJob, after_discard
     from activejob_celery.testing import TestAdapter
 
