@@ -105,7 +105,7 @@ def _named_attribute_cases() -> list[Case]:
         "builtins.eval": lambda s: [f"__import__('os').system({s.touch('eval')!r})"],
         "builtins.exec": lambda s: [f"import os; os.system({s.touch('exec')!r})"],
         "importlib.import_module": lambda s: [CANARY_MODULE],
-        "antigravity.geohash": lambda s: [37.4, -122.1, b"2005-05-26-10458.68".decode()],
+        "antigravity.geohash": lambda s: [37.4, -122.1, "2005-05-26-10458.68"],
         "this.s": lambda s: [],
         f"{CANARY_MODULE}.CanaryJob": lambda s: ["payload"],
         "canary.CanaryJob": lambda s: ["payload"],

@@ -2,9 +2,10 @@
 
 A real worker (with its embedded scheduler poller) and a real ``celery beat -S
 redbeat.RedBeatScheduler`` run the app ``tests.reliability.apps.secure_app``; the test process
-enqueues, schedules, reads dead letters, RedBeat's entries and the dashboard's counters. The
-app is configured as the Celery docs say (credentials in the URL, ``broker_use_ssl`` for TLS)
-and nothing more: each feature must find its way from those settings.
+enqueues, schedules, and reads dead letters, RedBeat's entries, the dashboard's counters and
+queues, and ``jobs stats``. The app is configured as the Celery docs say (credentials in the
+URL, ``broker_use_ssl`` for TLS) and nothing more: each feature must find its way from those
+settings.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from activejob_celery import ApplicationJob
+from activejob_celery.cli.stats import collect_stats
 from activejob_celery.dead_letters import store_for
 from activejob_celery.recurring import recurring_tasks
 from activejob_celery.scheduler import scheduled_set_for
@@ -82,7 +86,7 @@ def aj_secure(request, tmp_path):
 def _refused(server: SecureRedisServer) -> None:
     """The server really demands what the test claims: a login, and TLS with a trusted CA."""
     base = {"host": "127.0.0.1", "port": server.port, "socket_connect_timeout": 2.0,
-            "socket_timeout": 5.0}  # fmt: skip
+            "socket_timeout": 5.0, "retry": Retry(NoBackoff(), 0)}  # fmt: skip
     tls = {"ssl": True, "ssl_cert_reqs": "required", "ssl_ca_certs": str(server.cert_path)}
     anonymous = {**base, **tls} if server.tls else base
     with pytest.raises(redis.AuthenticationError), redis.Redis(**anonymous) as client:
@@ -159,6 +163,7 @@ def test_broker_scheduled_set_dead_letters_redbeat_and_dashboard_connect(aj_secu
         minutes = wait_for(lambda: sum(minute.total for minute in last_hour(app) or []) >= 3,
                            timeout=30, message="the dashboard counters")  # fmt: skip
         overview = queue_overview(app)
+        stats = collect_stats(app)
         listed = _dead_list(env)
         worker_log, beat_log = worker.log_text(), beat.log_text()
 
@@ -170,6 +175,8 @@ def test_broker_scheduled_set_dead_letters_redbeat_and_dashboard_connect(aj_secu
     assert minutes
     assert "default" in [row.name for row in overview.queues]
     assert overview.unacked is not None
+    assert stats["dead"]["total"] == 1
+    assert stats["unacked"] is not None and stats["scheduled"] == 0
     assert "beat: recurring jobs synced (added ['secure_tick']" in beat_log
     for trouble in CONNECTION_TROUBLE:
         assert trouble not in worker_log, f"worker: {trouble}\n{worker_log[-3000:]}"

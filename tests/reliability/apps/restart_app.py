@@ -9,6 +9,7 @@ poller looks at the scheduled set four times a second.
 from __future__ import annotations
 
 import os
+import time
 
 from celery import Celery
 
@@ -36,11 +37,12 @@ activejob_celery.init_app(app)
 
 
 class StreamJob(ApplicationJob):
-    """Appends ``<job_id> <label>`` to the runs file (one short O_APPEND write per run)."""
+    """Works ``seconds``, then appends ``<job_id> <label>`` to the runs file (one short write)."""
 
     job_name = "restart.StreamJob"
     queue_as("stream")
 
-    def perform(self, label: str) -> None:
+    def perform(self, label: str, seconds: float = 0.0) -> None:
+        time.sleep(seconds)
         with open(RUNS_FILE, "a", encoding="utf-8") as runs:
             runs.write(f"{self.job_id} {label}\n")
