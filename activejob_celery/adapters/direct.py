@@ -30,15 +30,19 @@ if TYPE_CHECKING:
 TemplateKey = tuple[str, str, int | None]
 
 
+_VARYING = ("body", "id", "root_id", "parent_id", "argsrepr", "kwargsrepr", "correlation_id",
+            "delivery_tag")  # fmt: skip
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Template:
-    """A message Celery built, minus what differs from job to job."""
+    """A message Celery built, rendered once, with slots for what differs from job to job."""
 
     key: bytes
-    envelope: dict[str, Any]
-    headers: dict[str, Any]
-    properties: dict[str, Any]
-    embed: Any
+    pieces: tuple[str, ...]
+    """JSON text between the slots; ``slots[n]`` goes between ``pieces[n]`` and ``pieces[n+1]``."""
+    slots: tuple[str, ...]
+    embed_json: str
 
     @classmethod
     def parse(cls, key: bytes, raw: bytes) -> _Template | None:
@@ -49,29 +53,47 @@ class _Template:
             or envelope.get("content-type") != "application/json"
             or headers.get("eta") is not None
             or headers.get("expires") is not None
+            or not {"id", "root_id", "parent_id", "argsrepr", "kwargsrepr"} <= headers.keys()
         ):
             return None  # not a plain immediate JSON message: keep publishing through Celery
         _args, _kwargs, embed = json.loads(base64.b64decode(envelope["body"]))
-        return cls(key, envelope, headers, properties, embed)
+        # Render the envelope once with a marker in each varying field, then cut it at the
+        # markers: a job's message is the pieces joined with its own encoded values.
+        marks = {name: f"\x00{name}\x00" for name in _VARYING}
+        envelope["body"] = marks["body"]
+        for name in ("id", "root_id", "parent_id", "argsrepr", "kwargsrepr"):
+            headers[name] = marks[name]
+        properties["correlation_id"] = marks["correlation_id"]
+        properties["delivery_tag"] = marks["delivery_tag"]
+        text = json.dumps(envelope)
+        encoded = {json.dumps(mark): name for name, mark in marks.items()}
+        found = sorted((text.index(mark), mark) for mark in encoded)
+        pieces, slots, start = [], [], 0
+        for position, mark in found:
+            pieces.append(text[start:position])
+            slots.append(encoded[mark])
+            start = position + len(mark)
+        pieces.append(text[start:])
+        return cls(key, tuple(pieces), tuple(slots), json.dumps(embed))
 
     def stamp(self, outgoing: Outgoing, lineage: dict[str, Any]) -> bytes:
         task_id = outgoing.task_id
-        body = json.dumps([[outgoing.payload], {}, self.embed]).encode()
-        headers = {**self.headers, "id": task_id, "root_id": task_id, "parent_id": None}
-        headers.update(outgoing.reprs)
-        headers.update(lineage)
-        properties = {
-            **self.properties,
+        body = f"[[{json.dumps(outgoing.payload)}], {{}}, {self.embed_json}]".encode()
+        values = {
+            "body": base64.b64encode(body).decode(),
+            "id": task_id,
+            "root_id": lineage.get("root_id", task_id),
+            "parent_id": lineage.get("parent_id"),
+            "argsrepr": outgoing.reprs["argsrepr"],
+            "kwargsrepr": outgoing.reprs["kwargsrepr"],
             "correlation_id": task_id,
             "delivery_tag": str(uuid.uuid4()),
         }
-        message = {
-            **self.envelope,
-            "body": base64.b64encode(body).decode(),
-            "headers": headers,
-            "properties": properties,
-        }
-        return json.dumps(message).encode()
+        parts = [self.pieces[0]]
+        for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
+            parts.append(json.dumps(values[slot]))
+            parts.append(piece)
+        return "".join(parts).encode()
 
 
 class DirectPublisher:
