@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
@@ -80,11 +80,7 @@ def show(ctx: click.Context, job_id: str, as_json: bool) -> None:
 @click.pass_context
 def run_now(ctx: click.Context, job_ids: tuple[str, ...]) -> None:
     """Publish waiting jobs to their queues at once."""
-    jobs = _scheduled_set(ctx)
-    missing = [job_id for job_id in job_ids if jobs.run_now(job_id) == 0]
-    click.echo(f"Released {len(job_ids) - len(missing)} job(s).")
-    if missing:
-        raise click.ClickException(f"No scheduled job {', '.join(missing)}")
+    _for_each(job_ids, _scheduled_set(ctx).run_now, "Released")
 
 
 @scheduled.command(name="delete")
@@ -92,9 +88,12 @@ def run_now(ctx: click.Context, job_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def delete(ctx: click.Context, job_ids: tuple[str, ...]) -> None:
     """Remove waiting jobs; they never run."""
-    jobs = _scheduled_set(ctx)
-    missing = [job_id for job_id in job_ids if jobs.delete(job_id) == 0]
-    click.echo(f"Deleted {len(job_ids) - len(missing)} job(s).")
+    _for_each(job_ids, _scheduled_set(ctx).delete, "Deleted")
+
+
+def _for_each(job_ids: tuple[str, ...], action: Callable[[str], int], done: str) -> None:
+    missing = [job_id for job_id in job_ids if action(job_id) == 0]
+    click.echo(f"{done} {len(job_ids) - len(missing)} job(s).")
     if missing:
         raise click.ClickException(f"No scheduled job {', '.join(missing)}")
 

@@ -39,10 +39,11 @@ _NAMES = {
 def __getattr__(name: str) -> Any:
     # Lazy: importing sentry-sdk costs ~0.15 s, and the extra may not be installed at all.
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return importlib.import_module(f"{__name__}.{name}")  # checked: a fixed submodule name
     module = _NAMES.get(name)
     if module is not None:
-        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        submodule = importlib.import_module(f"{__name__}.{module}")  # checked: from _NAMES
+        return getattr(submodule, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
