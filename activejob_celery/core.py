@@ -143,9 +143,14 @@ class JobCore:
             return self._serialized_arguments
         return serialize_arguments(self.arguments, self.keyword_arguments)
 
-    def load_payload(self, payload: JobPayload) -> None:
-        """Take every field from ``payload``; arguments stay encoded until ``decode_arguments``."""
-        validate_payload(payload)
+    def load_payload(self, payload: JobPayload, *, validated: bool = False) -> None:
+        """Take every field from ``payload``; arguments stay encoded until ``decode_arguments``.
+
+        ``validated=True`` skips the shape check for a payload that already passed
+        :func:`validate_payload`.
+        """
+        if not validated:
+            validate_payload(payload)
         self.job_id = payload["job_id"]
         self.provider_job_id = payload.get("provider_job_id")
         self._queue_name = payload["queue_name"]

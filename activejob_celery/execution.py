@@ -73,9 +73,8 @@ def instantiate(payload: JobPayload) -> ApplicationJob:
     """
     validate_payload(payload)
     job_class = registry.lookup(payload["job_class"])
-    job = job_class.__new__(job_class)
-    job.__init__()  # type: ignore[misc]
-    job.load_payload(payload)
+    job = job_class()
+    job.load_payload(payload, validated=True)
     return job
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 
-from celery.signals import before_task_publish
-
 from activejob_celery import ApplicationJob, adapters, perform_all_later, queue_as
 from tests.support.worker import run_worker, wait_for
 
@@ -62,22 +60,14 @@ def test_a_worker_runs_copies_in_priority_order(aj_app, aj_job_buffer, aj_quiet_
     assert aj_job_buffer.values == [0, 0, 3, 3, 7, 9, 9]
 
 
-def test_publish_signal_receivers_see_every_job(aj_app, aj_redis):
+def test_publish_signal_receivers_see_every_job(aj_app, aj_redis, aj_publishes):
     class WatchedJob(ApplicationJob):
         def perform(self):
             pass
 
-    seen = []
-
-    def watch(sender=None, headers=None, **kwargs):
-        seen.append(headers["id"])
-
-    before_task_publish.connect(watch, weak=False)
-    try:
-        jobs = [WatchedJob.perform_later() for _ in range(3)]
-        perform_all_later([WatchedJob() for _ in range(2)])
-    finally:
-        before_task_publish.disconnect(watch)
+    jobs = [WatchedJob.perform_later() for _ in range(3)]
+    perform_all_later([WatchedJob() for _ in range(2)])
+    seen = [headers["id"] for headers in aj_publishes]
     assert seen[:3] == [job.provider_job_id for job in jobs]
     assert len(seen) == 5
     assert aj_redis.client.llen("default") == 5

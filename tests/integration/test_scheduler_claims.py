@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery import current_task, signals as celery_signals
+from celery import current_task
 
 from activejob_celery import ApplicationJob, failures
 from activejob_celery.scheduler import scheduled_set_for
@@ -16,19 +16,6 @@ from tests.integration.test_scheduler import queued
 from tests.support.fixtures import make_app
 from tests.support.redis_server import free_port
 from tests.support.worker import run_worker, wait_for
-
-
-@pytest.fixture
-def aj_publishes() -> Iterator[list[dict[str, Any]]]:
-    """Headers of every message Celery publishes in this process (``before_task_publish``)."""
-    seen: list[dict[str, Any]] = []
-
-    def record(sender: Any = None, headers: Any = None, **kwargs: Any) -> None:
-        seen.append(dict(headers or {}))
-
-    celery_signals.before_task_publish.connect(record, weak=False)
-    yield seen
-    celery_signals.before_task_publish.disconnect(record)
 
 
 @pytest.fixture

@@ -8,12 +8,9 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
-import pytest
-from celery import current_task, signals as celery_signals
+from celery import current_task
 
 from activejob_celery import ApplicationJob, queue_as, retry_on
 from activejob_celery.adapters import named_adapter
@@ -22,19 +19,6 @@ from activejob_celery.scheduler import scheduled_set_for
 from tests.integration.test_scheduler import SEP, queue_keys, queued
 from tests.support.fixtures import make_app
 from tests.support.worker import run_worker, wait_for
-
-
-@pytest.fixture
-def aj_publishes() -> Iterator[list[dict[str, Any]]]:
-    """Headers of every message Celery publishes in this process (``before_task_publish``)."""
-    seen: list[dict[str, Any]] = []
-
-    def record(sender: Any = None, headers: Any = None, **kwargs: Any) -> None:
-        seen.append(dict(headers or {}))
-
-    celery_signals.before_task_publish.connect(record, weak=False)
-    yield seen
-    celery_signals.before_task_publish.disconnect(record)
 
 
 def test_a_released_message_is_byte_for_byte_what_a_publish_pushes(aj_app, aj_redis):

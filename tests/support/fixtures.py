@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from celery.signals import before_task_publish
 
 from activejob_celery import adapters, app as app_module, config, registry
 from activejob_celery.log_subscriber import attach, detach
@@ -79,6 +80,19 @@ def aj_worker(aj_app: Celery) -> Iterator[Any]:
     """An in-process solo worker consuming ``aj_app``'s job queues."""
     with run_worker(aj_app) as worker:
         yield worker
+
+
+@pytest.fixture
+def aj_publishes() -> Iterator[list[dict[str, Any]]]:
+    """Headers of every message Celery publishes in this process (``before_task_publish``)."""
+    seen: list[dict[str, Any]] = []
+
+    def record(sender: Any = None, headers: Any = None, **kwargs: Any) -> None:
+        seen.append(dict(headers or {}))
+
+    before_task_publish.connect(record, weak=False)
+    yield seen
+    before_task_publish.disconnect(record)
 
 
 class JobBuffer:
