@@ -12,6 +12,7 @@ from . import log_subscriber, registry
 from .adapters import use_celery_app
 from .config import Settings, current_settings, use_settings
 from .queue_name import queue_name_from_part
+from .reliable_fetch import ReliableFetch
 from .task import JobTask
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ def init_app(app: Celery) -> Settings:
     registry.add_listener(_register_everywhere)
     if JobQueues not in app.steps["worker"]:
         app.steps["worker"].add(JobQueues)
+    if settings.reliable_fetch:
+        app.steps["consumer"].add(ReliableFetch)
+    else:
+        app.steps["consumer"].discard(ReliableFetch)
     log_subscriber.attach()
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
     from . import dead_letters, recurring, scheduler, web

@@ -50,6 +50,7 @@ class Settings:
     scheduler_poll_interval: float = 1.0
     scheduler_batch_size: int = 1000
     scheduler_lease: float = 30.0
+    reliable_fetch: bool = True
     key_prefix: str = "activejob"
     dead_letters_url: str | None = None
     dead_letters_max: int = 10_000

@@ -13,6 +13,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ..reliable_fetch import forget_unacked
 from .messages import letter_for_raw_item, message_problem
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
         delivered = False
     if delivered and _well_formed(keeper, message):
         return False  # unacked, so Celery's own handling (a reconnect) cannot lose it
+    if not delivered:
+        forget_unacked(channel, tag)  # stored or pushed back below: no restore on top
     letter = keeper.letter(message, error, "malformed_message")
     if not keeper.keep(letter):
         if delivered:

@@ -49,7 +49,10 @@ def test_sigkill_in_the_middle_of_1000_jobs_loses_none(aj_redis, crash_app, aj_q
     second = _worker(aj_redis, pool="prefork", concurrency=2)
     with second:
         second.wait_ready(timeout=30)
-        wait_for(lambda: aj_redis.client.scard("crash:done") == 1000, timeout=90)
+        try:
+            wait_for(lambda: aj_redis.client.scard("crash:done") == 1000, timeout=60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {_where_the_missing_jobs_are(aj_redis, jobs)}") from None
 
     runs = {
         key.decode(): int(value) for key, value in aj_redis.client.hgetall("crash:runs").items()
@@ -58,6 +61,25 @@ def test_sigkill_in_the_middle_of_1000_jobs_loses_none(aj_redis, crash_app, aj_q
     duplicated = sum(1 for count in runs.values() if count > 1)
     print(f"SIGKILL at {done_at_kill}/1000 done: 0 lost, {duplicated} ran twice")
     assert duplicated <= 100  # at most the in-flight and prefetched messages run again
+
+
+def _where_the_missing_jobs_are(aj_redis, jobs) -> str:
+    """Where the jobs that have not run yet sit in Redis, for the failure message."""
+    client = aj_redis.client
+    done = {member.decode() for member in client.smembers("crash:done")}
+    missing = {job.job_id for job in jobs} - done
+    queued = sum(
+        1 for key in client.keys("crash*") if client.type(key) == b"list"
+        for raw in client.lrange(key, 0, -1) if any(id_.encode() in raw for id_ in missing)
+    )  # fmt: skip
+    unacked = sum(
+        1 for raw in client.hvals("unacked") if any(id_.encode() in raw for id_ in missing)
+    )
+    return (
+        f"at the deadline {len(missing)} had not run: {queued} in a queue list, {unacked} in"
+        f" kombu's unacked hash, unacked_mutex TTL {client.ttl('unacked_mutex')} s"
+        f" (job ids: {', '.join(sorted(missing)[:5])})"
+    )
 
 
 def test_sigterm_mid_job_lets_the_job_finish_and_returns_the_rest(aj_redis, crash_app):

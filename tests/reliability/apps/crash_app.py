@@ -2,6 +2,8 @@
 
 Settings make recovery fast enough for a test: messages a dead worker held come back after
 ``visibility_timeout`` (5 s), and kombu looks for them every second instead of every ~100 s.
+A worker killed during that look leaves kombu's restore lock behind; it expires after
+``unacked_mutex_expire`` (10 s here, 300 s by default) instead of outlasting the test.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ app.conf.update(
         "visibility_timeout": VISIBILITY_TIMEOUT,
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": 10,
     },
 )
 activejob_celery.init_app(app)

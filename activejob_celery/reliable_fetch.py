@@ -1,0 +1,161 @@
+"""Reliable fetch on Redis: a message is recorded as unacknowledged in the same step that pops it.
+
+kombu's Redis channel takes a message off its queue with ``BRPOP`` and writes it to the
+``unacked`` hash only once the worker has read and parsed the reply. While the reply waits in
+the socket (kombu 5.7 even parks it there while the prefetch window is full), the message is
+in neither place, and a worker killed then (SIGKILL, the OOM killer, a lost container) loses
+it for good, ``acks_late`` or not. The consumer step below makes the channel pop with a Lua
+script that moves the message into kombu's own ``unacked`` hash and index atomically, in the
+format kombu writes, so kombu's visibility-timeout restore brings it back after a crash.
+
+A script cannot block, so when the queues are empty the channel waits with kombu's own
+``BRPOP`` once and goes back to the script after it. What is left of the window is the moment
+between an idle worker receiving a message and recording it (well under a millisecond).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import bootsteps
+from kombu.exceptions import ChannelError
+
+logger = logging.getLogger(__name__)
+
+# KEYS: the queue lists in the order BRPOP would try them, then kombu's unacked hash and index.
+# ARGV[1]: the time to score the unacked entry with (kombu compares it with its own clock).
+# A value that is not a kombu envelope is only popped, as BRPOP would, and left to the worker.
+POP_AND_RECORD = """
+local count = #KEYS - 2
+local unacked, unacked_index = KEYS[count + 1], KEYS[count + 2]
+for i = 1, count do
+  local item = redis.call('RPOP', KEYS[i])
+  if item then
+    local decoded, message = pcall(cjson.decode, item)
+    local properties = decoded and type(message) == 'table' and message['properties']
+    if type(properties) == 'table' then
+      local tag, info = properties['delivery_tag'], properties['delivery_info']
+      if type(tag) == 'string' and type(info) == 'table'
+          and type(info['exchange']) == 'string' and type(info['routing_key']) == 'string' then
+        redis.call('ZADD', unacked_index, ARGV[1], tag)
+        redis.call('HSET', unacked, tag, '[' .. item .. ', ' .. cjson.encode(info['exchange'])
+          .. ', ' .. cjson.encode(info['routing_key']) .. ']')
+      end
+    end
+    return {KEYS[i], item}
+  end
+end
+return false
+"""
+
+_CHANNEL_PARTS = ("_brpop_start", "_queue_cycle", "_q_for_pri", "priority_steps", "handlers")
+
+
+class ReliableFetch(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Consumer bootstep added by ``init_app`` (``activejob_reliable_fetch``, on by default).
+
+    Example:
+        >>> app.conf.activejob_reliable_fetch = False   # keep kombu's plain BRPOP  # doctest: +SKIP
+    """
+
+    label = "activejob reliable fetch"
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, c: Any) -> None:
+        """Switch the task consumer's Redis channel (a new one after each reconnect)."""
+        channel = getattr(c.task_consumer, "channel", None)
+        if channel is not None:
+            use_reliable_fetch(channel)
+
+
+def use_reliable_fetch(channel: Any) -> bool:
+    """Make a kombu Redis ``channel`` record each message as unacked as it pops it.
+
+    Returns whether it did: other transports, and a kombu whose Redis channel has changed
+    shape, keep their own fetch (so does a channel whose consumers do not acknowledge).
+
+    Example:
+        >>> use_reliable_fetch(consumer.task_consumer.channel)  # doctest: +SKIP
+        True
+    """
+    if getattr(channel, "_aj_reliable_fetch", False):
+        return True
+    if not all(hasattr(channel, part) for part in _CHANNEL_PARTS) or "BRPOP" not in getattr(
+        channel, "handlers", {}
+    ):
+        return False
+    pop = _RecordingPop(channel)
+    channel._brpop_start = pop.start
+    channel.handlers["BRPOP"] = pop.read
+    channel._aj_reliable_fetch = True
+    return True
+
+
+class _RecordingPop:
+    """The channel's send-a-pop and read-its-reply pair, with the script in place of BRPOP."""
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self.plain_start = channel._brpop_start
+        self.plain_read = channel.handlers["BRPOP"]
+        self.scripted = False  # whether the pop in flight is the script
+        self.wait_next = False  # the script found the queues empty: block in BRPOP next
+
+    def start(self, timeout: float | None = None) -> None:
+        channel = self.channel
+        if self.wait_next or not _records_unacked(channel):
+            self.scripted = False
+            self.plain_start(timeout)
+            return
+        queues = channel._queue_cycle.consume(len(channel.active_queues))
+        if not queues:
+            return
+        prefix = getattr(channel, "global_keyprefix", "") or ""
+        keys = [
+            channel._q_for_pri(queue, pri) for pri in channel.priority_steps for queue in queues
+        ]
+        keys += [channel.unacked_key, channel.unacked_index_key]
+        connection = channel.client.connection
+        channel._in_poll = connection
+        channel._brpop_sent_at = time.monotonic()
+        self.scripted = True
+        connection.send_command(
+            "EVAL", POP_AND_RECORD, len(keys), *(prefix + key for key in keys), repr(time.time())
+        )
+
+    def read(self, **options: Any) -> Any:
+        # The script replies in BRPOP's shape, so kombu's own reader (and any guard wrapped
+        # around it) handles both; it raises Empty when there was nothing to pop.
+        found = False
+        try:
+            result = self.plain_read(**options)
+            found = True
+            return result
+        finally:
+            self.wait_next = self.scripted and not found
+
+
+def forget_unacked(channel: Any, delivery_tag: Any) -> None:
+    """Drop the unacked record of a message the worker never took in (it was stored elsewhere).
+
+    With reliable fetch a message is recorded as it is popped; when the worker then fails to
+    read it and keeps it as a dead letter, or pushes it back itself, the record must go too, or
+    kombu would restore it once more after the visibility timeout.
+
+    Example:
+        >>> forget_unacked(channel, message.delivery_tag)       # doctest: +SKIP
+    """
+    if not getattr(channel, "_aj_reliable_fetch", False) or not isinstance(delivery_tag, str):
+        return
+    try:
+        channel.qos._remove_from_indices(delivery_tag).execute()
+    except (ChannelError, *getattr(channel, "connection_errors", ())) as error:
+        logger.warning("Could not drop the unacked record of %s: %s", delivery_tag, error)
+
+
+def _records_unacked(channel: Any) -> bool:
+    # kombu's Redis QoS keeps the unacked hash; no_ack consumers use the plain virtual QoS.
+    qos = channel.qos
+    return hasattr(qos, "_remove_from_indices") and hasattr(channel, "unacked_key")
