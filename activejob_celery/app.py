@@ -10,6 +10,7 @@ from celery import bootsteps
 
 from . import log_subscriber, registry
 from .adapters import use_celery_app
+from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
 from .queue_name import queue_name_from_part
 from .reliable_fetch import ReliableFetch
@@ -51,16 +52,13 @@ def init_app(app: Celery) -> Settings:
     registry.add_listener(_register_everywhere)
     if JobQueues not in app.steps["worker"]:
         app.steps["worker"].add(JobQueues)
-    if settings.reliable_fetch:
-        app.steps["consumer"].add(ReliableFetch)
-    else:
-        app.steps["consumer"].discard(ReliableFetch)
     log_subscriber.attach()
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
     from . import dead_letters, recurring, scheduler, web
 
     for feature in (scheduler, dead_letters, recurring, web):
         feature.setup(app, settings)
+    _configure_fetch(app, settings)
     from .integrations import autoinstall
 
     autoinstall()  # Sentry reporting, when sentry-sdk is already in use in this process
@@ -95,6 +93,20 @@ def _configure_transport(app: Celery) -> None:
     options = dict(app.conf.broker_transport_options or {})
     options.setdefault("priority_steps", list(range(10)))
     app.conf.broker_transport_options = options
+
+
+def _configure_fetch(app: Celery, settings: Settings) -> None:
+    from .dead_letters.consumer import DeadLetterConsumer
+
+    # The dead-letter step keeps entries a worker cannot read and drops their unacked record;
+    # without it such an entry would be restored, and fail, after every visibility timeout.
+    guarded = DeadLetterConsumer in app.steps["consumer"]
+    if settings.reliable_fetch and guarded:
+        app.steps["consumer"].add(ReliableFetch)
+        return
+    app.steps["consumer"].discard(ReliableFetch)
+    if settings.reliable_fetch and is_redis_url(broker_url(app)):
+        logger.warning("Reliable fetch is off for app %r: it needs the dead-letter store", app.main)
 
 
 def job_queue_names() -> list[str]:

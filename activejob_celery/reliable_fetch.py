@@ -15,7 +15,9 @@ between an idle worker receiving a message and recording it (well under a millis
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -137,22 +139,46 @@ class _RecordingPop:
             self.wait_next = self.scripted and not found
 
 
-def forget_unacked(channel: Any, delivery_tag: Any) -> None:
-    """Drop the unacked record of a message the worker never took in (it was stored elsewhere).
+def forget_unacked(channel: Any, item: bytes | str) -> None:
+    """Drop the unacked record of a queue entry the worker popped but never took in.
 
-    With reliable fetch a message is recorded as it is popped; when the worker then fails to
+    With reliable fetch an entry is recorded as it is popped; when the worker then fails to
     read it and keeps it as a dead letter, or pushes it back itself, the record must go too, or
-    kombu would restore it once more after the visibility timeout.
+    kombu would restore it once more after the visibility timeout. ``item`` is the entry as
+    popped. Only a record that holds exactly this entry is dropped, so an entry Python cannot
+    parse (and Redis's Lua JSON decoder could) is found too.
 
     Example:
-        >>> forget_unacked(channel, message.delivery_tag)       # doctest: +SKIP
+        >>> forget_unacked(channel, raw_entry)                  # doctest: +SKIP
     """
-    if not getattr(channel, "_aj_reliable_fetch", False) or not isinstance(delivery_tag, str):
+    if not getattr(channel, "_aj_reliable_fetch", False):
         return
+    raw = item if isinstance(item, bytes) else item.encode("utf-8", "surrogateescape")
+    entry_start = b"[" + raw + b", "
     try:
-        channel.qos._remove_from_indices(delivery_tag).execute()
+        with channel.conn_or_acquire() as client:
+            for tag in _candidate_tags(raw):
+                stored = client.hget(channel.unacked_key, tag)
+                if isinstance(stored, bytes) and stored.startswith(entry_start):
+                    channel.qos._remove_from_indices(tag).execute()
     except (ChannelError, *getattr(channel, "connection_errors", ())) as error:
-        logger.warning("Could not drop the unacked record of %s: %s", delivery_tag, error)
+        logger.warning("Could not drop the unacked record of a dead-lettered entry: %s", error)
+
+
+_TAG_IN_JSON = re.compile(rb'"delivery_tag"\s*:\s*"([^"\\]*)"')
+
+
+def _candidate_tags(raw: bytes) -> list[str]:
+    tags = [match.decode("utf-8", "replace") for match in _TAG_IN_JSON.findall(raw)]
+    try:
+        message = json.loads(raw.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return tags
+    properties = message.get("properties") if isinstance(message, dict) else None
+    tag = properties.get("delivery_tag") if isinstance(properties, dict) else None
+    if isinstance(tag, str) and tag not in tags:
+        tags.append(tag)
+    return tags
 
 
 def _records_unacked(channel: Any) -> bool:

@@ -69,7 +69,9 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
     queue = key.rsplit(channel.sep, 1)[0]
     message = _as_message(channel, item)
     if message is None:
-        # Never became a message, so it is in no unacked set: keep it, or put it back.
+        # Never became a message the worker took in: keep it, or put it back, and drop the
+        # record reliable fetch may have made of it, or kombu would restore it once more.
+        forget_unacked(channel, item)
         letter = letter_for_raw_item(item, queue, error, raw_max_bytes=keeper.raw_max_bytes)
         if keeper.keep(letter):
             logger.error("Queue %r held a non-message entry, stored as dead letter %s: %s",
@@ -86,7 +88,7 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
     if delivered and _well_formed(keeper, message):
         return False  # unacked, so Celery's own handling (a reconnect) cannot lose it
     if not delivered:
-        forget_unacked(channel, tag)  # stored or pushed back below: no restore on top
+        forget_unacked(channel, item)  # stored or pushed back below: no restore on top
     letter = keeper.letter(message, error, "malformed_message")
     if not keeper.keep(letter):
         if delivered:

@@ -15,7 +15,9 @@ import pytest
 from kombu import Connection, Exchange, Producer, Queue
 
 from activejob_celery import ApplicationJob, queue_as
+from activejob_celery.dead_letters import store_for
 from activejob_celery.reliable_fetch import ReliableFetch, forget_unacked, use_reliable_fetch
+from tests.integration.dead_letters_support import RawQueue, task_body
 from tests.support.fixtures import make_app
 from tests.support.worker import run_worker, wait_for
 
@@ -208,7 +210,28 @@ def test_forget_unacked_drops_the_record_of_a_message_the_worker_never_took(aj_r
     consumer.send_pop()
     consumer.crash()
     (tag,) = aj_redis.client.hkeys("unacked")
-    forget_unacked(consumer.channel, tag.decode())
+    item = json.loads(aj_redis.client.hget("unacked", tag))[0]
+    forget_unacked(consumer.channel, json.dumps(item, separators=(",", ":")).encode())
+    assert aj_redis.client.hlen("unacked") == 1  # the same message, not the same entry: kept
+    recorded_item = aj_redis.client.hget("unacked", tag)[1 : -len(', "fetch", "fetch"]')]
+    forget_unacked(consumer.channel, recorded_item)
+    assert aj_redis.client.hlen("unacked") == 0 and aj_redis.client.zcard("unacked_index") == 0
+
+
+def test_an_entry_only_luas_json_decoder_accepts_is_still_found_and_forgotten(aj_redis, consumers):
+    # Redis's cjson takes a bare `nan`; Python's json does not, so the worker cannot read it.
+    item = (
+        b'{"body": "", "headers": {}, "x": nan, "properties": {"delivery_tag": "odd-1",'
+        b' "delivery_info": {"exchange": "", "routing_key": "fetch"}}}'
+    )
+    aj_redis.client.lpush(QUEUE, item)
+    consumer = consumers()
+    consumer.send_pop()
+    consumer.crash()
+    assert aj_redis.client.hkeys("unacked") == [b"odd-1"]
+    with pytest.raises(ValueError):
+        json.loads(item)
+    forget_unacked(consumer.channel, item)
     assert aj_redis.client.hlen("unacked") == 0 and aj_redis.client.zcard("unacked_index") == 0
 
 
@@ -220,13 +243,39 @@ def test_other_channels_keep_their_own_fetch():
     channel = NotRedis()
     assert use_reliable_fetch(channel) is False
     assert not hasattr(channel, "_brpop_start")
-    forget_unacked(channel, "tag")  # a channel it never switched has no qos to touch
+    forget_unacked(channel, b"{}")  # a channel it never switched has no qos to touch
 
 
 def test_init_app_adds_the_step_unless_turned_off(aj_redis):
     assert ReliableFetch in make_app(aj_redis.url).steps["consumer"]
     off = make_app(aj_redis.url, activejob_reliable_fetch=False)
     assert ReliableFetch not in off.steps["consumer"]
+
+
+def test_without_the_dead_letter_store_it_stays_off_and_says_so(aj_redis, caplog):
+    # Dead letters on a store that is not Redis are off; the guard reliable fetch needs is gone.
+    with caplog.at_level("WARNING", logger="activejob_celery"):
+        app = make_app(aj_redis.url, activejob_dead_letters_url="amqp://guest@localhost//")
+    assert ReliableFetch not in app.steps["consumer"]
+    assert "Reliable fetch is off" in caplog.text
+
+
+@pytest.mark.parametrize("headers", ["2026-13-45T99:99", ["a", "list"], 7])
+def test_an_envelope_the_worker_cannot_take_in_is_a_dead_letter_with_no_unacked_record(
+    aj_redis, headers
+):
+    # The script records it (its properties are fine); kombu cannot make a message of it.
+    app = make_app(aj_redis.url)
+    store = store_for(app)
+    raw = RawQueue(app, aj_redis.client, queue=QUEUE)
+    raw.push(raw.envelope(task_body(), task=FetchedJob.job_name, headers=headers))
+    MARKERS.clear()
+    with run_worker(app, queues=[QUEUE]):
+        wait_for(lambda: store.count() == 1, timeout=20)
+        FetchedJob.perform_later("after")  # the worker carries on
+        wait_for(lambda: MARKERS == ["after"], timeout=20)
+    assert store.list()[0].reason == "malformed_message"
+    assert aj_redis.client.hlen("unacked") == 0 and aj_redis.client.zcard("unacked_index") == 0
 
 
 def test_a_worker_fetches_jobs_with_the_script(aj_redis):
