@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import time
+from queue import Empty
 from typing import Any
 
 from celery import bootsteps
@@ -28,8 +29,33 @@ logger = logging.getLogger(__name__)
 
 # KEYS: the queue lists in the order BRPOP would try them, then kombu's unacked hash and index.
 # ARGV[1]: the time to score the unacked entry with (kombu compares it with its own clock).
-# A value that is not a kombu envelope is only popped, as BRPOP would, and left to the worker.
-POP_AND_RECORD = """
+# An entry is recorded only if it is a kombu envelope that Python's json reads too: Redis's
+# cjson also takes hex, nan/inf, leading zeros or "+", "5.", raw control characters and deep
+# nesting, and kombu's restore would fail on such a record (and stop restoring the others).
+# Anything else is only popped, as BRPOP would, and left to the worker (a dead letter).
+POP_AND_RECORD = r"""
+local function depth(value, level)
+  if type(value) ~= 'table' or level > 32 then return level end
+  local deepest = level
+  for _, child in pairs(value) do
+    deepest = math.max(deepest, depth(child, level + 1))
+    if deepest > 32 then break end
+  end
+  return deepest
+end
+
+local function python_reads(item, message)
+  if string.find(item, '[%z\1-\31]') then return false end
+  -- Look for the number forms outside strings only: drop escapes, then string contents.
+  local unescaped = string.gsub(item, '\\.', '')
+  local bare = string.gsub(unescaped, '"[^"]*"', '""')
+  return not (string.find(bare, '[:,%[]%s*%+')
+    or string.find(bare, '[:,%[]%s*%-?0[%dxX]')
+    or string.find(bare, '[:,%[]%s*%-?[iInN][nNaA][fFnN]')
+    or string.find(bare, '[:,%[]%s*%-?%d+%.[^%d]'))
+    and depth(message, 0) <= 32
+end
+
 local count = #KEYS - 2
 local unacked, unacked_index = KEYS[count + 1], KEYS[count + 2]
 for i = 1, count do
@@ -40,7 +66,8 @@ for i = 1, count do
     if type(properties) == 'table' then
       local tag, info = properties['delivery_tag'], properties['delivery_info']
       if type(tag) == 'string' and type(info) == 'table'
-          and type(info['exchange']) == 'string' and type(info['routing_key']) == 'string' then
+          and type(info['exchange']) == 'string' and type(info['routing_key']) == 'string'
+          and python_reads(item, message) then
         redis.call('ZADD', unacked_index, ARGV[1], tag)
         redis.call('HSET', unacked, tag, '[' .. item .. ', ' .. cjson.encode(info['exchange'])
           .. ', ' .. cjson.encode(info['routing_key']) .. ']')
@@ -76,7 +103,9 @@ def use_reliable_fetch(channel: Any) -> bool:
     """Make a kombu Redis ``channel`` record each message as unacked as it pops it.
 
     Returns whether it did: other transports, and a kombu whose Redis channel has changed
-    shape, keep their own fetch (so does a channel whose consumers do not acknowledge).
+    shape, keep their own fetch. Call it before the channel's consumers are registered (the
+    bootstep does, before Celery's consume loop starts): once any consumer on the channel is
+    ``no_ack``, the channel goes back to BRPOP for good, since nothing would ack its records.
 
     Example:
         >>> use_reliable_fetch(consumer.task_consumer.channel)  # doctest: +SKIP
@@ -91,6 +120,7 @@ def use_reliable_fetch(channel: Any) -> bool:
     pop = _RecordingPop(channel)
     channel._brpop_start = pop.start
     channel.handlers["BRPOP"] = pop.read
+    channel.basic_consume = pop.basic_consume
     channel._aj_reliable_fetch = True
     return True
 
@@ -102,12 +132,20 @@ class _RecordingPop:
         self.channel = channel
         self.plain_start = channel._brpop_start
         self.plain_read = channel.handlers["BRPOP"]
+        self.plain_consume = channel.basic_consume
         self.scripted = False  # whether the pop in flight is the script
         self.wait_next = False  # the script found the queues empty: block in BRPOP next
+        self.all_acknowledge = True  # no consumer of the channel was registered with no_ack
+
+    def basic_consume(self, *args: Any, **kwargs: Any) -> Any:
+        # kombu's signature is (queue, no_ack, callback, consumer_tag, **kwargs).
+        if kwargs.get("no_ack", args[1] if len(args) > 1 else False):
+            self.all_acknowledge = False
+        return self.plain_consume(*args, **kwargs)
 
     def start(self, timeout: float | None = None) -> None:
         channel = self.channel
-        if self.wait_next or not _records_unacked(channel):
+        if self.wait_next or not self.all_acknowledge or not _records_unacked(channel):
             self.scripted = False
             self.plain_start(timeout)
             return
@@ -130,13 +168,12 @@ class _RecordingPop:
     def read(self, **options: Any) -> Any:
         # The script replies in BRPOP's shape, so kombu's own reader (and any guard wrapped
         # around it) handles both; it raises Empty when there was nothing to pop.
-        found = False
+        scripted, self.wait_next = self.scripted, False
         try:
-            result = self.plain_read(**options)
-            found = True
-            return result
-        finally:
-            self.wait_next = self.scripted and not found
+            return self.plain_read(**options)
+        except Empty:
+            self.wait_next = scripted
+            raise
 
 
 def forget_unacked(channel: Any, item: bytes | str) -> None:
@@ -182,6 +219,6 @@ def _candidate_tags(raw: bytes) -> list[str]:
 
 
 def _records_unacked(channel: Any) -> bool:
-    # kombu's Redis QoS keeps the unacked hash; no_ack consumers use the plain virtual QoS.
+    # kombu's Redis QoS keeps the unacked hash; with ack_emulation off it uses virtual QoS.
     qos = channel.qos
     return hasattr(qos, "_remove_from_indices") and hasattr(channel, "unacked_key")

@@ -31,7 +31,9 @@ TemplateKey = tuple[str, str, int | None]
 
 
 _VARYING = ("body", "id", "root_id", "parent_id", "argsrepr", "kwargsrepr", "correlation_id",
-            "delivery_tag")  # fmt: skip
+            "delivery_tag", "properties_argsrepr", "properties_kwargsrepr")  # fmt: skip
+_PROPERTY_REPRS = ("argsrepr", "kwargsrepr")
+"""Celery also copies these two into the message properties; each copy gets its own slot."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,9 +67,12 @@ class _Template:
             headers[name] = marks[name]
         properties["correlation_id"] = marks["correlation_id"]
         properties["delivery_tag"] = marks["delivery_tag"]
+        for name in _PROPERTY_REPRS:
+            if name in properties:
+                properties[name] = marks[f"properties_{name}"]
         text = json.dumps(envelope)
         encoded = {json.dumps(mark): name for name, mark in marks.items()}
-        found = sorted((text.index(mark), mark) for mark in encoded)
+        found = sorted((text.index(mark), mark) for mark in encoded if mark in text)
         pieces, slots, start = [], [], 0
         for position, mark in found:
             pieces.append(text[start:position])
@@ -88,6 +93,8 @@ class _Template:
             "kwargsrepr": outgoing.reprs["kwargsrepr"],
             "correlation_id": task_id,
             "delivery_tag": str(uuid.uuid4()),
+            "properties_argsrepr": outgoing.reprs["argsrepr"],
+            "properties_kwargsrepr": outgoing.reprs["kwargsrepr"],
         }
         parts = [self.pieces[0]]
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):

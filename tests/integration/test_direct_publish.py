@@ -41,6 +41,10 @@ def test_a_copy_has_the_shape_of_the_message_celery_built(aj_app, aj_redis):
     assert newest["properties"]["correlation_id"] == second.provider_job_id
     assert newest["properties"]["delivery_tag"] != oldest["properties"]["delivery_tag"]
     assert newest["headers"]["argsrepr"] == "(2,)"
+    # Celery copies the reprs into the properties too; a copy must not carry the template's.
+    for name in ("argsrepr", "kwargsrepr"):
+        if name in oldest["properties"]:
+            assert newest["properties"][name] == newest["headers"][name]
     args, kwargs, embed = json.loads(base64.b64decode(newest["body"]))
     assert args[0]["job_id"] == second.job_id and args[0]["arguments"] == [2]
     assert kwargs == {} and embed == json.loads(base64.b64decode(oldest["body"]))[2]
