@@ -29,33 +29,10 @@ logger = logging.getLogger(__name__)
 
 # KEYS: the queue lists in the order BRPOP would try them, then kombu's unacked hash and index.
 # ARGV[1]: the time to score the unacked entry with (kombu compares it with its own clock).
-# An entry is recorded only if it is a kombu envelope that Python's json reads too: Redis's
-# cjson also takes hex, nan/inf, leading zeros or "+", "5.", raw control characters and deep
-# nesting, and kombu's restore would fail on such a record (and stop restoring the others).
-# Anything else is only popped, as BRPOP would, and left to the worker (a dead letter).
-POP_AND_RECORD = r"""
-local function depth(value, level)
-  if type(value) ~= 'table' or level > 32 then return level end
-  local deepest = level
-  for _, child in pairs(value) do
-    deepest = math.max(deepest, depth(child, level + 1))
-    if deepest > 32 then break end
-  end
-  return deepest
-end
-
-local function python_reads(item, message)
-  if string.find(item, '[%z\1-\31]') then return false end
-  -- Look for the number forms outside strings only: drop escapes, then string contents.
-  local unescaped = string.gsub(item, '\\.', '')
-  local bare = string.gsub(unescaped, '"[^"]*"', '""')
-  return not (string.find(bare, '[:,%[]%s*%+')
-    or string.find(bare, '[:,%[]%s*%-?0[%dxX]')
-    or string.find(bare, '[:,%[]%s*%-?[iInN][nNaA][fFnN]')
-    or string.find(bare, '[:,%[]%s*%-?%d+%.[^%d]'))
-    and depth(message, 0) <= 32
-end
-
+# A value that is not a kombu envelope is only popped, as BRPOP would, and left to the worker.
+# Redis's cjson accepts a few forms Python's json does not (hex, nan, raw control characters,
+# ...); such a record is sent back to its queue by the restore guard below, not read by kombu.
+POP_AND_RECORD = """
 local count = #KEYS - 2
 local unacked, unacked_index = KEYS[count + 1], KEYS[count + 2]
 for i = 1, count do
@@ -66,8 +43,7 @@ for i = 1, count do
     if type(properties) == 'table' then
       local tag, info = properties['delivery_tag'], properties['delivery_info']
       if type(tag) == 'string' and type(info) == 'table'
-          and type(info['exchange']) == 'string' and type(info['routing_key']) == 'string'
-          and python_reads(item, message) then
+          and type(info['exchange']) == 'string' and type(info['routing_key']) == 'string' then
         redis.call('ZADD', unacked_index, ARGV[1], tag)
         redis.call('HSET', unacked, tag, '[' .. item .. ', ' .. cjson.encode(info['exchange'])
           .. ', ' .. cjson.encode(info['routing_key']) .. ']')
@@ -78,6 +54,9 @@ for i = 1, count do
 end
 return false
 """
+
+# The tail the script writes after the entry: `, "<exchange>", "<routing key>"]`.
+_RECORD_TAIL = re.compile(rb', ("(?:[^"\\]|\\.)*"), ("(?:[^"\\]|\\.)*")\]$')
 
 _CHANNEL_PARTS = ("_brpop_start", "_queue_cycle", "_q_for_pri", "priority_steps", "handlers")
 
@@ -121,8 +100,59 @@ def use_reliable_fetch(channel: Any) -> bool:
     channel._brpop_start = pop.start
     channel.handlers["BRPOP"] = pop.read
     channel.basic_consume = pop.basic_consume
+    _guard_restore(channel)
     channel._aj_reliable_fetch = True
     return True
+
+
+def _guard_restore(channel: Any) -> None:
+    # kombu's restore_visible stops at the first record it cannot read, leaving every later
+    # one unrestored. Only the script writes such records; put their entry back on its queue.
+    qos = channel.qos
+    plain_restore = getattr(qos, "restore_by_tag", None)
+    if plain_restore is None:
+        return
+
+    def restore_by_tag(tag: Any, client: Any = None, leftmost: bool = False) -> Any:
+        try:
+            return plain_restore(tag, client=client, leftmost=leftmost)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+            requeue_unreadable_record(channel, tag, client)
+            logger.warning(
+                "Unacked record %s is not JSON kombu reads (%s); its entry went back to its "
+                "queue, where the worker stores it as a dead letter",
+                tag,
+                error,
+            )
+            return None
+
+    qos.restore_by_tag = restore_by_tag
+
+
+def requeue_unreadable_record(channel: Any, tag: Any, client: Any = None) -> bool:
+    """Move the entry of an unacked record kombu cannot parse back to its queue, as is.
+
+    Returns whether a record was moved. The worker then pops the entry again and, unable to
+    read it, stores it as a dead letter (reason ``malformed_message``).
+
+    Example:
+        >>> requeue_unreadable_record(channel, "2f4c...")      # doctest: +SKIP
+        True
+    """
+    with channel.conn_or_acquire(client) as redis_client:
+        record = redis_client.hget(channel.unacked_key, tag)
+        tail = _RECORD_TAIL.search(record) if isinstance(record, bytes) else None
+        pipe = redis_client.pipeline()
+        pipe.zrem(channel.unacked_index_key, tag).hdel(channel.unacked_key, tag)
+        if record is None:
+            return False
+        if tail is not None and record.startswith(b"["):
+            item = record[1 : tail.start()]
+            exchange, routing_key = json.loads(tail.group(1)), json.loads(tail.group(2))
+            for queue in channel._lookup(exchange, routing_key):
+                pipe.lpush(channel._q_for_pri(queue, 0), item)
+        pipe.execute()
+        return True
 
 
 class _RecordingPop:
