@@ -9,8 +9,9 @@ script that moves the message into kombu's own ``unacked`` hash and index atomic
 format kombu writes, so kombu's visibility-timeout restore brings it back after a crash.
 
 A script cannot block, so when the queues are empty the channel waits with kombu's own
-``BRPOP`` once and goes back to the script after it. What is left of the window is the moment
-between an idle worker receiving a message and recording it (well under a millisecond).
+``BRPOP`` once and goes back to the script after it. What is left of the window is the first
+message a waiting worker receives after its queues were empty, until kombu records it
+(normally well under a millisecond).
 """
 
 from __future__ import annotations
@@ -117,12 +118,14 @@ def _guard_restore(channel: Any) -> None:
         try:
             return plain_restore(tag, client=client, leftmost=leftmost)
         except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
-            requeue_unreadable_record(channel, tag, client)
+            moved = requeue_unreadable_record(channel, tag, client)
             logger.warning(
-                "Unacked record %s is not JSON kombu reads (%s); its entry went back to its "
-                "queue, where the worker stores it as a dead letter",
+                "Unacked record %s is not JSON kombu reads (%s); %s",
                 tag,
                 error,
+                "its entry went back to its queue, where the worker stores it as a dead letter"
+                if moved
+                else "it is not in reliable fetch's format either, so it stays where it is",
             )
             return None
 
@@ -132,8 +135,9 @@ def _guard_restore(channel: Any) -> None:
 def requeue_unreadable_record(channel: Any, tag: Any, client: Any = None) -> bool:
     """Move the entry of an unacked record kombu cannot parse back to its queue, as is.
 
-    Returns whether a record was moved. The worker then pops the entry again and, unable to
-    read it, stores it as a dead letter (reason ``malformed_message``).
+    Returns whether a record was moved; one not in the script's format is left where it is.
+    The worker then pops the entry again and, unable to read it, stores it as a dead letter
+    (reason ``malformed_message``).
 
     Example:
         >>> requeue_unreadable_record(channel, "2f4c...")      # doctest: +SKIP
@@ -141,16 +145,15 @@ def requeue_unreadable_record(channel: Any, tag: Any, client: Any = None) -> boo
     """
     with channel.conn_or_acquire(client) as redis_client:
         record = redis_client.hget(channel.unacked_key, tag)
-        tail = _RECORD_TAIL.search(record) if isinstance(record, bytes) else None
-        pipe = redis_client.pipeline()
+        is_record = isinstance(record, bytes) and record.startswith(b"[")
+        tail = _RECORD_TAIL.search(record) if is_record else None
+        if tail is None:
+            return False  # not in the script's format: leave it for an operator, lose nothing
+        exchange, routing_key = json.loads(tail.group(1)), json.loads(tail.group(2))
+        pipe = redis_client.pipeline()  # MULTI/EXEC: the record goes and the entry comes back
         pipe.zrem(channel.unacked_index_key, tag).hdel(channel.unacked_key, tag)
-        if record is None:
-            return False
-        if tail is not None and record.startswith(b"["):
-            item = record[1 : tail.start()]
-            exchange, routing_key = json.loads(tail.group(1)), json.loads(tail.group(2))
-            for queue in channel._lookup(exchange, routing_key):
-                pipe.lpush(channel._q_for_pri(queue, 0), item)
+        for queue in channel._lookup(exchange, routing_key):
+            pipe.lpush(channel._q_for_pri(queue, 0), record[1 : tail.start()])
         pipe.execute()
         return True
 

@@ -256,6 +256,15 @@ def test_a_record_kombu_cannot_read_goes_back_to_its_queue_and_the_rest_are_rest
     assert odd in entries and len(entries) == 2  # the odd one as it was, and the good one
 
 
+def test_an_unreadable_record_in_no_known_format_is_left_in_place(aj_redis, consumers):
+    aj_redis.client.hset("unacked", "alien", b"{not: a record}")
+    aj_redis.client.zadd("unacked_index", {"alien": 1.0})
+    survivor = consumers(visibility_timeout=0)
+    survivor.channel.qos.restore_visible(num=10, interval=1)  # does not raise
+    assert aj_redis.client.hget("unacked", "alien") == b"{not: a record}"
+    assert queued(aj_redis.client) == 0
+
+
 def test_kombus_own_restore_stops_at_such_a_record(aj_redis, consumers):
     # Why the guard exists: without it the good record behind the odd one is never restored.
     odd = b'{"x": nan, "properties": {"delivery_tag": "odd"}}'
