@@ -82,8 +82,9 @@ class ReliableFetch(bootsteps.StartStopStep):  # type: ignore[misc]
 def use_reliable_fetch(channel: Any) -> bool:
     """Make a kombu Redis ``channel`` record each message as unacked as it pops it.
 
-    Returns whether it did: other transports, and a kombu whose Redis channel has changed
-    shape, keep their own fetch. Call it before the channel's consumers are registered (the
+    Returns whether it did: other transports, a channel without kombu's unacked hash
+    (``ack_emulation`` off) and a kombu whose Redis channel has changed shape keep their own
+    fetch. Call it before the channel's consumers are registered (the
     bootstep does, before Celery's consume loop starts): once any consumer on the channel is
     ``no_ack``, the channel goes back to BRPOP for good, since nothing would ack its records.
 
@@ -93,9 +94,8 @@ def use_reliable_fetch(channel: Any) -> bool:
     """
     if getattr(channel, "_aj_reliable_fetch", False):
         return True
-    if not all(hasattr(channel, part) for part in _CHANNEL_PARTS) or "BRPOP" not in getattr(
-        channel, "handlers", {}
-    ):
+    kombu_redis = all(hasattr(channel, part) for part in _CHANNEL_PARTS)
+    if not kombu_redis or "BRPOP" not in channel.handlers or not _records_unacked(channel):
         return False
     pop = _RecordingPop(channel)
     channel._brpop_start = pop.start
@@ -151,7 +151,7 @@ def requeue_unreadable_record(channel: Any, tag: Any, client: Any = None) -> boo
             return False  # not in the script's format: leave it for an operator, lose nothing
         exchange, routing_key = json.loads(tail.group(1)), json.loads(tail.group(2))
         pipe = redis_client.pipeline()  # MULTI/EXEC: the record goes and the entry comes back
-        pipe.zrem(channel.unacked_index_key, tag).hdel(channel.unacked_key, tag)
+        channel.qos._remove_from_indices(tag, pipe)
         for queue in channel._lookup(exchange, routing_key):
             pipe.lpush(channel._q_for_pri(queue, 0), record[1 : tail.start()])
         pipe.execute()
@@ -178,7 +178,7 @@ class _RecordingPop:
 
     def start(self, timeout: float | None = None) -> None:
         channel = self.channel
-        if self.wait_next or not self.all_acknowledge or not _records_unacked(channel):
+        if self.wait_next or not self.all_acknowledge:
             self.scripted = False
             self.plain_start(timeout)
             return
