@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 
-from . import log_subscriber, registry
+from . import internals, log_subscriber, registry
 from .adapters import use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
@@ -38,6 +38,7 @@ def init_app(app: Celery) -> Settings:
         >>> activejob_celery.init_app(app)                           # doctest: +SKIP
     """
     settings = Settings.from_app(app)
+    internals.check_shapes()  # one WARNING per part whose Celery/kombu internals moved
     use_settings(settings)
     use_celery_app(app)
     _configure_transport(app)
@@ -128,8 +129,7 @@ class JobQueues(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         queues = worker.app.amqp.queues
-        # Celery keeps the -Q selection in `_consume_from`; None means "no -Q given".
-        if getattr(queues, "_consume_from", None) is None:
+        if not internals.consumes_selected_queues(queues):
             for name in job_queue_names():
                 queues.select_add(name)
         super().__init__(worker, **kwargs)

@@ -1,13 +1,176 @@
 """The one door to Celery's, kombu's and RedBeat's private attributes.
 
 Every read or write of a private (underscore) attribute of a Celery, kombu or RedBeat object in
-this package goes through a function here, so that an upgrade that changes one of them breaks
-this module's shape checks at start, with one WARNING naming the part that turns off, instead
-of a job going missing later.
+this package goes through a function here. :func:`check_shapes` looks at the installed
+versions once, when ``init_app`` runs: a part whose internals are not where this module expects
+them is turned off with one WARNING naming it, instead of a job going missing later.
+
+Example:
+    >>> from activejob_celery import internals
+    >>> sorted(internals.check_shapes())                      # doctest: +SKIP
+    []
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
 
 logger = logging.getLogger(__name__)
+
+RELIABLE_FETCH = "reliable fetch"
+DIRECT_PUBLISH = "direct publish"
+TRANSPORT_GUARD = "dead-letter transport guard"
+JOB_QUEUES = "job queue consumption without -Q"
+
+# What each part reads or writes, by owner: (part, what it is, attribute names).
+_SHAPES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
+    (
+        RELIABLE_FETCH,
+        kombu_redis.Channel,
+        ("_brpop_start", "_brpop_read", "_queue_cycle", "_q_for_pri", "_lookup", "_in_poll"),
+    ),
+    (RELIABLE_FETCH, kombu_redis.QoS, ("_remove_from_indices", "restore_by_tag")),
+    (DIRECT_PUBLISH, kombu_redis.Channel, ("_put", "_q_for_pri", "_get_message_priority")),
+    (TRANSPORT_GUARD, kombu_redis.QoS, ("_delivered",)),
+)
+
+_broken: set[str] | None = None
+
+
+def check_shapes(*, warn: bool = True) -> set[str]:
+    """Check once per process that the private attributes used here exist; return broken parts.
+
+    Each broken part is logged once, at WARNING, naming the part that is turned off.
+
+    Example:
+        >>> check_shapes()                                    # doctest: +SKIP
+        set()
+    """
+    global _broken
+    if _broken is None:
+        _broken = set()
+        for part, owner, names in _SHAPES:
+            missing = [name for name in names if not _has(owner, name)]
+            if missing and part not in _broken:
+                _broken.add(part)
+                if warn:
+                    logger.warning(
+                        "activejob_celery: %s is off: this kombu/Celery version has no %s on %s. "
+                        "Pin kombu and celery to the versions activejob-celery supports.",
+                        part,
+                        ", ".join(missing),
+                        owner.__name__,
+                    )
+    return set(_broken)
+
+
+def usable(part: str) -> bool:
+    """Whether ``part`` (one of the module's part names) passed :func:`check_shapes`."""
+    return part not in check_shapes()
+
+
+def _has(owner: Any, name: str) -> bool:
+    if hasattr(owner, name):
+        return True
+    # An instance attribute that some ``__init__`` in the class's MRO sets.
+    for klass in owner.__mro__:
+        code = getattr(vars(klass).get("__init__"), "__code__", None)
+        if code is not None and name in code.co_names:
+            return True
+    return False
+
+
+# --- kombu's Redis channel: reliable fetch -------------------------------------------------
+
+
+def is_kombu_redis_channel(channel: Any) -> bool:
+    """Whether ``channel`` is a kombu Redis (or Sentinel) channel with the expected shape."""
+    return isinstance(channel, kombu_redis.Channel) and usable(RELIABLE_FETCH)
+
+
+def pop_starter(channel: Any) -> Callable[..., None]:
+    """The channel's method that sends its ``BRPOP`` (kombu's ``_brpop_start``)."""
+    start: Callable[..., None] = channel._brpop_start
+    return start
+
+
+def set_pop_starter(channel: Any, start: Callable[..., None]) -> None:
+    """Make ``start`` send the channel's pops in place of ``BRPOP``."""
+    channel._brpop_start = start
+
+
+def next_queues(channel: Any) -> list[str]:
+    """The channel's queues in the order its next ``BRPOP`` would try them (round robin)."""
+    queues: list[str] = channel._queue_cycle.consume(len(channel.active_queues))
+    return queues
+
+
+def priority_list(channel: Any, queue: str, priority: int) -> str:
+    """The Redis list (without the global key prefix) holding ``queue``'s ``priority`` bucket."""
+    key: str = channel._q_for_pri(queue, priority)
+    return key
+
+
+def mark_pop_sent(channel: Any, connection: Any, sent_at: float) -> None:
+    """Tell the channel a pop is in flight on ``connection``, as kombu's own start does."""
+    channel._in_poll = connection
+    channel._brpop_sent_at = sent_at
+
+
+def unacked_pipeline(channel: Any, tag: Any, pipe: Any = None) -> Any:
+    """A pipeline that drops ``tag`` from kombu's unacked hash and index (call ``execute``)."""
+    remove = channel.qos._remove_from_indices
+    return remove(tag) if pipe is None else remove(tag, pipe)
+
+
+def routed_queues(channel: Any, exchange: str, routing_key: str) -> Iterable[str]:
+    """The queues ``exchange`` routes ``routing_key`` to (kombu's binding lookup)."""
+    queues: Iterable[str] = channel._lookup(exchange, routing_key)
+    return queues
+
+
+def records_unacked(channel: Any) -> bool:
+    """Whether the channel keeps kombu's unacked hash (``ack_emulation`` on)."""
+    return hasattr(channel.qos, "_remove_from_indices") and hasattr(channel, "unacked_key")
+
+
+def is_delivered(channel: Any, tag: Any) -> bool:
+    """Whether the channel's QoS holds ``tag`` as delivered and not yet acknowledged."""
+    try:
+        return tag in getattr(channel.qos, "_delivered", {})
+    except TypeError:  # an unhashable tag never made it into the unacked set
+        return False
+
+
+# --- kombu's Redis channel: direct publish -------------------------------------------------
+
+
+def capturing_channel_class(transport: Any, record: Callable[[Any, str, Any], None]) -> type:
+    """A subclass of ``transport``'s channel whose final push calls ``record`` instead.
+
+    ``record(channel, queue, message)`` replaces kombu's ``Channel._put``.
+    """
+    base: type = transport.Channel
+
+    def _put(self: Any, queue: str, message: Any, **kwargs: Any) -> None:
+        record(self, queue, message)
+
+    return type("CapturingChannel", (base,), {"_put": _put})
+
+
+def pushed_list(channel: Any, queue: str, message: Any) -> str:
+    """The list key kombu's ``_put`` pushes ``message`` to (global prefix and bucket included)."""
+    priority = channel._get_message_priority(message, reverse=False)
+    return str(channel.global_keyprefix) + priority_list(channel, queue, priority)
+
+
+# --- Celery's worker -----------------------------------------------------------------------
+
+
+def consumes_selected_queues(queues: Any) -> bool:
+    """Whether the worker was started with ``-Q`` (Celery keeps the selection privately)."""
+    return getattr(queues, "_consume_from", None) is not None

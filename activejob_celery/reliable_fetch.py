@@ -26,6 +26,8 @@ from typing import Any
 from celery import bootsteps
 from kombu.exceptions import ChannelError
 
+from . import internals
+
 logger = logging.getLogger(__name__)
 
 # KEYS: the queue lists in the order BRPOP would try them, then kombu's unacked hash and index.
@@ -58,8 +60,6 @@ return false
 
 # The tail the script writes after the entry: `, "<exchange>", "<routing key>"]`.
 _RECORD_TAIL = re.compile(rb', ("(?:[^"\\]|\\.)*"), ("(?:[^"\\]|\\.)*")\]$')
-
-_CHANNEL_PARTS = ("_brpop_start", "_queue_cycle", "_q_for_pri", "priority_steps", "handlers")
 
 
 class ReliableFetch(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -94,11 +94,17 @@ def use_reliable_fetch(channel: Any) -> bool:
     """
     if getattr(channel, "_aj_reliable_fetch", False):
         return True
-    kombu_redis = all(hasattr(channel, part) for part in _CHANNEL_PARTS)
-    if not kombu_redis or "BRPOP" not in channel.handlers or not _records_unacked(channel):
+    if not internals.is_kombu_redis_channel(channel) or "BRPOP" not in channel.handlers:
+        return False
+    if not internals.records_unacked(channel):
+        _warn_once(
+            "Reliable fetch is off: the broker channel keeps no unacked hash (kombu's "
+            "ack_emulation is off in broker_transport_options); a worker killed mid-fetch "
+            "can lose the message it was fetching"
+        )
         return False
     pop = _RecordingPop(channel)
-    channel._brpop_start = pop.start
+    internals.set_pop_starter(channel, pop.start)
     channel.handlers["BRPOP"] = pop.read
     channel.basic_consume = pop.basic_consume
     _guard_restore(channel)
@@ -151,9 +157,9 @@ def requeue_unreadable_record(channel: Any, tag: Any, client: Any = None) -> boo
             return False  # not in the script's format: leave it for an operator, lose nothing
         exchange, routing_key = json.loads(tail.group(1)), json.loads(tail.group(2))
         pipe = redis_client.pipeline()  # MULTI/EXEC: the record goes and the entry comes back
-        channel.qos._remove_from_indices(tag, pipe)
-        for queue in channel._lookup(exchange, routing_key):
-            pipe.lpush(channel._q_for_pri(queue, 0), record[1 : tail.start()])
+        internals.unacked_pipeline(channel, tag, pipe)
+        for queue in internals.routed_queues(channel, exchange, routing_key):
+            pipe.lpush(internals.priority_list(channel, queue, 0), record[1 : tail.start()])
         pipe.execute()
         return True
 
@@ -163,7 +169,7 @@ class _RecordingPop:
 
     def __init__(self, channel: Any) -> None:
         self.channel = channel
-        self.plain_start = channel._brpop_start
+        self.plain_start = internals.pop_starter(channel)
         self.plain_read = channel.handlers["BRPOP"]
         self.plain_consume = channel.basic_consume
         self.scripted = False  # whether the pop in flight is the script
@@ -182,17 +188,18 @@ class _RecordingPop:
             self.scripted = False
             self.plain_start(timeout)
             return
-        queues = channel._queue_cycle.consume(len(channel.active_queues))
+        queues = internals.next_queues(channel)
         if not queues:
             return
         prefix = getattr(channel, "global_keyprefix", "") or ""
         keys = [
-            channel._q_for_pri(queue, pri) for pri in channel.priority_steps for queue in queues
+            internals.priority_list(channel, queue, pri)
+            for pri in channel.priority_steps
+            for queue in queues
         ]
         keys += [channel.unacked_key, channel.unacked_index_key]
         connection = channel.client.connection
-        channel._in_poll = connection
-        channel._brpop_sent_at = time.monotonic()
+        internals.mark_pop_sent(channel, connection, time.monotonic())
         self.scripted = True
         connection.send_command(
             "EVAL", POP_AND_RECORD, len(keys), *(prefix + key for key in keys), repr(time.time())
@@ -230,7 +237,7 @@ def forget_unacked(channel: Any, item: bytes | str) -> None:
             for tag in _candidate_tags(raw):
                 stored = client.hget(channel.unacked_key, tag)
                 if isinstance(stored, bytes) and stored.startswith(entry_start):
-                    channel.qos._remove_from_indices(tag).execute()
+                    internals.unacked_pipeline(channel, tag).execute()
     except (ChannelError, *getattr(channel, "connection_errors", ())) as error:
         logger.warning("Could not drop the unacked record of a dead-lettered entry: %s", error)
 
@@ -251,7 +258,10 @@ def _candidate_tags(raw: bytes) -> list[str]:
     return tags
 
 
-def _records_unacked(channel: Any) -> bool:
-    # kombu's Redis QoS keeps the unacked hash; with ack_emulation off it uses virtual QoS.
-    qos = channel.qos
-    return hasattr(qos, "_remove_from_indices") and hasattr(channel, "unacked_key")
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)

@@ -13,6 +13,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .. import internals
 from ..reliable_fetch import forget_unacked
 from .messages import letter_for_raw_item, message_problem
 
@@ -81,10 +82,7 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
             client.lpush(key, item)
         return True
     tag = message.delivery_tag
-    try:
-        delivered = tag in getattr(channel.qos, "_delivered", {})
-    except TypeError:  # an unhashable tag never made it into the unacked set
-        delivered = False
+    delivered = internals.is_delivered(channel, tag)
     if delivered and _well_formed(keeper, message):
         return False  # unacked, so Celery's own handling (a reconnect) cannot lose it
     if not delivered:

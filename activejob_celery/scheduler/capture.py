@@ -11,6 +11,8 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps as kombu_dumps
 
+from .. import internals
+
 # kombu's own JSON encoder (the one its Redis transport pushes with); typed here.
 _dumps: Callable[[Any], str] = kombu_dumps
 
@@ -25,6 +27,8 @@ def supports_direct(app: Any) -> bool:
         >>> supports_direct(Celery(broker="redis://localhost/0"))   # doctest: +SKIP
         True
     """
+    if not internals.usable(internals.DIRECT_PUBLISH):
+        return False
     with app.connection_for_write() as connection:
         return type(connection.transport) is kombu_redis.Transport
 
@@ -77,8 +81,7 @@ class MessageBuilder:
         if self._captured is None:
             raise RuntimeError("a capturing channel was used outside MessageBuilder.build")
         # The same two lines as kombu's Channel._put, so key and bytes match it exactly.
-        priority = channel._get_message_priority(message, reverse=False)
-        key = channel.global_keyprefix + channel._q_for_pri(queue, priority)
+        key = internals.pushed_list(channel, queue, message)
         self._captured.append((key.encode(), _dumps(message).encode()))
 
     def _ensure_producer(self) -> Any:
@@ -86,13 +89,7 @@ class MessageBuilder:
             return self._producer
         self._connection = connection = self.app.connection_for_write()
         transport = connection.transport
-        builder = self
-
-        class CapturingChannel(transport.Channel):  # type: ignore[misc,name-defined]
-            def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-                builder._record(self, queue, message)
-
-        transport.Channel = CapturingChannel
+        transport.Channel = internals.capturing_channel_class(transport, self._record)
         self._producer = self.app.amqp.Producer(connection, auto_declare=False)
         self._pid = os.getpid()
         return self._producer
