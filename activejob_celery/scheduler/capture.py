@@ -11,6 +11,8 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps as kombu_dumps
 
+from ..internals import publishes_like_redis_channel
+
 # kombu's own JSON encoder (the one its Redis transport pushes with); typed here.
 _dumps: Callable[[Any], str] = kombu_dumps
 
@@ -19,14 +21,23 @@ Push = tuple[bytes, bytes]
 
 
 def supports_direct(app: Any) -> bool:
-    """Whether ``app``'s broker is kombu's plain Redis transport (not Sentinel, not another broker).
+    """Whether ``app``'s broker is kombu's Redis transport, or its Sentinel one publishing alike.
+
+    kombu's Sentinel transport only finds the master differently; when its channel pushes
+    queue messages with the Redis channel's own methods, a captured message is what it would
+    push to the master, so the direct path copies it there. Any other broker: False.
 
     Example:
         >>> supports_direct(Celery(broker="redis://localhost/0"))   # doctest: +SKIP
         True
     """
     with app.connection_for_write() as connection:
-        return type(connection.transport) is kombu_redis.Transport
+        transport = type(connection.transport)
+    if transport is kombu_redis.Transport:
+        return True
+    return transport is kombu_redis.SentinelTransport and publishes_like_redis_channel(
+        transport.Channel
+    )
 
 
 class MessageBuilder:
