@@ -181,6 +181,7 @@ def test_cli_and_dashboard_read_the_sentinel_broker(aj_sentinel_app, aj_buffer):
     assert (stats["scheduled"], stats["unacked"], stats["dead"]["total"]) == (1, 0, 0)
     assert run("scheduled", "count").strip() == "1"
     assert json.loads(run("dead", "list", "--json")) == []
+    run("recurring", "list")  # RedBeat's Redis, derived from the broker
 
     overview = queue_overview(aj_sentinel_app)
     assert {row.name: row.depth for row in overview.queues}[QUEUE] == 1
