@@ -24,6 +24,7 @@ from redbeat.schedulers import RedBeatScheduler, acquire_distributed_beat_lock
 from activejob_celery import ApplicationJob, queue_as
 from activejob_celery.adapters import named_adapter
 from activejob_celery.cli import jobs
+from activejob_celery.cli.stats import collect_stats
 from activejob_celery.dead_letters import store_for
 from activejob_celery.recurring import recurring_tasks, schedule_recurring_task
 from activejob_celery.recurring.store import RecurringEntry
@@ -205,7 +206,11 @@ def test_after_a_failover_jobs_and_delayed_jobs_run_once_on_the_promoted_replica
             job_class.set(wait=1).perform_later("delayed after the failover")
             wait_for(lambda: len(aj_buffer.values) == 4, timeout=45)
             wait_for(lambda: settled(cluster, app), timeout=15)
-            assert store_for(app).count() == 0  # the store reaches the new master too
+            # The store, RedBeat and the CLI reach the new master too.
+            assert store_for(app).count() == 0
+            schedule_recurring_task("nightly", job=job_class, schedule="every day at 3am", app=app)
+            assert [task.key for task in recurring_tasks(app)] == ["nightly"]
+            assert collect_stats(app)["queues"][QUEUE] == 0
         assert cluster.master_port() == promoted.port
         assert sorted(aj_buffer.values) == [
             "after",

@@ -96,7 +96,8 @@ def test_redbeat_is_pointed_at_the_brokers_sentinel_and_the_apps_options_win(aj_
     assert aj_sentinel_app.conf.redbeat_redis_url == "redis-sentinel://10.0.0.5:26379/2"
     assert options == aj_sentinel_app.conf.redbeat_redis_options
     assert options["sentinels"] == [["10.0.0.5", 26379], ["10.0.0.6", 26380]]
-    assert (options["service_name"], options["db"], options["password"]) == ("mymaster", 2, "s3cret")
+    assert (options["service_name"], options["db"]) == ("mymaster", 2)
+    assert options["password"] == "s3cret"
     assert options["retry_period"] == 5
     assert "s3cret" not in aj_sentinel_app.conf.redbeat_redis_url
 
@@ -124,3 +125,12 @@ def test_a_channel_that_publishes_its_own_way_keeps_celerys_path(caplog):
     with caplog.at_level(logging.WARNING):
         assert not publishes_like_redis_channel(OwnPut)
     assert "OwnPut publishes differently" in caplog.text
+
+
+def test_init_app_on_a_sentinel_broker_without_master_name_fails_naming_it():
+    from activejob_celery import init_app
+
+    app = app_on(SENTINELS)
+    with pytest.raises(ConfigurationError, match=r"broker_transport_options.*master_name"):
+        init_app(app)
+    app.close()
