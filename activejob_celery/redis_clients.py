@@ -58,12 +58,12 @@ class SentinelSettings:
     min_other_sentinels: int = 0
 
 
-def sentinel_settings(app: Any, url: str) -> SentinelSettings:
+def sentinel_settings(app: Any, url: str, *, master_name: str | None = None) -> SentinelSettings:
     """Read a ``sentinel://`` URL as kombu's Sentinel transport does.
 
     Every ``;``-separated ``sentinel://host:port`` is a sentinel; the first one's user,
-    password and ``/db`` are the master's. ``master_name``, ``sentinel_kwargs`` and
-    ``min_other_sentinels`` come from the app's ``broker_transport_options``.
+    password and ``/db`` are the master's. ``master_name`` (unless given), ``sentinel_kwargs``
+    and ``min_other_sentinels`` come from the app's ``broker_transport_options``.
 
     Raises:
         ConfigurationError: no sentinel in ``url``, or no ``master_name`` transport option.
@@ -80,9 +80,9 @@ def sentinel_settings(app: Any, url: str) -> SentinelSettings:
         if part.scheme == "sentinel"
     )
     if not sentinels:
-        raise ConfigurationError(f"no sentinel:// address in {_safe(url)!r}")
+        raise ConfigurationError(f"no sentinel:// address in {safe_url(url)!r}")
     options = dict((app.conf.broker_transport_options if app is not None else None) or {})
-    master_name = options.get("master_name")
+    master_name = master_name or options.get("master_name")
     if not master_name:
         raise ConfigurationError(
             "a sentinel:// broker needs the master's name: set "
@@ -184,6 +184,11 @@ def _sentinel_master(found: SentinelSettings, settings: dict[str, Any]) -> redis
     return client
 
 
-def _safe(url: str) -> str:
-    # Never show a password in an error message.
+def safe_url(url: str) -> str:
+    """``url`` (each ``;``-separated part) with its password masked, for messages.
+
+    Example:
+        >>> safe_url("sentinel://:s3cret@10.0.0.5:26379/0")
+        'sentinel://:**@10.0.0.5:26379/0'
+    """
     return ";".join(str(maybe_sanitize_url(part)) for part in url.split(";"))

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..broker_queues import broker_url
-from ..redis_clients import scheme_of, sentinel_settings
+from ..redis_clients import safe_url, scheme_of, sentinel_settings
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -28,27 +28,30 @@ RETRY_PERIOD = 60
 
 
 def use_broker_sentinel(app: Celery) -> dict[str, Any] | None:
-    """Point RedBeat at the broker's Sentinel master unless ``redbeat_redis_url`` is set.
+    """Point RedBeat at the broker's Sentinel master unless ``redbeat_redis_url`` names another.
 
     Sets ``redbeat_redis_url`` (``redis-sentinel://`` plus the first sentinel) and
     ``redbeat_redis_options``: the derived keys under any the app already gives (those win).
-    Returns the options set, or None when the broker is not ``sentinel://`` or the app
-    names RedBeat's Redis itself.
+    A ``redbeat_redis_url`` in kombu's ``sentinel://`` form (which RedBeat cannot read) is
+    translated the same way. Returns the options set, or None when neither URL is
+    ``sentinel://``.
 
     Raises:
-        ConfigurationError: the broker's ``broker_transport_options`` has no ``master_name``.
+        ConfigurationError: no master name: neither ``broker_transport_options['master_name']``
+            nor ``redbeat_redis_options['service_name']``.
 
     Example:
         >>> app.conf.broker_url = "sentinel://10.0.0.5:26379"  # doctest: +SKIP
         >>> use_broker_sentinel(app)["service_name"]           # doctest: +SKIP
         'mymaster'
     """
-    broker = broker_url(app)
-    if broker is None or scheme_of(broker) != "sentinel":
+    own_url = configured(app, "redbeat_redis_url")
+    source = own_url if own_url is not None else broker_url(app)
+    if not isinstance(source, str) or scheme_of(source) != "sentinel":
         return None
-    if configured(app, "redbeat_redis_url") is not None:
-        return None
-    found = sentinel_settings(app, broker)
+    own = configured(app, "redbeat_redis_options")
+    own = own if isinstance(own, dict) else {}
+    found = sentinel_settings(app, source, master_name=own.get("service_name"))
     transport = app.conf.broker_transport_options or {}
     derived: dict[str, Any] = {
         "sentinels": [list(address) for address in found.sentinels],
@@ -63,15 +66,11 @@ def use_broker_sentinel(app: Celery) -> dict[str, Any] | None:
         derived["password"] = found.password
     if found.sentinel_kwargs:
         derived["sentinel_kwargs"] = found.sentinel_kwargs
-    own = configured(app, "redbeat_redis_options")
-    options = {**derived, **(own if isinstance(own, dict) else {})}
+    options = {**derived, **own}
     host, port = found.sentinels[0]
     app.conf.redbeat_redis_url = f"redis-sentinel://{host}:{port}/{found.db}"
     app.conf.redbeat_redis_options = options
-    logger.info(
-        "RedBeat uses the broker's Sentinel master %r (redbeat_redis_url was not set)",
-        found.master_name,
-    )
+    logger.info("RedBeat uses the Sentinel master %r at %s", found.master_name, safe_url(source))
     return options
 
 

@@ -108,6 +108,17 @@ def test_redbeat_keeps_its_own_url_and_a_redis_broker_is_left_alone(aj_sentinel_
     assert use_broker_sentinel(app_on("redis://cache:6379/0")) is None
 
 
+def test_a_sentinel_url_given_to_redbeat_is_translated_too():
+    app = app_on(
+        "amqp://guest@rabbit//",
+        redbeat_redis_url="sentinel://10.0.0.9:26379/4",
+        redbeat_redis_options={"service_name": "beats"},
+    )
+    options = use_broker_sentinel(app)
+    assert app.conf.redbeat_redis_url == "redis-sentinel://10.0.0.9:26379/4"
+    assert options is not None and (options["service_name"], options["db"]) == ("beats", 4)
+
+
 def test_dead_letters_live_on_a_sentinel_broker_and_say_which_setting_fixes_another():
     sentinel = app_on(SENTINELS, broker_transport_options={"master_name": "mymaster"})
     assert remember(sentinel, Settings()) is None
