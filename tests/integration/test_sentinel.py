@@ -190,7 +190,6 @@ def test_cli_and_dashboard_read_the_sentinel_broker(aj_sentinel_app, aj_buffer):
     assert dashboard is not None and dashboard.ping()
 
 
-@pytest.mark.filterwarnings("ignore::celery.exceptions.CPendingDeprecationWarning")
 def test_after_a_failover_jobs_and_delayed_jobs_run_once_on_the_promoted_replica(
     tmp_path, aj_buffer
 ):
