@@ -3,18 +3,23 @@
 ``jobs stats``, the dashboard and the scheduled set read the broker the same way: kombu keeps a
 queue's messages in one list per priority bucket (the queue name for 0, the name plus
 ``PRIORITY_SEP`` and the bucket for 1-9, under the transport's ``global_keyprefix``) and its
-bindings in ``_kombu.binding.*`` sets.
+bindings in ``_kombu.binding.*`` sets. Clients come from :mod:`activejob_celery.redis_clients`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .redis_clients import (
+    REDIS_SCHEMES as REDIS_SCHEMES,
+    connect,
+    scheme_of,
+    ssl_options as ssl_options,
+)
+
 if TYPE_CHECKING:
     import redis
 
-REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "socket", "unix")
-"""URL schemes of a Redis broker (kombu's and redis-py's spellings)."""
 PRIORITY_SEP = "\x06\x16"
 """kombu's separator between a queue name and its priority bucket."""
 BUCKETS = tuple(range(10))
@@ -25,14 +30,17 @@ def is_redis_url(url: str | None) -> bool:
     """Whether ``url`` names a Redis server.
 
     Example:
-        >>> is_redis_url("rediss://cache:6380/0"), is_redis_url("amqp://guest@rabbit//")
+        >>> is_redis_url("sentinel://10.0.0.5:26379"), is_redis_url("amqp://guest@rabbit//")
         (True, False)
     """
-    return bool(url) and str(url).split("://", 1)[0].lower() in REDIS_SCHEMES
+    return bool(url) and scheme_of(url) in REDIS_SCHEMES
 
 
 def broker_url(app: Any) -> str | None:
-    """The first broker URL ``app`` publishes to (Celery's failover list cut to its first).
+    """The broker URL ``app`` publishes to: Celery's failover list cut to its first URL.
+
+    A ``sentinel://`` list is kept whole: kombu reads every entry as one more sentinel of the
+    same master, not as another broker.
 
     Example:
         >>> broker_url(app)                                    # doctest: +SKIP
@@ -40,47 +48,25 @@ def broker_url(app: Any) -> str | None:
     """
     url = app.conf.broker_write_url or app.conf.broker_url
     if isinstance(url, list | tuple):
-        url = url[0] if url else None
-    if isinstance(url, str):
-        return url.split(";", 1)[0].strip()
-    return None
-
-
-def ssl_options(app: Any, url: str) -> dict[str, Any]:
-    """redis-py TLS options for a ``rediss://`` URL: the app's ``broker_use_ssl``, if a dict.
-
-    Celery's documented way to trust a Redis certificate is ``broker_use_ssl`` (CA file, client
-    certificate), whose keys redis-py also takes; a client built from the URL alone would not
-    trust it. Options in the URL's query string still win (redis-py applies them last).
-
-    Example:
-        >>> app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED,
-        ...                            "ssl_ca_certs": "/etc/redis/ca.pem"}   # doctest: +SKIP
-        >>> ssl_options(app, "rediss://redis.internal:6380/0")              # doctest: +SKIP
-        {'ssl_cert_reqs': <VerifyMode.CERT_REQUIRED: 2>, 'ssl_ca_certs': '/etc/redis/ca.pem'}
-    """
-    options = app.conf.broker_use_ssl if app is not None else None
-    if not url.lower().startswith("rediss://") or not isinstance(options, dict):
-        return {}
-    return dict(options)
+        url = ";".join(str(part) for part in url)
+    if not isinstance(url, str):
+        return None
+    parts = [part.strip() for part in url.split(";") if part.strip()]
+    if not parts:
+        return None
+    if scheme_of(parts[0]) == "sentinel":
+        return ";".join(part for part in parts if scheme_of(part) == "sentinel")
+    return parts[0]
 
 
 def redis_client(app: Any, url: str, **options: Any) -> redis.Redis:
-    """A redis-py client for ``url`` with the app's TLS options and bounded timeouts.
+    """A redis-py client for ``url`` (see :func:`activejob_celery.redis_clients.connect`).
 
     Example:
         >>> redis_client(app, broker_url(app)).ping()          # doctest: +SKIP
         True
     """
-    import redis
-
-    scheme, _, rest = url.partition("://")
-    if scheme in ("redis+socket", "socket"):
-        url = "unix://" + rest
-    settings: dict[str, Any] = {"socket_connect_timeout": 5.0, "socket_timeout": 30.0}
-    settings.update(ssl_options(app, url))
-    settings.update(options)
-    return redis.Redis.from_url(url, **settings)
+    return connect(app, url, **options)
 
 
 def key_prefix(app: Any) -> str:

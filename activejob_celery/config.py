@@ -125,7 +125,7 @@ class Settings:
         if self.scheduler is not None:
             return self.scheduler
         scheme = (broker_url or "").split("://", 1)[0].lower()
-        return "redis" if scheme in ("redis", "rediss", "redis+socket") else "celery"
+        return "redis" if scheme in ("redis", "rediss", "redis+socket", "sentinel") else "celery"
 
     def key(self, *parts: str) -> str:
         """A Redis key under ``key_prefix``: ``key("scheduled")`` is ``activejob:scheduled``."""

@@ -32,8 +32,9 @@ def remember(app: Celery, settings: Settings) -> str | None:
             None
             if scheme in STORE_SCHEMES
             else (
-                f"they need Redis and {scheme or url!r} is not Redis; "
-                "set activejob_dead_letters_url = 'redis://host:6379/0'"
+                f"they need a Redis store and {scheme or url!r} URLs are not Redis; "
+                "set activejob_dead_letters_url = 'redis://host:6379/0' (or rediss://, "
+                "redis+socket://, sentinel://)"
             )
         )
     with _lock:

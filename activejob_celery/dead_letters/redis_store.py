@@ -14,7 +14,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from ..broker_queues import ssl_options
+from ..redis_clients import connect
 from .store import DeadLetterStore
 
 if TYPE_CHECKING:
@@ -72,13 +72,13 @@ class RedisDeadLetterStore(DeadLetterStore):
         A write that cannot reach Redis fails within about a second, so a worker is never
         held for long; the caller decides what happens to the message (see the docs).
         """
-        client = redis.Redis.from_url(
+        client = connect(
+            app,
             url,
             socket_connect_timeout=2.0,
             socket_timeout=5.0,
             retry=Retry(ExponentialBackoff(cap=0.25, base=0.02), 2),
             health_check_interval=30,
-            **ssl_options(app, url),
         )
         return cls(client, settings=settings, app=app)
 

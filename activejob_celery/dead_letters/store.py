@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .. import signals
 from ..config import Settings, current_settings
 from ..errors import ConfigurationError, EnqueueError
+from ..redis_clients import REDIS_SCHEMES
 from .filters import Filters, cutoff_time
 from .record import DeadLetter, DeadLetterNotFoundError, NotRetryableError, now, retry_problem
 from .republish import BulkResult, current_app_for_jobs, publish_letters
@@ -20,8 +21,8 @@ from .republish import BulkResult, current_app_for_jobs, publish_letters
 if TYPE_CHECKING:
     from celery import Celery
 
-STORE_SCHEMES = ("redis", "rediss", "unix", "memory")
-"""URL schemes a store can live at (``memory`` is in-process, for tests)."""
+STORE_SCHEMES = (*REDIS_SCHEMES, "memory")
+"""URL schemes a store can live at: Redis (``sentinel://`` too) or ``memory`` (in-process)."""
 Progress = Callable[[int], None]
 """Called with the number of entries just handled (``click.progressbar``'s ``update`` fits)."""
 
@@ -47,7 +48,7 @@ class DeadLetterStore(ABC):
     def from_url(
         cls, url: str, *, settings: Settings | None = None, app: Celery | None = None
     ) -> DeadLetterStore:
-        """The store at ``url``: ``redis://``, ``rediss://``, ``unix://`` or ``memory://name``.
+        """The store at ``url``: a Redis URL (``sentinel://`` too) or ``memory://name``.
 
         Example:
             >>> DeadLetterStore.from_url("memory://tests").count()

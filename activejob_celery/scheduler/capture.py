@@ -21,7 +21,11 @@ Push = tuple[bytes, bytes]
 
 
 def supports_direct(app: Any) -> bool:
-    """Whether ``app``'s broker is kombu's plain Redis transport (not Sentinel, not another broker).
+    """Whether ``app``'s broker is kombu's Redis transport, or its Sentinel one publishing alike.
+
+    kombu's Sentinel transport only finds the master differently; when its channel pushes
+    queue messages with the Redis channel's own methods, a captured message is what it would
+    push to the master, so the direct path copies it there. Any other broker: False.
 
     Example:
         >>> supports_direct(Celery(broker="redis://localhost/0"))   # doctest: +SKIP
@@ -30,7 +34,12 @@ def supports_direct(app: Any) -> bool:
     if not internals.usable(internals.DIRECT_PUBLISH):
         return False
     with app.connection_for_write() as connection:
-        return type(connection.transport) is kombu_redis.Transport
+        transport = type(connection.transport)
+    if transport is kombu_redis.Transport:
+        return True
+    return transport is kombu_redis.SentinelTransport and internals.publishes_like_redis_channel(
+        transport.Channel
+    )
 
 
 class MessageBuilder:

@@ -6,7 +6,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..broker_queues import is_redis_url
+from ..broker_queues import is_redis_url, redis_client
 from ..config import Settings
 from ..errors import ConfigurationError
 
@@ -65,18 +65,8 @@ def redis_for(app: Any) -> redis.Redis | None:
         url = redis_url(app)
         if url is None:
             return None
-        import redis as redis_module
-
-        from ..broker_queues import ssl_options
-
-        if url.startswith("redis+socket://"):
-            url = "unix://" + url.split("://", 1)[1]
-        client = redis_module.Redis.from_url(
-            url,
-            socket_connect_timeout=2.0,
-            socket_timeout=5.0,
-            health_check_interval=30,
-            **ssl_options(app, url),
+        client = redis_client(
+            app, url, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=30
         )
         _clients[app] = client
         return client

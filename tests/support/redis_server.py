@@ -106,8 +106,15 @@ class RedisServer:
         port: int | None = None,
         workdir: str | os.PathLike[str] | None = None,
         startup_timeout: float = 10.0,
+        config_file: str | os.PathLike[str] | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
-        """Prepare a server; nothing runs until :meth:`start`."""
+        """Prepare a server; nothing runs until :meth:`start`.
+
+        ``config_file`` is passed first (a Sentinel needs a writable one), ``extra_args`` last.
+        """
+        self.config_file = config_file
+        self.extra_args = extra_args
         self.binary = binary or find_redis_server()
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
@@ -237,6 +244,9 @@ class RedisServer:
             "--dir", str(self.workdir),
             "--logfile", "",  # log to stdout, which goes to log_path
         ]  # fmt: skip
+        if self.config_file is not None:
+            args.insert(1, str(self.config_file))
+        args += self.extra_args
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 args,
