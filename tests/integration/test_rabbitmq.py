@@ -8,6 +8,7 @@ Redis parts (scheduled set, dead letters) use the session's Redis through their 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -57,6 +58,9 @@ def rabbit_app(node: RabbitMQNode, redis_url: str | None = None, **conf: Any) ->
         "activejob_dead_letters_url": redis_url,
         "activejob_scheduler_url": redis_url,
         "task_acks_late": True,
+        # The worker's event loop wakes for heartbeats; without them a test worker's stop
+        # waits out a 10 s poll.
+        "broker_heartbeat": 2,
     }
     return make_app(node.url, **{**settings, **conf})
 
@@ -65,20 +69,6 @@ def cli(app: Celery, *args: str) -> Any:
     """``celery -A app jobs ARGS`` in this process (click's runner, the app given as Celery's)."""
     runner = CliRunner()
     return runner.invoke(jobs_command, list(args), obj=SimpleNamespace(app=app))
-
-
-def test_perform_later_runs_on_a_worker(aj_rabbit: RabbitMQNode, aj_redis: Any) -> None:
-    buffer = JobBuffer()
-
-    class RabbitHelloJob(ApplicationJob):
-        def perform(self, name: str) -> None:
-            buffer.add(name)
-
-    app = rabbit_app(aj_rabbit, aj_redis.url)
-    with run_worker(app):
-        assert RabbitHelloJob.perform_later("ada").successfully_enqueued
-        assert wait_for(lambda: buffer.values, timeout=20) == ["ada"]
-    app.close()
 
 
 def test_a_delayed_job_waits_in_the_redis_scheduled_set_and_runs_once(
@@ -179,13 +169,20 @@ def test_a_priority_on_a_plain_queue_warns_once_naming_the_fix(
     app.close()
 
 
-def test_parts_without_a_redis_url_each_warn_once_at_worker_start(
+def test_rabbitmq_alone_runs_jobs_and_each_redis_part_warns_once_at_worker_start(
     aj_rabbit: RabbitMQNode, caplog: pytest.LogCaptureFixture
 ) -> None:
+    buffer = JobBuffer()
+
+    class RabbitHelloJob(ApplicationJob):
+        def perform(self, name: str) -> None:
+            buffer.add(name)
+
     app = rabbit_app(aj_rabbit)  # no scheduler, dead-letter or RedBeat URL
     assert set(parts_off(app)) == {"scheduled set", "dead letters", "recurring jobs"}
     with caplog.at_level(logging.WARNING), run_worker(app):
-        pass
+        assert RabbitHelloJob.perform_later("ada").successfully_enqueued
+        assert wait_for(lambda: buffer.values, timeout=20) == ["ada"]
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     for part, setting in [
         ("Scheduled set is off", "activejob_scheduler_url"),
@@ -255,3 +252,31 @@ def test_priority_mapping_depends_on_the_broker_and_the_queue() -> None:
     assert celery_priority(0, rabbit, "plain") is None
     redis_app = Celery("aj_map_redis", broker="redis://127.0.0.1:1/0", set_as_current=False)
     assert [celery_priority(p, redis_app, "x") for p in (0, 5, 50, None)] == [0, 5, 9, None]
+
+
+def test_dashboard_queues_page_shows_rabbitmq_depths_and_what_it_cannot_do(
+    aj_rabbit: RabbitMQNode,
+) -> None:
+    from starlette.testclient import TestClient
+
+    from activejob_celery.web import create_app
+    from tests.web.conftest import LOCAL, LOCAL_URL
+
+    class RabbitShownJob(ApplicationJob):
+        def perform(self) -> None:
+            pass
+
+    app = rabbit_app(aj_rabbit)  # no Redis at all: pausing cannot be remembered
+    RabbitShownJob.perform_later()
+    queue = app.conf.activejob_default_queue_name
+    with TestClient(create_app(app), base_url=LOCAL_URL, client=LOCAL) as client:
+        page = client.get("/queues").text
+        overview = client.get("/").text
+    row = page[page.index(f'data-queue="{queue}"') :]
+    assert '<td class="num depth">1</td>' in row[: row.index("</tr>")]
+    assert "Counts per priority are shown on Redis brokers only" in page
+    assert "Held by workers (unacknowledged): unknown on this broker" in page
+    assert 'id="pausing-off"' in page and "activejob_dead_letters_url" in page
+    assert ">Pause</button>" not in page
+    assert re.search(r'id="waiting">\d+<', overview)  # a number, not n/a
+    app.close()
