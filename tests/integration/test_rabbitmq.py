@@ -236,6 +236,11 @@ def test_cli_without_a_scheduler_url_says_so_in_one_line(aj_rabbit: RabbitMQNode
     assert "None" not in stats.output
     assert "Scheduled:      off: set activejob_scheduler_url" in stats.output
     assert "Dead letters:   off: set activejob_dead_letters_url" in stats.output
+    recurring = cli(app, "recurring", "list")
+    assert recurring.exit_code != 0
+    assert isinstance(recurring.exception, SystemExit)  # click's exit, not a traceback
+    assert len(recurring.output.strip().splitlines()) == 1
+    assert "redbeat_redis_url" in recurring.output
     app.close()
 
 
