@@ -285,3 +285,24 @@ def test_dashboard_queues_page_shows_rabbitmq_depths_and_what_it_cannot_do(
     assert ">Pause</button>" not in page
     assert re.search(r'id="waiting">\d+<', overview)  # a number, not n/a
     app.close()
+
+
+def test_scheduler_url_alone_turns_the_scheduled_set_on_without_a_node(aj_redis: Any) -> None:
+    from activejob_celery.adapters import named_adapter
+    from activejob_celery.scheduler import RedisScheduler, SchedulerPoller
+
+    class RabbitLaterOfflineJob(ApplicationJob):
+        def perform(self) -> None:
+            pass
+
+    app = make_app(  # nothing listens on port 1: the delayed job must not touch the broker
+        "amqp://guest@127.0.0.1:1//",
+        activejob_scheduler_url=aj_redis.url,
+        activejob_dead_letters_url=aj_redis.url,
+    )
+    assert isinstance(named_adapter("celery").scheduler, RedisScheduler)
+    assert SchedulerPoller in app.steps["worker"]
+    assert "scheduled set" not in parts_off(app)
+    assert RabbitLaterOfflineJob.set(wait=60).perform_later().successfully_enqueued
+    assert scheduled_set_for(app).count() == 1
+    app.close()
