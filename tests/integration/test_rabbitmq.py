@@ -255,6 +255,9 @@ def test_priority_mapping_depends_on_the_broker_and_the_queue() -> None:
     assert ranked == [10, 10, 9, 5, 1, 0, 0, 10]
     assert [celery_priority(p, rabbit, "small") for p in (0, 2, 3, 9)] == [3, 1, 0, 0]
     assert celery_priority(0, rabbit, "plain") is None
+    everywhere = Celery("aj_map_all", broker="amqp://guest@127.0.0.1:1//", set_as_current=False)
+    everywhere.conf.task_queue_max_priority = 5  # Celery declares every queue with it
+    assert [celery_priority(p, everywhere, "made-on-send") for p in (0, 4, 9)] == [5, 1, 0]
     redis_app = Celery("aj_map_redis", broker="redis://127.0.0.1:1/0", set_as_current=False)
     assert [celery_priority(p, redis_app, "x") for p in (0, 5, 50, None)] == [0, 5, 9, None]
 
