@@ -121,9 +121,22 @@ class Settings:
         return cls(**values)
 
     def resolved_scheduler(self, broker_url: str | None) -> str:
-        """The scheduler in force: the setting, else ``redis`` on Redis brokers, else ``celery``."""
+        """The scheduler in force: the setting, else ``redis``, else ``celery`` (ETA).
+
+        ``redis`` when the broker is Redis or ``scheduler_url`` is set (for instance RabbitMQ
+        as the broker and a Redis for the scheduled set).
+
+        Example:
+            >>> settings = Settings(scheduler_url="redis://cache:6379/2")
+            >>> settings.resolved_scheduler("amqp://rabbit//")
+            'redis'
+            >>> Settings().resolved_scheduler("amqp://rabbit//")
+            'celery'
+        """
         if self.scheduler is not None:
             return self.scheduler
+        if self.scheduler_url:
+            return "redis"
         scheme = (broker_url or "").split("://", 1)[0].lower()
         return "redis" if scheme in ("redis", "rediss", "redis+socket", "sentinel") else "celery"
 

@@ -116,7 +116,8 @@ class CeleryAdapter(QueueAdapter):
     def prepare(self, job: ApplicationJob) -> Outgoing:
         """Give ``job`` this enqueue's task id and build what its message carries."""
         job.provider_job_id = task_id = str(uuid.uuid4())
-        return Outgoing(task_id, job.serialize(), celery_priority(job.priority), self.reprs(job))
+        priority = celery_priority(job.priority, self.app, job.queue_name)
+        return Outgoing(task_id, job.serialize(), priority, self.reprs(job))
 
     def send_prepared(
         self, job: ApplicationJob, outgoing: Outgoing, *, producer: Any = None, **options: Any

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from ..errors import ActiveJobError
+from ..parts_off import RECURRING, parts_off
 
 
 @click.group(name="recurring")
@@ -101,6 +102,9 @@ def _loaded_app(ctx: click.Context) -> Any:
     from . import app_from
 
     app = app_from(ctx)
+    off = parts_off(app).get(RECURRING)
+    if off is not None:  # RedBeat has no Redis (RabbitMQ broker): one line, not a traceback
+        raise click.ClickException(f"Recurring jobs are off: {off}")
     # Job classes often live in autodiscovered modules; the worker imports them, so must we.
     app.loader.import_default_modules()
     return app

@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..errors import ConfigurationError
+
+REDIS_FAMILY = ("redis", "rediss", "redis+socket", "socket", "unix", "sentinel")
+"""Broker schemes whose Redis can hold the scheduled set."""
 if TYPE_CHECKING:
     from ..scheduler import ScheduledJob, ScheduledSet
 
@@ -19,7 +23,38 @@ def _scheduled_set(ctx: click.Context) -> ScheduledSet:
     from ..scheduler import scheduled_set_for
     from . import app_from
 
-    return scheduled_set_for(app_from(ctx))
+    app = app_from(ctx)
+    off = scheduled_set_off(app)
+    if off is not None:
+        raise click.ClickException(off)
+    try:
+        return scheduled_set_for(app)
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def scheduled_set_off(app: Any) -> str | None:
+    """Why ``app`` has no scheduled set to show (one line), or None when it has one.
+
+    Example:
+        >>> scheduled_set_off(rabbit_app)                         # doctest: +SKIP
+        "No scheduled set: on the 'amqp' broker delayed jobs are Celery ETA messages ..."
+    """
+    from ..broker_queues import broker_url
+    from ..dead_letters.binding import settings_for
+
+    settings = settings_for(app)
+    broker = broker_url(app) or ""
+    if settings.resolved_scheduler(broker) == "redis":
+        return None
+    scheme = broker.split("://", 1)[0].lower() if "://" in broker else ""
+    if settings.scheduler_url or scheme in REDIS_FAMILY:
+        return None  # a Redis is there: show its set (entries from before a switch to ETA)
+    return (
+        f"No scheduled set: on the {scheme or 'configured'!r} broker delayed jobs are Celery "
+        "ETA messages held by workers; set activejob_scheduler_url = 'redis://host:6379/0' to "
+        "keep them in a Redis scheduled set"
+    )
 
 
 @click.group(name="scheduled")
@@ -113,6 +148,7 @@ def scheduler(ctx: click.Context, once: bool) -> None:
     from ..scheduler import poller_for
     from . import app_from
 
+    _scheduled_set(ctx)  # one clear line, not a traceback, when there is none
     poller = poller_for(app_from(ctx))
     scheduled_set = poller.scheduled
     if once:

@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from .. import failures, signals
+from ..parts_off import DEAD_LETTERS, part_off, part_on
 from .binding import remember, store_for
 from .memory import MemoryDeadLetterStore
 from .record import DeadLetter, DeadLetterError, DeadLetterNotFoundError, NotRetryableError
@@ -58,6 +59,8 @@ def setup(app: Celery, settings: Settings) -> None:
     failures.add_failure_recorder(record_failure)
     signals.discard.connect(record_discard, weak=False, dispatch_uid="activejob.dead_letters")
     if problem is not None:
-        logger.warning("Dead letters are off for app %r: %s", app.main, problem)
-    elif DeadLetterConsumer not in app.steps["consumer"]:
+        part_off(app, DEAD_LETTERS, problem)  # said once, when a worker starts
+        return
+    part_on(app, DEAD_LETTERS)
+    if DeadLetterConsumer not in app.steps["consumer"]:
         app.steps["consumer"].add(DeadLetterConsumer)

@@ -68,7 +68,7 @@ def publish_again(app: Celery, letter: DeadLetter, *, producer: Any = None) -> s
             args=(payload,),
             task_id=payload["provider_job_id"],
             queue=payload["queue_name"],
-            priority=celery_priority(payload.get("priority")),
+            priority=celery_priority(payload.get("priority"), app, payload["queue_name"]),
             producer=producer,
         )
     except Exception as error:

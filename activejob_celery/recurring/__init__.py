@@ -10,6 +10,7 @@ from celery.signals import beat_init
 
 from ..config import Settings
 from ..errors import ConfigurationError
+from ..parts_off import check_redbeat_url
 from .config import RecurringJob, build_job, load_recurring
 from .connection import use_broker_sentinel
 from .schedules import SUPPORTED_FORMS, RecurringSchedule, ZonedCrontab, parse_schedule
@@ -45,6 +46,7 @@ def setup(app: Celery, settings: Settings) -> None:
         return
     tasks.register(app, settings.recurring_key_prefix)
     use_broker_sentinel(app)  # before the next line: it sets redbeat_redis_options
+    check_redbeat_url(app)  # RabbitMQ needs redbeat_redis_url: one WARNING at worker start
     _keep_our_transport_options_from_redbeat(app)
     beat_init.connect(_on_beat_init, weak=False, dispatch_uid="activejob_celery.recurring")
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..broker_queues import broker_url, is_redis_url, redis_client
 from ..errors import ConfigurationError
+from ..parts_off import SCHEDULED_SET, part_off, part_on
+from ..queue_priority import forget_broker
 from .capture import MessageBuilder, supports_direct
 from .entries import ScheduledJob
 from .poller import Poller, SchedulerPoller
@@ -46,6 +48,10 @@ class _AppState:
 
 
 _states: weakref.WeakKeyDictionary[Any, _AppState] = weakref.WeakKeyDictionary()
+_ETA_REASON = (
+    "delayed jobs and retries are Celery ETA messages held in worker memory; set "
+    "activejob_scheduler_url = 'redis://host:6379/0' to keep them in Redis"
+)
 
 
 def setup(app: Any, settings: Settings) -> None:
@@ -68,10 +74,14 @@ def setup(app: Any, settings: Settings) -> None:
     state = _states[app] = _AppState(settings, adapter)
     steps = app.steps["worker"]
     adapter.direct = None
+    forget_broker(app)
     if settings.resolved_scheduler(broker_url(app)) != "redis":
         adapter.scheduler = EtaScheduler(adapter)
         steps.discard(SchedulerPoller)
+        if settings.scheduler is None:  # not chosen: the broker is not Redis
+            part_off(app, SCHEDULED_SET, _ETA_REASON)
         return
+    part_on(app, SCHEDULED_SET)
     scheduled = _build(app, state)
     adapter.scheduler = RedisScheduler(adapter, scheduled, state.builder)
     if state.builder is not None:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
+from ..amqp_queues import queue_depths
 from ..broker_queues import (
     BUCKETS,
     broker_url,
@@ -19,7 +20,12 @@ from ..broker_queues import (
     redis_client,
 )
 from .pausing import PausedQueue, paused_queues
+from .state import redis_for
 
+PAUSING_OFF = (
+    "Pausing queues needs Redis to remember each pause; set activejob_dead_letters_url "
+    "to a Redis URL to pause queues on this broker"
+)
 SCAN_LIMIT = 1000
 """Messages read per list (and of the unacked hash) when looking for one job."""
 
@@ -36,11 +42,13 @@ class QueueRow:
     name: str
     buckets: tuple[int, ...]
     paused: PausedQueue | None
+    total: int | None = None
+    """Messages waiting when the broker gives only a total (RabbitMQ), not buckets."""
 
     @property
     def depth(self) -> int | None:
-        """Messages waiting over every bucket; None when the broker is not Redis."""
-        return sum(self.buckets) if self.buckets else None
+        """Messages waiting over every bucket (or the broker's total); None when unknown."""
+        return sum(self.buckets) if self.buckets else self.total
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +62,10 @@ class QueueOverview:
 
     queues: list[QueueRow]
     unacked: int | None
+    pausing_off: str | None = None
+    """Why queues cannot be paused here (None when they can): the pause lives in Redis."""
+    buckets_known: bool = True
+    """Whether depths per priority bucket are known (Redis brokers only)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,11 +101,20 @@ def queue_overview(app: Any) -> QueueOverview:
             names = queue_names(app, client, prefix)
             buckets = bucket_depths(client, prefix, names + sorted(set(paused) - set(names)))
             unacked = int(client.hlen(prefix + "unacked"))
+        totals: dict[str, int | None] = {}
     else:
         names = configured_queues(app)
+        totals = queue_depths(app, names + sorted(set(paused) - set(names)))
     names += [name for name in sorted(paused) if name not in names]
-    rows = [QueueRow(name, buckets.get(name, ()), paused.get(name)) for name in names]
-    return QueueOverview(queues=rows, unacked=unacked)
+    rows = [
+        QueueRow(name, buckets.get(name, ()), paused.get(name), totals.get(name)) for name in names
+    ]
+    return QueueOverview(
+        queues=rows,
+        unacked=unacked,
+        pausing_off=None if redis_for(app) is not None else PAUSING_OFF,
+        buckets_known=is_redis_url(broker),
+    )
 
 
 def find_messages(app: Any, job_id: str, limit: int = SCAN_LIMIT) -> list[QueuedMessage]:

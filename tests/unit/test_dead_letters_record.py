@@ -285,9 +285,12 @@ def test_setup_turns_dead_letters_off_for_a_broker_that_is_not_redis(caplog):
     from activejob_celery import init_app
     from activejob_celery.dead_letters.binding import is_set_up
     from activejob_celery.dead_letters.consumer import DeadLetterConsumer
+    from activejob_celery.parts_off import warn_parts_off
 
     app = Celery("rabbit", broker="amqp://guest@localhost//", set_as_current=False)
     init_app(app)
+    assert "Dead letters" not in caplog.text  # said once, when a worker starts
+    warn_parts_off(app)  # what the worker's start step does
     assert "Dead letters are off for app 'rabbit'" in caplog.text
     assert DeadLetterConsumer not in app.steps["consumer"]
     assert not is_set_up(app)

@@ -190,7 +190,7 @@ def test_pages_on_a_broker_that_is_not_redis_say_what_is_off():
         assert overview.status_code == 200
         assert 'id="scheduled-count">n/a' in overview.text
         assert "No Redis for counters" in overview.text
-        assert '<td class="num depth">n/a</td>' in client.get("/queues").text
+        assert '<td class="num depth">unknown on this broker</td>' in client.get("/queues").text
         assert "activejob_scheduler is &#39;celery&#39;" in client.get("/scheduled").text
         dead = client.get("/dead")
         assert dead.status_code == 503 and "dead-letter store needs Redis" in dead.text

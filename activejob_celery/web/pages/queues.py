@@ -8,13 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...amqp_queues import UNKNOWN
 from ...broker_queues import BUCKETS
 from ...errors import ConfigurationError
 from .. import pausing
 from ..chart import build_chart
 from ..lookup import find_job
 from ..metrics import last_hour
-from ..queues import queue_overview
+from ..queues import QueueOverview, queue_overview
 from .common import Fields, action, dashboard_of, redirect, render
 
 
@@ -44,7 +45,7 @@ def _overview(request: Request) -> Response:
         "overview.html",
         active="overview",
         overview=overview,
-        waiting=sum(row.depth or 0 for row in overview.queues),
+        waiting=_waiting(overview),
         paused=[row for row in overview.queues if row.paused is not None],
         scheduled=_count(_scheduled_count, app),
         dead=_count(_dead_count, app),
@@ -54,7 +55,16 @@ def _overview(request: Request) -> Response:
 
 def _queues(request: Request) -> Response:
     overview = queue_overview(dashboard_of(request).celery_app)
-    return render(request, "queues.html", active="queues", overview=overview, buckets=BUCKETS)
+    buckets = BUCKETS if overview.buckets_known else ()
+    return render(
+        request, "queues.html", active="queues", overview=overview, buckets=buckets, unknown=UNKNOWN
+    )
+
+
+def _waiting(overview: QueueOverview) -> int | None:
+    # None when no queue's depth is known: "n/a" rather than a misleading 0.
+    depths = [row.depth for row in overview.queues if row.depth is not None]
+    return sum(depths) if depths or not overview.queues else None
 
 
 def _pause(request: Request, fields: Fields) -> Response:
