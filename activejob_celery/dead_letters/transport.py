@@ -77,8 +77,7 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
             logger.error("Queue %r held a non-message entry, stored as dead letter %s: %s",
                          queue, letter.id, error)  # fmt: skip
             return True
-        with channel.conn_or_acquire() as client:
-            client.lpush(key, item)
+        keeper.later(lambda: _push_back(channel, key, item))
         return True
     tag = message.delivery_tag
     try:
@@ -91,17 +90,25 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
         forget_unacked(channel, item)  # stored or pushed back below: no restore on top
     letter = keeper.letter(message, error, "malformed_message")
     if not keeper.keep(letter):
-        if delivered:
-            channel.basic_reject(tag, requeue=True)
+        if delivered:  # unacked meanwhile: a crash hands it back
+            keeper.later(lambda: channel.basic_reject(tag, requeue=True))
         else:
-            with channel.conn_or_acquire() as client:
-                client.lpush(key, item)
+            keeper.later(lambda: _push_back(channel, key, item))
         return True
     logger.error("Message %s failed in the consumer, stored as dead letter %s: %s",
                  tag, letter.id, error)  # fmt: skip
     if delivered:
         channel.basic_ack(tag)
     return True
+
+
+def _push_back(channel: Any, key: str, item: Any) -> None:
+    """Put an entry the store could not take back on its queue (it is tried again from there)."""
+    try:
+        with channel.conn_or_acquire() as client:
+            client.lpush(key, item)
+    except Exception as error:  # the log keeps it
+        logger.critical("Could not put entry back on %r: %s. Entry: %r", key, error, item)
 
 
 def _well_formed(keeper: MessageKeeper, message: Any) -> bool:
