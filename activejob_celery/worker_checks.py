@@ -76,7 +76,7 @@ def visibility_warnings(app: Celery) -> list[str]:
             messages.append(
                 f"Job {job_class.job_name} may run {longest:.0f} s ({where}), longer than the "
                 f"broker's visibility_timeout ({visibility:.0f} s): a run still going then is "
-                f"delivered again and runs twice. {raise_it} above {longest:.0f}."
+                f"delivered again and runs twice. {raise_it.capitalize()} above {longest:.0f}."
             )
         wait = longest_retry_wait(job_class) if eta else None
         if wait is not None and wait > visibility:
@@ -99,10 +99,10 @@ def visibility_warnings(app: Celery) -> list[str]:
 def run_limit(app: Celery, task: Any) -> tuple[float | None, str]:
     """The longest a job task may run, in seconds, and the setting that says so."""
     found: list[tuple[float, str]] = []
-    if isinstance(task.time_limit, int | float) and task.time_limit > 0:
-        found.append((float(task.time_limit), "its task's time_limit"))
-    elif isinstance(app.conf.task_time_limit, int | float) and app.conf.task_time_limit > 0:
-        found.append((float(app.conf.task_time_limit), "task_time_limit"))
+    limit = task.time_limit  # Celery copies task_time_limit here unless the task sets its own
+    if isinstance(limit, int | float) and limit > 0:
+        where = "task_time_limit" if limit == app.conf.task_time_limit else "its task's time_limit"
+        found.append((float(limit), where))
     timeout = getattr(task.job_class, "timeout", None)
     if isinstance(timeout, timedelta):
         timeout = timeout.total_seconds()

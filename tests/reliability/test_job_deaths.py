@@ -55,7 +55,8 @@ def test_a_hard_time_limit_makes_a_killed_dead_letter_at_once(aj_redis, deaths):
         wait_for(lambda: store.count() == 1, timeout=30, message="a dead letter")
         _settle(aj_redis, deaths_app)
     [letter] = store.list()
-    assert (letter.reason, letter.job_id, letter.job_class) == ("killed", job.job_id, "deaths.HangJob")
+    assert (letter.reason, letter.job_id) == ("killed", job.job_id)
+    assert letter.job_class == "deaths.HangJob"
     assert letter.error_class.endswith("TimeLimitExceeded")
     assert letter.payload["job_id"] == job.job_id  # kept whole: it can be retried
     assert [run["what"] for run in _runs(aj_redis, job.job_id)] == ["started"]
