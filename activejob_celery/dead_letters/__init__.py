@@ -58,6 +58,10 @@ def setup(app: Celery, settings: Settings) -> None:
     failures.add_failure_recorder(record_failure)
     signals.discard.connect(record_discard, weak=False, dispatch_uid="activejob.dead_letters")
     if problem is not None:
-        logger.warning("Dead letters are off for app %r: %s", app.main, problem)
+        logger.warning(
+            "Dead letters are off for app %r: %s. Jobs killed by a time limit are not kept, "
+            "and runs interrupted by a lost worker are not detected.",
+            app.main, problem,
+        )  # fmt: skip
     elif DeadLetterConsumer not in app.steps["consumer"]:
         app.steps["consumer"].add(DeadLetterConsumer)
