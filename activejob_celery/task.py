@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 
 from celery import Task
 from celery.exceptions import TimeLimitExceeded
+from celery.worker import state as worker_state
+from celery.worker.request import Request
 
 from .dead_letters.binding import settings_for
 from .dead_letters.recorder import record_killed
@@ -16,6 +18,25 @@ from .failures import job_failed
 from .interruptions import Ledger, ledger_for
 
 logger = logging.getLogger(__name__)
+
+
+class JobRequest(Request):  # type: ignore[misc]
+    """Celery's request for a job task: a hard time limit makes a ``killed`` dead letter.
+
+    Celery's documented hook for hard time limits (``Task.Request``); it runs in the worker's
+    main process, before Celery acknowledges the message, on every Celery version (``on_failure``
+    only sees hard time limits from Celery 5.7 on).
+
+    Example:
+        >>> JobTask.Request is JobRequest
+        True
+    """
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        """Keep the job as a dead letter first, then let Celery fail and acknowledge it."""
+        if not soft and not worker_state.should_terminate:
+            job_killed(self.task, self.id, self.args, TimeLimitExceeded(timeout))
+        super().on_timeout(soft, timeout)
 
 
 class JobTask(Task):  # type: ignore[misc]
@@ -32,6 +53,7 @@ class JobTask(Task):  # type: ignore[misc]
     typing = False
     serializer = "json"
     job_class: ClassVar[type | None] = None
+    Request = JobRequest
 
     def run(self, *args: Any, **kwargs: Any) -> None:
         """Run the job whose payload is the single argument."""
@@ -48,21 +70,29 @@ class JobTask(Task):  # type: ignore[misc]
         # The job's own return value (or a handled error object) is not a Celery result.
         return None
 
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
-    ) -> None:
-        """A hard time limit killed the run: Celery calls this in the worker's main process.
 
-        The job becomes a ``killed`` dead letter at once (Celery acknowledges the message).
-        """
-        if not isinstance(exc, TimeLimitExceeded):
-            return  # every other failure was reported by the run itself
-        payload = args[0] if isinstance(args, list | tuple) and len(args) == 1 else args
-        record_killed(self.app, payload, exc, task_id=task_id)
-        job_id = payload.get("job_id") if isinstance(payload, dict) else None
-        ledger = _ledger(self)
-        if ledger is not None and isinstance(job_id, str):
-            _quietly(ledger.finish, job_id, task_id, done=True)
+def job_killed(task: Any, task_id: str, args: Any, error: BaseException) -> None:
+    """A hard time limit killed the run of ``task_id``: keep it as a ``killed`` dead letter.
+
+    With ``task_acks_on_timeout`` (or ``task_acks_on_failure_or_timeout``) turned off Celery
+    requeues the message instead; its next run then counts as an interruption.
+    """
+    if not _acks_on_timeout(task):
+        logger.warning(
+            "Task %s[%s] passed its hard time limit and is requeued (task_acks_on_timeout is "
+            "off); its next run starts with JobInterruptedError",
+            task.name, task_id,
+        )  # fmt: skip
+        return
+    payload = args[0] if isinstance(args, list | tuple) and len(args) == 1 else args
+    try:
+        record_killed(task.app, payload, error, task_id=task_id)
+    except Exception as problem:  # never stop Celery's own timeout handling
+        logger.critical("Could not keep killed job %s: %s", task_id, problem)
+    job_id = payload.get("job_id") if isinstance(payload, dict) else None
+    ledger = _ledger(task, in_worker=True)
+    if ledger is not None and isinstance(job_id, str):
+        _quietly(ledger.finish, job_id, task_id, done=True)
 
 
 def run_payload(payload: Any, task: Any = None) -> Any:
@@ -138,9 +168,21 @@ def _begin(
     return error, start.interruptions >= limit
 
 
-def _ledger(task: Any) -> Ledger | None:
-    request = getattr(task, "request", None)
-    if task is None or request is None or request.called_directly or request.is_eager:
+def _acks_on_timeout(task: Any) -> bool:
+    # Celery >= 5.6 splits acks_on_failure_or_timeout; None falls back to the older setting.
+    for name in ("acks_on_timeout", "acks_on_failure_or_timeout"):
+        value = getattr(task, name, None)
+        if value is not None:
+            return bool(value)
+    return True
+
+
+def _ledger(task: Any, *, in_worker: bool = False) -> Ledger | None:
+    """The run marks for ``task``'s app when it runs in a worker (``in_worker``: known to)."""
+    if task is None:
+        return None
+    request = task.request
+    if not in_worker and (request is None or request.called_directly or request.is_eager):
         return None
     try:
         return ledger_for(task.app)
