@@ -64,6 +64,10 @@ class Start:
     Attributes:
         interrupted: the previous delivery of this very message started and never finished.
         interruptions: interrupted deliveries of this job so far, this one included.
+
+    Example:
+        >>> Start(interrupted=True, interruptions=1).interrupted
+        True
     """
 
     interrupted: bool
@@ -71,7 +75,13 @@ class Start:
 
 
 class Ledger:
-    """Run marks in Redis, keyed by job id (see the module docstring)."""
+    """Run marks in Redis, keyed by job id (see the module docstring).
+
+    Example:
+        >>> ledger = Ledger(redis.Redis(), Settings())               # doctest: +SKIP
+        >>> ledger.key("job-1")                                      # doctest: +SKIP
+        'activejob:running:job-1'
+    """
 
     def __init__(self, client: Any, settings: Settings) -> None:
         self.client = client
@@ -97,7 +107,14 @@ class Ledger:
 
 
 class MemoryLedger(Ledger):
-    """The same marks in this process (a ``memory://`` store, for tests): no crash survives it."""
+    """The same marks in this process (a ``memory://`` store, for tests): no crash survives it.
+
+    Example:
+        >>> from activejob_celery.config import Settings
+        >>> ledger = MemoryLedger(Settings())
+        >>> ledger.start("job-1", "task-1"), ledger.start("job-1", "task-1")
+        (Start(interrupted=False, interruptions=0), Start(interrupted=True, interruptions=1))
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -150,7 +167,12 @@ def ledger_for(app: Celery) -> Ledger | None:
 
 
 def ledger_problem(app: Celery) -> str | None:
-    """Why interrupted runs cannot be seen across processes for ``app``, or None when they can."""
+    """Why interrupted runs cannot be seen across processes for ``app``, or None when they can.
+
+    Example:
+        >>> ledger_problem(app)                                      # doctest: +SKIP
+        'the dead-letter store is off; set activejob_dead_letters_url'
+    """
     if not is_set_up(app):
         return (
             "the dead-letter store is off, so runs cannot be marked; set activejob_dead_letters_url"

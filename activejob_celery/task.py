@@ -76,6 +76,9 @@ def job_killed(task: Any, task_id: str, args: Any, error: BaseException) -> None
 
     With ``task_acks_on_timeout`` (or ``task_acks_on_failure_or_timeout``) turned off Celery
     requeues the message instead; its next run then counts as an interruption.
+
+    Example:
+        >>> job_killed(task, request.id, request.args, TimeLimitExceeded(30))  # doctest: +SKIP
     """
     if not _acks_on_timeout(task):
         logger.warning(

@@ -35,7 +35,11 @@ _checked: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def check_at_start(app: Celery) -> None:
-    """Log each WARNING below once per app and process (safe to call on every reconnect)."""
+    """Log each WARNING below once per app and process (safe to call on every reconnect).
+
+    Example:
+        >>> check_at_start(app)                                      # doctest: +SKIP
+    """
     if app in _checked:
         return
     _checked.add(app)
@@ -52,7 +56,12 @@ def check_at_start(app: Celery) -> None:
 
 
 def visibility_timeout(app: Celery) -> float | None:
-    """The broker's visibility timeout in seconds, or None when the broker is not Redis."""
+    """The broker's visibility timeout in seconds, or None when the broker is not Redis.
+
+    Example:
+        >>> visibility_timeout(app)         # a redis:// broker: kombu's default  # doctest: +SKIP
+        3600.0
+    """
     url = broker_url(app) or ""
     if not (is_redis_url(url) or url.split("://", 1)[0].lower() == "sentinel"):
         return None
@@ -62,7 +71,13 @@ def visibility_timeout(app: Celery) -> float | None:
 
 
 def visibility_warnings(app: Celery) -> list[str]:
-    """One message per job class that may be delivered again while it still runs or waits."""
+    """One message per job class that may be delivered again while it still runs or waits.
+
+    Example:
+        >>> app.conf.task_time_limit = 7200                          # doctest: +SKIP
+        >>> visibility_warnings(app)[0]                              # doctest: +SKIP
+        'Job shop.jobs.ExportJob may run 7200 s (task_time_limit), longer than ...'
+    """
     visibility = visibility_timeout(app)
     if visibility is None:
         return []
@@ -97,7 +112,12 @@ def visibility_warnings(app: Celery) -> list[str]:
 
 
 def run_limit(app: Celery, task: Any) -> tuple[float | None, str]:
-    """The longest a job task may run, in seconds, and the setting that says so."""
+    """The longest a job task may run, in seconds, and the setting that says so.
+
+    Example:
+        >>> run_limit(app, app.tasks[ExportJob.job_name])            # doctest: +SKIP
+        (7200.0, 'task_time_limit')
+    """
     found: list[tuple[float, str]] = []
     limit = task.time_limit  # Celery copies task_time_limit here unless the task sets its own
     if isinstance(limit, int | float) and limit > 0:
@@ -114,7 +134,12 @@ def run_limit(app: Celery, task: Any) -> tuple[float | None, str]:
 
 
 def longest_retry_wait(job_class: Any, limit: int = 25) -> float | None:
-    """The longest wait any ``retry_on`` of ``job_class`` asks for (the first ``limit`` retries)."""
+    """The longest wait any ``retry_on`` of ``job_class`` asks for (the first ``limit`` retries).
+
+    Example:
+        >>> longest_retry_wait(ExportJob)    # retry_on(KeyError, wait=7200)  # doctest: +SKIP
+        7200.0
+    """
     longest: float | None = None
     for handler in getattr(job_class, "_rescue_handlers", ()):
         if not isinstance(handler, RetryOn):

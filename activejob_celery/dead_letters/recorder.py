@@ -92,6 +92,9 @@ def run_again_later(task: Any, letter: DeadLetter, problem: Exception) -> Except
 
     Nothing waits here: the worker holds the new message until its time, and keeps running
     other jobs meanwhile.
+
+    Example:
+        >>> raise run_again_later(task, letter, ConnectionError("store down"))  # doctest: +SKIP
     """
     request = task.request
     retries = int(request.retries or 0)
