@@ -187,3 +187,34 @@ def ledger_problem(app: Celery) -> str | None:
             "set activejob_dead_letters_url to a Redis URL"
         )
     return None
+
+
+def task_ledger(task: Any, *, in_worker: bool = False) -> Ledger | None:
+    """The run marks for ``task``'s app when it runs in a worker (``in_worker``: known to).
+
+    Example:
+        >>> task_ledger(app.tasks[ExportJob.job_name])   # outside a worker  # doctest: +SKIP
+        None
+    """
+    if task is None:
+        return None
+    request = task.request
+    if not in_worker and (request is None or request.called_directly or request.is_eager):
+        return None
+    try:
+        return ledger_for(task.app)
+    except Exception as error:  # no store: run unmarked (the worker said so at start)
+        logger.debug("No run marks for %s: %s", task.name, error)
+        return None
+
+
+def finish_quietly(ledger: Ledger, job_id: str, task_id: str, *, done: bool) -> None:
+    """:meth:`Ledger.finish`, logging instead of raising when the store is unreachable.
+
+    Example:
+        >>> finish_quietly(ledger, job.job_id, task_id, done=True)   # doctest: +SKIP
+    """
+    try:
+        ledger.finish(job_id, task_id, done=done)
+    except Exception as error:  # a mark left behind expires; it only over-counts a redelivery
+        logger.warning("Could not clear the run mark of job %s (%s): %s", job_id, task_id, error)
