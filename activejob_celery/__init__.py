@@ -33,6 +33,7 @@ from .errors import (
     ConfigurationError,
     DeserializationError,
     EnqueueError,
+    JobInterruptedError,
     MalformedPayloadError,
     SerializationError,
     UnknownJobClassError,
@@ -90,6 +91,7 @@ __all__ = [
     "UnknownJobClassError",
     "MalformedPayloadError",
     "EnqueueError",
+    "JobInterruptedError",
     "ConfigurationError",
     "__version__",
 ]

@@ -51,6 +51,7 @@ class Settings:
     scheduler_batch_size: int = 1000
     scheduler_lease: float = 30.0
     reliable_fetch: bool = True
+    max_interruptions: int = 3
     key_prefix: str = "activejob"
     dead_letters_url: str | None = None
     dead_letters_max: int = 10_000
@@ -100,7 +101,12 @@ class Settings:
                 object.__setattr__(self, name, value.total_seconds())
             elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigurationError(f"activejob_{name} must be a positive number of seconds")
-        for name in ("scheduler_batch_size", "dead_letters_max", "dead_letters_raw_max_bytes"):
+        for name in (
+            "scheduler_batch_size",
+            "dead_letters_max",
+            "dead_letters_raw_max_bytes",
+            "max_interruptions",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"activejob_{name} must be a positive integer")

@@ -104,3 +104,17 @@ class Abort(Exception):
         ...         if not self.arguments:
         ...             raise Abort
     """
+
+
+class JobInterruptedError(ActiveJobError):
+    """The previous delivery of this job started and never finished: its worker process died.
+
+    Raised at the start of the run that follows (GoodJob's ``InterruptError``), inside the
+    job's rescue scope, so ``retry_on`` and ``discard_on`` decide what happens. Unhandled, it
+    is an ordinary failure. After ``activejob_max_interruptions`` interrupted deliveries the
+    job becomes a dead letter with reason ``killed`` instead of running again.
+
+    Example:
+        >>> class ImportJob(ApplicationJob):          # doctest: +SKIP
+        ...     retry_on(JobInterruptedError, wait=5, attempts=3)
+    """

@@ -24,13 +24,19 @@ if TYPE_CHECKING:
     from .core import JobPayload
 
 
-def perform_now(job: ApplicationJob) -> Any:
-    """Run ``job`` here; returns perform's value, the handled error, or False if halted."""
+def perform_now(job: ApplicationJob, *, interruption: Exception | None = None) -> Any:
+    """Run ``job`` here; returns perform's value, the handled error, or False if halted.
+
+    ``interruption`` (a ``JobInterruptedError`` from the worker) is raised first, inside the
+    rescue scope, so the job's ``retry_on``/``discard_on`` decide what happens.
+    """
     with tagged(job):
         adapter = reporting_adapter(type(job))
         with signals.instrument(signals.perform, job, adapter) as event:
             job.executions += 1
             try:
+                if interruption is not None:
+                    raise interruption
                 job.decode_arguments()
                 if signals.perform_start.receivers:
                     signals.perform_start.send(type(job), job=job, adapter=adapter)

@@ -18,6 +18,7 @@ REASONS = (
     "deserialization",
     "unknown_job_class",
     "malformed_message",
+    "killed",
 )
 """Why a job failed for good."""
 

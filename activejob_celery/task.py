@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from celery import Task
 
-from .errors import MalformedPayloadError, UnknownJobClassError
+from .dead_letters.binding import settings_for
+from .errors import JobInterruptedError, MalformedPayloadError, UnknownJobClassError
 from .execution import instantiate, perform_now
 from .failures import job_failed
+from .interruptions import Ledger, finish_quietly, task_ledger
+
+logger = logging.getLogger(__name__)
 
 
 class JobTask(Task):  # type: ignore[misc]
@@ -25,6 +30,8 @@ class JobTask(Task):  # type: ignore[misc]
     typing = False
     serializer = "json"
     job_class: ClassVar[type | None] = None
+    # Worker-side only, so named as Celery names its own (imported by the worker's strategy).
+    Request = "activejob_celery.job_request:JobRequest"
 
     def run(self, *args: Any, **kwargs: Any) -> None:
         """Run the job whose payload is the single argument."""
@@ -37,13 +44,18 @@ class JobTask(Task):  # type: ignore[misc]
                 {"args": list(args), "kwargs": kwargs}, error, reason="malformed_message", job=None
             )
             raise error
-        run_payload(args[0])
+        run_payload(args[0], task=self)
         # The job's own return value (or a handled error object) is not a Celery result.
         return None
 
 
-def run_payload(payload: Any) -> Any:
-    """Instantiate and perform; every failure is reported with its reason, then re-raised."""
+def run_payload(payload: Any, task: Any = None) -> Any:
+    """Instantiate and perform; every failure is reported with its reason, then re-raised.
+
+    In a worker (``task`` given), the run is marked in the dead-letter store's Redis first:
+    a delivery whose previous run never finished starts by raising ``JobInterruptedError``,
+    or becomes a ``killed`` dead letter after ``activejob_max_interruptions`` of them.
+    """
     try:
         job = instantiate(payload)
     except MalformedPayloadError as error:
@@ -52,8 +64,59 @@ def run_payload(payload: Any) -> Any:
     except UnknownJobClassError as error:
         job_failed(payload, error, reason="unknown_job_class", job=None)
         raise
+    ledger = task_ledger(task)
+    task_id = str(task.request.id) if ledger is not None else ""
+    interruption, limit_reached = (
+        _begin(ledger, task, job, task_id) if ledger is not None else (None, False)
+    )
+    done = False
     try:
-        return perform_now(job)
+        if interruption is not None and limit_reached:
+            job_failed(payload, interruption, reason="killed", job=job)
+            done = True
+            raise interruption
+        result = perform_now(job, interruption=interruption)
+        done = not isinstance(result, BaseException)  # a handled error may have re-enqueued it
+        return result
     except Exception as error:
-        job_failed(payload, error, reason=job.failure_reason or "unhandled", job=job)
+        if not done:
+            job_failed(payload, error, reason=job.failure_reason or "unhandled", job=job)
+            done = True  # kept (a store that is down raises above: the message comes back)
         raise
+    finally:
+        if ledger is not None:
+            finish_quietly(ledger, job.job_id, task_id, done=done)
+
+
+def _begin(
+    ledger: Ledger, task: Any, job: Any, task_id: str
+) -> tuple[JobInterruptedError | None, bool]:
+    """Mark the run's start and log a redelivery.
+
+    Returns:
+        The error the run must start with (if any), and whether the job is out of interruptions.
+    """
+    try:
+        start = ledger.start(job.job_id, task_id)
+    except Exception as problem:  # the mark is a safeguard: its store being down stops no job
+        logger.warning("Could not mark the start of job %s (%s): %s", job.job_id, task_id, problem)
+        return None, False
+    delivery = task.request.delivery_info or {}
+    if not start.interrupted:
+        if delivery.get("redelivered"):
+            logger.warning(
+                "Job %s (job_id %s, task %s) was delivered again by the broker; it may run twice",
+                job.job_name, job.job_id, task_id,
+            )  # fmt: skip
+        return None, False
+    limit = settings_for(task.app).max_interruptions
+    logger.warning(
+        "Job %s (job_id %s, task %s) was delivered again: its previous run started and never "
+        "finished (its worker process died); interruption %d of at most %d",
+        job.job_name, job.job_id, task_id, start.interruptions, limit,
+    )  # fmt: skip
+    error = JobInterruptedError(
+        f"{job.job_name} {job.job_id}: its previous run was interrupted "
+        f"({start.interruptions} of at most {limit}, activejob_max_interruptions)"
+    )
+    return error, start.interruptions >= limit

@@ -59,7 +59,13 @@ def setup(app: Celery, settings: Settings) -> None:
     failures.add_failure_recorder(record_failure)
     signals.discard.connect(record_discard, weak=False, dispatch_uid="activejob.dead_letters")
     if problem is not None:
-        part_off(app, DEAD_LETTERS, problem)  # said once, when a worker starts
+        # Said once, when a worker starts.
+        part_off(
+            app,
+            DEAD_LETTERS,
+            f"{problem}. Jobs killed by a time limit are not kept, and runs interrupted by a "
+            "lost worker are not detected",
+        )
         return
     part_on(app, DEAD_LETTERS)
     if DeadLetterConsumer not in app.steps["consumer"]:

@@ -11,7 +11,6 @@ entries that are not messages at all (see :mod:`.transport`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ from celery import bootsteps
 from .binding import settings_for
 from .messages import letter_for_message, message_problem, unknown_task_error
 from .record import DeadLetter
-from .recorder import REQUEUE_BACKOFF, store_letter
+from .recorder import backoff_delay, store_letter
 from .transport import guard_transport
 
 logger = logging.getLogger("activejob_celery.dead_letters")
@@ -41,6 +40,9 @@ class DeadLetterConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
         """Wrap Celery's rejection hooks once, and the strategies and channel of this connection."""
         keeper = MessageKeeper(c)
         if not getattr(c, "_activejob_dead_letter_hooks", False):
+            from ..worker_checks import check_at_start  # the checks import the task module
+
+            check_at_start(c.app)
             # The consumer reads these attributes when its event loop starts, after this step.
             c.on_unknown_task = keeper.wrap_unknown_task(c.on_unknown_task)
             c.on_unknown_message = keeper.wrap_rejection(c.on_unknown_message)
@@ -60,10 +62,15 @@ class DeadLetterConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
 
 
 class MessageKeeper:
-    """Stores a rejected message, then settles it: Celery's own handling, or a requeue."""
+    """Stores a rejected message, then settles it: Celery's own handling, or later again.
+
+    While the store is down nothing waits in the consumer: the message stays unacknowledged
+    and storing it is tried again on the consumer's timer after 1, 2, 4 ... 300 s.
+    """
 
     def __init__(self, consumer: Any) -> None:
         self.consumer = consumer
+        self.failures = 0  # consecutive failures to store, for the backoff
 
     @property
     def raw_max_bytes(self) -> int:
@@ -71,37 +78,68 @@ class MessageKeeper:
         return settings_for(self.consumer.app).dead_letters_raw_max_bytes
 
     def keep(self, letter: DeadLetter) -> bool:
-        """Store ``letter``; on failure log at CRITICAL, wait a moment and return False."""
+        """Store ``letter``; on failure log at CRITICAL and return False (nothing waits)."""
         problem = store_letter(self.consumer.app, letter)
-        return True if problem is None else self._failed(letter, problem)
-
-    def _failed(self, letter: DeadLetter, problem: Exception) -> bool:
+        if problem is None:
+            self.failures = 0
+            return True
+        self.failures += 1
         logger.critical(
-            "Could not store message %s (%s) as a dead letter: %s. It is requeued.",
-            letter.id, letter.reason, problem,
+            "Could not store message %s (%s) as a dead letter: %s. It is tried again in %.0f s.",
+            letter.id, letter.reason, problem, self.delay(),
         )  # fmt: skip
-        time.sleep(REQUEUE_BACKOFF)
         return False
+
+    def delay(self) -> float:
+        """Seconds until the next try after the current run of failures to store."""
+        return backoff_delay(self.failures - 1)
+
+    def later(self, action: Callable[[], Any]) -> None:
+        """Run ``action`` after :meth:`delay` on the consumer's timer (at once without one)."""
+        timer = getattr(self.consumer, "timer", None)
+        if timer is None:
+            action()
+            return
+        timer.call_after(self.delay(), action)
+
+    def settle(self, letter: DeadLetter, message: Any, then: Callable[[], Any]) -> Any:
+        """Store ``letter`` and call ``then``; while the store is down, hold ``message`` and retry.
+
+        The held message stays unacknowledged (a crash hands it back to the broker) and does
+        not count against the prefetch window, so other messages keep arriving meanwhile.
+        """
+        if self.keep(letter):
+            return then()
+        qos = getattr(self.consumer, "qos", None)
+        if qos is not None:
+            qos.increment_eventually()
+
+        def again() -> None:
+            if qos is not None:
+                qos.decrement_eventually()
+            self.settle(letter, message, then)
+
+        self.later(again)
+        return None
 
     def letter(self, message: Any, error: BaseException, reason: str) -> DeadLetter:
         """The record for ``message``."""
         return letter_for_message(message, error, reason=reason, raw_max_bytes=self.raw_max_bytes)
-
-    def requeue(self, message: Any) -> None:
-        """Hand ``message`` back to the broker: kept until the store can take it."""
-        message.reject_log_error(logger, self.consumer.connection_errors, requeue=True)
 
     def wrap_unknown_task(self, original: Callable[..., Any]) -> Callable[..., Any]:
         """``on_unknown_task(body, message, exc)``: a task name this worker does not have."""
 
         def on_unknown_task(body: Any, message: Any, exc: BaseException) -> Any:
             letter = self.letter(message, unknown_task_error(message), "unknown_job_class")
-            if not self.keep(letter):
-                return self.requeue(message)
-            logger.error(
-                "Message for unknown task %s stored as dead letter %s", letter.job_class, letter.id
-            )
-            return original(body, message, exc)
+
+            def then() -> Any:
+                logger.error(
+                    "Message for unknown task %s stored as dead letter %s",
+                    letter.job_class, letter.id,
+                )  # fmt: skip
+                return original(body, message, exc)
+
+            return self.settle(letter, message, then)
 
         return on_unknown_task
 
@@ -111,9 +149,11 @@ class MessageKeeper:
         def on_rejected(body: Any, message: Any, exc: BaseException | None = None) -> Any:
             error = exc if exc is not None else ValueError("message has no task header")
             letter = self.letter(message, error, "malformed_message")
-            if not self.keep(letter):
-                return self.requeue(message)
-            return original(body, message) if exc is None else original(body, message, exc)
+            return self.settle(
+                letter,
+                message,
+                lambda: original(body, message) if exc is None else original(body, message, exc),
+            )
 
         return on_rejected
 
@@ -121,9 +161,8 @@ class MessageKeeper:
         """``on_decode_error(message, exc)``: a body that cannot be decoded."""
 
         def on_decode_error(message: Any, exc: BaseException) -> Any:
-            if not self.keep(self.letter(message, exc, "malformed_message")):
-                return self.requeue(message)
-            return original(message, exc)
+            letter = self.letter(message, exc, "malformed_message")
+            return self.settle(letter, message, lambda: original(message, exc))
 
         return on_decode_error
 
@@ -137,11 +176,14 @@ class MessageKeeper:
             if problem is None:
                 return strategy(message, body, ack, reject, callbacks, **kw)
             letter = self.letter(message, problem, "malformed_message")
-            if not self.keep(letter):
-                return self.requeue(message)
-            logger.error("Malformed job message stored as dead letter %s: %s", letter.id, problem)
-            message.ack_log_error(logger, self.consumer.connection_errors)
-            return None
+
+            def then() -> None:
+                logger.error(
+                    "Malformed job message stored as dead letter %s: %s", letter.id, problem
+                )
+                message.ack_log_error(logger, self.consumer.connection_errors)
+
+            return self.settle(letter, message, then)
 
         guarded._aj_guard = True  # type: ignore[attr-defined]
         return guarded

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from celery.exceptions import Reject
+from celery.exceptions import Reject, Retry
 
-from .binding import app_in_scope, running_task, settings_for, store_for
+from .binding import app_in_scope, is_set_up, running_task, settings_for, store_for
 from .record import (
     DeadLetter,
     as_int,
@@ -37,18 +36,30 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("activejob_celery.dead_letters")
 
-REQUEUE_BACKOFF = 1.0
-"""Seconds a worker waits before handing back a message whose failure could not be stored."""
+BACKOFF_MAX = 300.0
+"""The longest wait, in seconds, before a failure the store could not take is tried again."""
+
+
+def backoff_delay(attempt: int) -> float:
+    """Seconds to wait after the ``attempt``-th consecutive failure to store (0-based): 1, 2, 4 ...
+
+    Example:
+        >>> [backoff_delay(n) for n in (0, 1, 2, 10)]
+        [1.0, 2.0, 4.0, 300.0]
+    """
+    return min(2.0 ** min(max(attempt, 0), 16), BACKOFF_MAX)
 
 
 def record_failure(
     payload: Any, error: BaseException, *, reason: str, job: ApplicationJob | None
 ) -> None:
-    """The failure recorder: store the job, or requeue its message when the store is down.
+    """The failure recorder: store the job, or send its message again later when the store is down.
 
     Raises:
-        Reject: in a worker, when the store cannot be written: the message is requeued
-            (``Reject(requeue=True)``) instead of being acknowledged as failed and lost.
+        Retry: in a worker, when the store cannot be written: the message is published again
+            with a growing countdown (1, 2, 4 ... 300 s, by Celery's ``retries`` count) and
+            this delivery is acknowledged, so the job runs again later instead of being lost.
+        Reject: the same, when that publish fails too: the message is requeued.
     """
     if reason == "discarded":
         return  # kept by record_discard when the declaration asked for it
@@ -73,13 +84,71 @@ def record_failure(
             letter.id, problem, json.dumps(letter.to_dict()),
         )  # fmt: skip
         return
+    raise run_again_later(task, letter, problem)
+
+
+def run_again_later(task: Any, letter: DeadLetter, problem: Exception) -> Exception:
+    """Publish the running task's message again with a countdown; the error for the task to raise.
+
+    Nothing waits here: the worker holds the new message until its time, and keeps running
+    other jobs meanwhile.
+
+    Example:
+        >>> raise run_again_later(task, letter, ConnectionError("store down"))  # doctest: +SKIP
+    """
+    request = task.request
+    retries = int(request.retries or 0)
+    delay = backoff_delay(retries)
     logger.critical(
-        "Could not store dead letter %s (%s, %s %s): %s. The message is requeued and will "
-        "run again; nothing is lost while the store is unreachable.",
-        letter.id, reason, letter.job_class, letter.job_id, problem,
+        "Could not store dead letter %s (%s, %s %s): %s. The job runs again in %.0f s "
+        "(attempt %d); nothing is lost while the store is unreachable.",
+        letter.id, letter.reason, letter.job_class, letter.job_id, problem, delay, retries + 1,
     )  # fmt: skip
-    time.sleep(REQUEUE_BACKOFF)
-    raise Reject(f"dead-letter store unavailable: {problem}", requeue=True) from problem
+    again = task.signature_from_request(request, countdown=delay, retries=retries + 1)
+    try:
+        again.apply_async()
+    except Exception as publish_error:  # the broker is down too: hand the message back
+        logger.critical(
+            "Could not publish %s again (%s); it is requeued.", letter.id, publish_error
+        )
+        rejected: Exception = Reject(f"dead-letter store unavailable: {problem}", requeue=True)
+        return rejected
+    retried: Exception = Retry(exc=problem, when=delay, sig=again)
+    return retried
+
+
+def record_killed(app: Celery, payload: Any, error: BaseException, *, task_id: str) -> None:
+    """Keep a job whose process was killed under it (a hard time limit) as a ``killed`` letter.
+
+    Called in the worker's main process, where no task is running; when the store is down the
+    record is logged in full at CRITICAL.
+
+    Example:
+        >>> record_killed(app, payload, TimeLimitExceeded(30), task_id=task_id)  # doctest: +SKIP
+    """
+    if not is_set_up(app):
+        logger.error(
+            "Job %s was killed (%s); dead letters are off, so it is not kept", task_id, error
+        )
+        return
+    letter = letter_for_failure(
+        payload,
+        error,
+        reason="killed",
+        job=None,
+        letter_id=task_id,
+        raw_max_bytes=settings_for(app).dead_letters_raw_max_bytes,
+    )
+    logger.error(
+        "Job %s %s was killed (%s: %s)",
+        letter.job_class, letter.job_id, error_class_name(error), error,
+    )  # fmt: skip
+    problem = store_letter(app, letter)
+    if problem is not None:
+        logger.critical(
+            "Could not store killed job %s as dead letter %s: %s. Record: %s",
+            letter.job_id, letter.id, problem, json.dumps(letter.to_dict()),
+        )  # fmt: skip
 
 
 def record_discard(

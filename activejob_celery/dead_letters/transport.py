@@ -78,8 +78,7 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
             logger.error("Queue %r held a non-message entry, stored as dead letter %s: %s",
                          queue, letter.id, error)  # fmt: skip
             return True
-        with channel.conn_or_acquire() as client:
-            client.lpush(key, item)
+        _push_back_later(channel, keeper, key, item)
         return True
     tag = message.delivery_tag
     delivered = internals.is_delivered(channel, tag)
@@ -89,17 +88,34 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
         forget_unacked(channel, item)  # stored or pushed back below: no restore on top
     letter = keeper.letter(message, error, "malformed_message")
     if not keeper.keep(letter):
-        if delivered:
-            channel.basic_reject(tag, requeue=True)
+        if delivered:  # unacked meanwhile: a crash hands it back
+            keeper.later(lambda: channel.basic_reject(tag, requeue=True))
         else:
-            with channel.conn_or_acquire() as client:
-                client.lpush(key, item)
+            _push_back_later(channel, keeper, key, item)
         return True
     logger.error("Message %s failed in the consumer, stored as dead letter %s: %s",
                  tag, letter.id, error)  # fmt: skip
     if delivered:
         channel.basic_ack(tag)
     return True
+
+
+def _push_back_later(channel: Any, keeper: MessageKeeper, key: str, item: Any) -> None:
+    """Put ``item`` back on its list after the backoff; the log keeps it meanwhile."""
+    logger.critical(
+        "Entry from %r held for %.0f s, then put back (the store is down): %r",
+        key, keeper.delay(), item[: keeper.raw_max_bytes],
+    )  # fmt: skip
+    keeper.later(lambda: _push_back(channel, key, item))
+
+
+def _push_back(channel: Any, key: str, item: Any) -> None:
+    """Put an entry the store could not take back on its queue (it is tried again from there)."""
+    try:
+        with channel.conn_or_acquire() as client:
+            client.lpush(key, item)
+    except Exception as error:  # the log keeps it
+        logger.critical("Could not put entry back on %r: %s. Entry: %r", key, error, item)
 
 
 def _well_formed(keeper: MessageKeeper, message: Any) -> bool:

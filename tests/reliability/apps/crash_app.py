@@ -15,7 +15,7 @@ import redis
 from celery import Celery
 
 import activejob_celery
-from activejob_celery import ApplicationJob, queue_as
+from activejob_celery import ApplicationJob, JobInterruptedError, queue_as, retry_on
 
 REDIS_URL = os.environ.get("AJ_CRASH_REDIS_URL", "redis://127.0.0.1:6379/1")
 VISIBILITY_TIMEOUT = 5
@@ -48,6 +48,8 @@ class WorkJob(ApplicationJob):
     """A few milliseconds of work, then record the job id (and how often it ran)."""
 
     queue_as("crash")
+    # A run cut off by the kill starts again with JobInterruptedError: run it once more.
+    retry_on(JobInterruptedError, wait=0, attempts=3, jitter=0)
 
     def perform(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -61,6 +63,7 @@ class SlowJob(ApplicationJob):
     """Marks its start, works for a while, marks its end."""
 
     queue_as("crash")
+    retry_on(JobInterruptedError, wait=0, attempts=3, jitter=0)
 
     def perform(self, seconds: float) -> None:
         client().rpush("crash:started", self.job_id)

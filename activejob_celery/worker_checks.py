@@ -1,0 +1,160 @@
+"""Checks at worker start for jobs that could run twice or die unseen: one WARNING each.
+
+On a Redis broker a message a worker has taken but not acknowledged goes back to its queue after
+``broker_transport_options["visibility_timeout"]`` (kombu's default: 3600 s), running or not. A
+job that may run longer than that (its hard time limit, or its ``timeout``), or a native-ETA
+message held longer than that (``activejob_scheduler = "celery"``), is delivered again while
+the first delivery is still going. Interrupted runs are only seen when the run marks have a Redis
+to live in (:mod:`.interruptions`).
+
+Example:
+    >>> check_at_start(app)        # the dead-letter consumer step calls it   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .broker_queues import broker_url, is_redis_url
+from .dead_letters.binding import settings_for
+from .interruptions import ledger_problem
+from .rescue import RetryOn
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+logger = logging.getLogger("activejob_celery.worker")
+
+DEFAULT_VISIBILITY_TIMEOUT = 3600.0
+"""kombu's Redis transport default, in seconds."""
+
+_checked: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def check_at_start(app: Celery) -> None:
+    """Log each WARNING below once per app and process (safe to call on every reconnect).
+
+    Example:
+        >>> check_at_start(app)                                      # doctest: +SKIP
+    """
+    if app in _checked:
+        return
+    _checked.add(app)
+    problem = ledger_problem(app)
+    if problem is not None:
+        logger.warning(
+            "Interrupted runs cannot be detected for app %r: %s. A job whose worker process "
+            "dies mid-run runs again without JobInterruptedError and without the "
+            "activejob_max_interruptions limit.",
+            app.main, problem,
+        )  # fmt: skip
+    for message in visibility_warnings(app):
+        logger.warning(message)
+
+
+def visibility_timeout(app: Celery) -> float | None:
+    """The broker's visibility timeout in seconds, or None when the broker is not Redis.
+
+    Example:
+        >>> visibility_timeout(app)         # a redis:// broker: kombu's default  # doctest: +SKIP
+        3600.0
+    """
+    url = broker_url(app) or ""
+    if not (is_redis_url(url) or url.split("://", 1)[0].lower() == "sentinel"):
+        return None
+    options = app.conf.broker_transport_options or {}
+    value = options.get("visibility_timeout", DEFAULT_VISIBILITY_TIMEOUT)
+    return float(value) if isinstance(value, int | float) else DEFAULT_VISIBILITY_TIMEOUT
+
+
+def visibility_warnings(app: Celery) -> list[str]:
+    """One message per job class that may be delivered again while it still runs or waits.
+
+    Example:
+        >>> app.conf.task_time_limit = 7200                          # doctest: +SKIP
+        >>> visibility_warnings(app)[0]                              # doctest: +SKIP
+        'Job shop.jobs.ExportJob may run 7200 s (task_time_limit), longer than ...'
+    """
+    visibility = visibility_timeout(app)
+    if visibility is None:
+        return []
+    raise_it = "raise broker_transport_options['visibility_timeout']"
+    messages = []
+    eta = settings_for(app).resolved_scheduler(broker_url(app)) == "celery"
+    for task in sorted(_job_tasks(app), key=lambda each: str(each.name)):
+        job_class = task.job_class
+        longest, where = run_limit(app, task)
+        if longest is not None and longest > visibility:
+            messages.append(
+                f"Job {job_class.job_name} may run {longest:.0f} s ({where}), longer than the "
+                f"broker's visibility_timeout ({visibility:.0f} s): a run still going then is "
+                f"delivered again and runs twice. {raise_it.capitalize()} above {longest:.0f}."
+            )
+        wait = longest_retry_wait(job_class) if eta else None
+        if wait is not None and wait > visibility:
+            messages.append(
+                f"Job {job_class.job_name} waits up to {wait:.0f} s between retries, and with "
+                f"activejob_scheduler='celery' a worker holds that wait as an ETA message, "
+                f"delivered again every visibility_timeout ({visibility:.0f} s). Set "
+                f"activejob_scheduler='redis', or {raise_it}."
+            )
+    if eta:
+        messages.append(
+            f"activejob_scheduler='celery' on a Redis broker: a job scheduled more than "
+            f"visibility_timeout ({visibility:.0f} s) ahead (set(wait=...)) is delivered again "
+            f"while it waits and runs more than once. Set activejob_scheduler='redis', or "
+            f"{raise_it}."
+        )
+    return messages
+
+
+def run_limit(app: Celery, task: Any) -> tuple[float | None, str]:
+    """The longest a job task may run, in seconds, and the setting that says so.
+
+    Example:
+        >>> run_limit(app, app.tasks[ExportJob.job_name])            # doctest: +SKIP
+        (7200.0, 'task_time_limit')
+    """
+    found: list[tuple[float, str]] = []
+    limit = task.time_limit  # Celery copies task_time_limit here unless the task sets its own
+    if isinstance(limit, int | float) and limit > 0:
+        where = "task_time_limit" if limit == app.conf.task_time_limit else "its task's time_limit"
+        found.append((float(limit), where))
+    timeout = getattr(task.job_class, "timeout", None)
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+        found.append((float(timeout), "its timeout"))
+    if not found:
+        return None, ""
+    return max(found)
+
+
+def longest_retry_wait(job_class: Any, limit: int = 25) -> float | None:
+    """The longest wait any ``retry_on`` of ``job_class`` asks for (the first ``limit`` retries).
+
+    Example:
+        >>> longest_retry_wait(ExportJob)    # retry_on(KeyError, wait=7200)  # doctest: +SKIP
+        7200.0
+    """
+    longest: float | None = None
+    for handler in getattr(job_class, "_rescue_handlers", ()):
+        if not isinstance(handler, RetryOn):
+            continue
+        attempts = handler.attempts
+        last = min(attempts - 1, limit) if isinstance(attempts, int) else limit
+        for executions in range(1, last + 1):
+            try:
+                wait = handler.strategy.delay(executions, None, 0.0)
+            except Exception:  # a computed wait that needs the error: unknown here
+                continue
+            if isinstance(wait, int | float):
+                longest = max(longest or 0.0, float(wait))
+    return longest
+
+
+def _job_tasks(app: Celery) -> list[Any]:
+    return [task for task in app.tasks.values() if getattr(task, "job_class", None) is not None]

@@ -1,0 +1,221 @@
+"""Interrupted deliveries, worker-start warnings and the store-down backoff (in-process workers)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import pytest
+
+from activejob_celery import ApplicationJob, JobInterruptedError, init_app, retry_on
+from activejob_celery.dead_letters import store_for
+from activejob_celery.interruptions import ledger_for
+from activejob_celery.rescue import exception_key
+from activejob_celery.worker_checks import visibility_warnings
+from tests.integration.dead_letters_support import job_payload, settle
+from tests.support.fixtures import make_app
+from tests.support.redis_server import RedisServer
+from tests.support.worker import run_worker, wait_for
+
+INTERRUPTED = exception_key((JobInterruptedError,))
+
+
+def _interrupt(app, job, times=1):
+    """Leave the marks ``times`` runs of ``job``'s message would leave had each been killed."""
+    ledger = ledger_for(app)
+    for _ in range(times):
+        ledger.start(job.job_id, job.provider_job_id)
+
+
+def test_a_delivery_whose_last_run_never_finished_raises_job_interrupted_error_first(
+    aj_app, aj_job_buffer, caplog
+):
+    class ResumeJob(ApplicationJob):
+        retry_on(JobInterruptedError, wait=0, attempts=3, jitter=0)
+
+        def perform(self):
+            aj_job_buffer.add((self.job_id, self.executions, dict(self.exception_executions)))
+
+    job = ResumeJob.perform_later()
+    _interrupt(aj_app, job)  # its run started, then the process died
+    with caplog.at_level(logging.WARNING), run_worker(aj_app):
+        wait_for(lambda: aj_job_buffer.values, timeout=20)
+    assert aj_job_buffer.values == [(job.job_id, 2, {INTERRUPTED: 1})]
+    [warning] = [r.getMessage() for r in caplog.records if "delivered again" in r.getMessage()]
+    assert ResumeJob.job_name in warning and job.job_id in warning
+    assert job.provider_job_id in warning
+    assert store_for(aj_app).count() == 0
+
+
+def test_without_a_handler_an_interruption_is_an_ordinary_failure(aj_app, aj_job_buffer):
+    class PlainJob(ApplicationJob):
+        def perform(self):
+            aj_job_buffer.add(self.job_id)
+
+    class MarkerJob(ApplicationJob):
+        def perform(self):
+            aj_job_buffer.add(self.job_id)
+
+    job = PlainJob.perform_later()
+    _interrupt(aj_app, job)
+    with run_worker(aj_app):
+        settle(MarkerJob, lambda: aj_job_buffer.values)
+    [letter] = store_for(aj_app).list()
+    assert (letter.reason, letter.job_id) == ("unhandled", job.job_id)
+    assert letter.error_class.endswith("JobInterruptedError")
+    assert job.job_id not in aj_job_buffer.values  # perform never ran
+
+
+def test_the_last_allowed_interruption_makes_a_killed_dead_letter(aj_redis, aj_job_buffer):
+    app = make_app(aj_redis.url, activejob_max_interruptions=2)
+
+    class FragileJob(ApplicationJob):
+        retry_on(JobInterruptedError, wait=0, attempts=10, jitter=0)
+
+        def perform(self):
+            aj_job_buffer.add(self.job_id)
+
+    job = FragileJob.perform_later()
+    _interrupt(app, job, times=2)  # started twice, interrupted once: the next start is the 2nd
+    store = store_for(app)
+    with run_worker(app):
+        wait_for(lambda: store.count() == 1, timeout=20)
+    [letter] = store.list()
+    assert (letter.reason, letter.job_id) == ("killed", job.job_id)
+    assert "2 of at most 2" in letter.error_message
+    assert aj_job_buffer.values == []
+    assert not aj_redis.client.exists(f"activejob:running:{job.job_id}")  # a retry starts afresh
+    app.close()
+
+
+def test_worker_start_warns_when_a_job_may_outlive_the_visibility_timeout(aj_redis, caplog):
+    app = make_app(
+        aj_redis.url, broker_transport_options={"visibility_timeout": 60}, task_time_limit=600
+    )
+
+    class LongReportJob(ApplicationJob):
+        def perform(self):
+            pass
+
+    with caplog.at_level(logging.WARNING), run_worker(app):
+        pass
+    [warning] = [r.getMessage() for r in caplog.records if LongReportJob.job_name in r.getMessage()]
+    assert "600 s (task_time_limit)" in warning and "visibility_timeout (60 s)" in warning
+    assert "broker_transport_options['visibility_timeout']" in warning
+    app.close()
+
+
+def test_visibility_warnings_name_timeouts_and_the_eta_path(aj_redis):
+    app = make_app(aj_redis.url, activejob_scheduler="celery")
+
+    class NightlyExportJob(ApplicationJob):
+        timeout = timedelta(hours=2)
+        retry_on(KeyError, wait=7200, attempts=2)
+
+        def perform(self):
+            pass
+
+    class QuickJob(ApplicationJob):
+        timeout = timedelta(minutes=5)
+
+        def perform(self):
+            pass
+
+    warnings = visibility_warnings(app)
+    about = [text for text in warnings if NightlyExportJob.job_name in text]
+    assert len(about) == 2
+    assert "7200 s (its timeout)" in about[0] and "visibility_timeout (3600 s)" in about[0]
+    assert "7200 s between retries" in about[1] and "activejob_scheduler='redis'" in about[1]
+    assert not [text for text in warnings if QuickJob.job_name in text]
+    eta = "activejob_scheduler='celery' on a Redis broker"
+    assert any(text.startswith(eta) for text in warnings)
+    app.close()
+
+
+@pytest.fixture
+def down_store(tmp_path):
+    server = RedisServer(workdir=tmp_path)
+    server.start()
+    server.stop()  # the port is kept: the URL works again after start()
+    yield server
+    server.close()
+
+
+WINDOW = 10.0
+"""Seconds the store stays down while runs are counted."""
+
+
+def _app_with_down_store(aj_redis, down_store):
+    app = make_app(aj_redis.url)
+    app.conf.activejob_dead_letters_url = down_store.url(0)
+    init_app(app)
+    return app
+
+
+def _run_markers_for(window, marker_job, seen):
+    """Run marker jobs one after another for ``window`` seconds; how many ran."""
+    end = time.monotonic() + window
+    markers = 0
+    while time.monotonic() < end:
+        settle(marker_job, seen, timeout=10)
+        markers += 1
+    return markers
+
+
+def test_a_failing_job_the_store_cannot_take_backs_off(aj_redis, aj_job_buffer, down_store):
+    app = _app_with_down_store(aj_redis, down_store)
+
+    class PoisonJob(ApplicationJob):
+        def perform(self):
+            aj_job_buffer.add(self.job_id)
+            raise KeyError("poison")
+
+    class MarkerJob(ApplicationJob):
+        def perform(self):
+            aj_job_buffer.add(self.job_id)
+
+    with run_worker(app):
+        job = PoisonJob.perform_later()
+        wait_for(lambda: job.job_id in aj_job_buffer.values, timeout=20)
+        markers = _run_markers_for(WINDOW, MarkerJob, lambda: aj_job_buffer.values)
+        runs = aj_job_buffer.values.count(job.job_id)
+        down_store.start()
+        store = store_for(app)
+        wait_for(lambda: store.count() == 1, timeout=60, message="the job kept")
+    print(f"store down {WINDOW:.0f} s: {runs} runs, {markers} other jobs ran")
+    # Backing off 1, 2, 4, 8 s gives about 4 runs; a fixed 1 s pause gives 7 to 10.
+    assert 2 <= runs < 6
+    assert markers >= 2
+    [letter] = store.list()
+    assert (letter.reason, letter.job_id) == ("unhandled", job.job_id)
+    app.close()
+
+
+def test_a_message_the_store_cannot_take_is_held_without_stopping_the_consumer(
+    aj_redis, aj_job_buffer, down_store, caplog
+):
+    app = _app_with_down_store(aj_redis, down_store)
+
+    class MarkerJob(ApplicationJob):
+        def perform(self):
+            aj_job_buffer.add(self.job_id)
+
+    quiet = caplog.at_level(logging.CRITICAL, logger="activejob_celery.dead_letters")
+    with quiet, run_worker(app):
+        app.send_task(
+            "shop.jobs.GoneJob", args=(job_payload("shop.jobs.GoneJob"),), queue="default"
+        )
+        wait_for(lambda: caplog.records, timeout=20)
+        markers = _run_markers_for(WINDOW, MarkerJob, lambda: aj_job_buffer.values)
+        tries = sum("as a dead letter" in record.getMessage() for record in caplog.records)
+        down_store.start()
+        store = store_for(app)
+        wait_for(lambda: store.count() == 1, timeout=60, message="the message kept")
+    print(f"store down {WINDOW:.0f} s: {tries} tries to store, {markers} other jobs ran")
+    # Held on the consumer's timer 1, 2, 4, 8 s: about 4 tries; requeued after 1 s each: 8 to 10.
+    assert 1 <= tries < 6
+    assert markers >= 2
+    [letter] = store.list()
+    assert (letter.reason, letter.job_class) == ("unknown_job_class", "shop.jobs.GoneJob")
+    app.close()
