@@ -1,0 +1,129 @@
+"""The direct publish path copies only what it proved identical to what Celery would send."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import itertools
+import json
+import zlib
+
+import pytest
+from celery import Celery
+
+from activejob_celery import ApplicationJob, adapters, perform_all_later, queue_as
+from activejob_celery.errors import ConfigurationError
+from tests.support.fixtures import make_app
+from tests.support.worker import run_worker, wait_for
+
+
+def _messages(client, key):
+    return [json.loads(raw) for raw in reversed(client.lrange(key, 0, -1))]
+
+
+def _proven(adapter):
+    return sum(1 for template in adapter.direct._templates.values() if template is not None)
+
+
+def test_the_default_configuration_copies_after_two_messages_prove_the_template(aj_app, aj_redis):
+    class ProvenJob(ApplicationJob):
+        queue_as("proven")
+
+        def perform(self, value):
+            pass
+
+    adapter = adapters.named_adapter("celery")
+    ProvenJob.perform_later(1)
+    assert _proven(adapter) == 0  # one message is no proof
+    ProvenJob.perform_later(2)
+    assert _proven(adapter) == 1
+    jobs = [ProvenJob.perform_later(n) for n in range(3, 6)]
+    assert all(job.successfully_enqueued for job in jobs)
+    assert aj_redis.client.llen("proven") == 5
+
+
+def test_gzip_compression_publishes_every_job_through_celery(aj_redis, aj_job_buffer):
+    app = make_app(aj_redis.url, task_compression="gzip")
+
+    class SqueezedJob(ApplicationJob):
+        queue_as("squeezed")
+
+        def perform(self, value):
+            aj_job_buffer.add(value)
+
+    jobs = [SqueezedJob.perform_later(n) for n in range(3)]
+    bulk = [SqueezedJob(n) for n in range(3, 6)]
+    perform_all_later(bulk)
+    assert all(job.successfully_enqueued for job in jobs + bulk)
+    for message in _messages(aj_redis.client, "squeezed"):
+        assert message["headers"]["compression"] == "application/x-gzip"
+        args, _kwargs, _embed = json.loads(zlib.decompress(base64.b64decode(message["body"])))
+        assert args[0]["job_class"].endswith("SqueezedJob")
+    with run_worker(app, queues=["squeezed"]):
+        wait_for(lambda: len(aj_job_buffer.values) == 6, timeout=30)
+    assert sorted(aj_job_buffer.values) == list(range(6))
+    app.close()
+
+
+@pytest.fixture
+def stamping_send_task():
+    """Wrap ``Celery.send_task`` as tracing libraries do: a header that differs on each call."""
+    original = Celery.send_task
+    counter = itertools.count()
+
+    @functools.wraps(original)
+    def send_task(self, *args, **kwargs):
+        headers = dict(kwargs.get("headers") or {})
+        headers["x-request-id"] = f"request-{next(counter)}"
+        kwargs["headers"] = headers
+        return original(self, *args, **kwargs)
+
+    Celery.send_task = send_task
+    yield
+    Celery.send_task = original
+
+
+def test_a_wrapped_send_task_gives_each_message_its_own_headers(
+    aj_app, aj_redis, stamping_send_task
+):
+    class TracedJob(ApplicationJob):
+        queue_as("traced")
+
+        def perform(self):
+            pass
+
+    for _ in range(4):
+        TracedJob.perform_later()
+    perform_all_later([TracedJob() for _ in range(2)])
+    seen = [message["headers"]["x-request-id"] for message in _messages(aj_redis.client, "traced")]
+    assert seen == [f"request-{n}" for n in range(6)]
+
+
+def test_a_wrap_installed_after_the_proof_sends_jobs_through_celery_again(aj_app, aj_redis):
+    class LateJob(ApplicationJob):
+        queue_as("late")
+
+        def perform(self):
+            pass
+
+    for _ in range(3):
+        LateJob.perform_later()  # proven and copied
+    original = Celery.send_task
+
+    @functools.wraps(original)
+    def send_task(self, *args, **kwargs):
+        kwargs["headers"] = {"x-late": "yes"}
+        return original(self, *args, **kwargs)
+
+    Celery.send_task = send_task
+    try:
+        LateJob.perform_later()
+    finally:
+        Celery.send_task = original
+    newest = _messages(aj_redis.client, "late")[-1]
+    assert newest["headers"]["x-late"] == "yes"
+
+
+def test_task_protocol_1_is_refused_at_init_app(aj_redis):
+    with pytest.raises(ConfigurationError, match="task_protocol"):
+        make_app(aj_redis.url, task_protocol=1)
