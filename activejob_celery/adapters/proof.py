@@ -56,12 +56,16 @@ def publish_functions(app: Any) -> tuple[Any, ...]:
         >>> publish_functions(app)[0] is Celery.send_task     # doctest: +SKIP
         True
     """
-    amqp = app.amqp
+    # Celery's cached properties take a lock on every read; once computed they sit in the
+    # instance's __dict__, read there (a few hundred ns per job instead of several us).
+    state = vars(app)
+    amqp = state.get("amqp") or app.amqp
+    cached = vars(amqp)
     return (
         type(app).send_task,
-        vars(app).get("send_task"),
-        amqp.send_task_message,
-        amqp.create_task_message,
+        state.get("send_task"),
+        cached.get("send_task_message") or amqp.send_task_message,
+        cached.get("create_task_message") or amqp.create_task_message,
         amqp.Producer.publish,
     )
 
