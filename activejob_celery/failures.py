@@ -18,6 +18,7 @@ REASONS = (
     "deserialization",
     "unknown_job_class",
     "malformed_message",
+    "enqueue_failed",
 )
 """Why a job failed for good."""
 

@@ -14,6 +14,7 @@ from ..errors import MalformedPayloadError
 from ..failures import job_failed
 from . import scripts
 from .entries import ScheduledJob, decode_value
+from .setaside import is_outage, set_aside
 
 if TYPE_CHECKING:
     import redis
@@ -118,10 +119,20 @@ class ScheduledSet:
 
     def _publish(self, handed: list[tuple[str, bytes]]) -> tuple[int, int]:
         done: list[str] = []
+        aside: list[str] = []
+        app = self.adapter.app
         try:
-            with self.adapter.app.producer_or_acquire() as producer:
+            with app.producer_or_acquire() as producer:
                 for member, value in handed:
-                    self._publish_one(member, value, producer)
+                    try:
+                        self._publish_one(member, value, producer)
+                    except Exception as error:
+                        if is_outage(error, producer):
+                            raise
+                        # This entry's own problem: keep it as a dead letter, go on.
+                        if set_aside(app, member, value, error):
+                            aside.append(member)
+                        continue
                     done.append(member)
         except Exception as error:
             # The broker is failing: stop here rather than wait out Celery's publish retries
@@ -129,13 +140,13 @@ class ScheduledSet:
             logger.warning(
                 "Could not publish %d scheduled job(s) (retried in %.0fs, when their lease "
                 "runs out): %s",
-                len(handed) - len(done),
+                len(handed) - len(done) - len(aside),
                 self.lease,
                 error,
             )
         finally:
-            if done:
-                self._ack(keys=[self.entries_key, self.claims_key], args=done)
+            if done or aside:
+                self._ack(keys=[self.entries_key, self.claims_key], args=done + aside)
         return len(done), len(handed) - len(done)
 
     def _publish_one(self, member: str, value: bytes, producer: Any) -> None:
