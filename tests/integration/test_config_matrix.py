@@ -75,7 +75,7 @@ def test_a_global_key_prefix(aj_redis, quiet):
     options = {"global_keyprefix": "pfx:"}
     app = _app(aj_redis.url, broker_transport_options=options, redbeat_redis_options={})
     _run(app)
-    keys = [key.decode() for key in aj_redis.client.keys()]
+    keys = [key.decode() for key in aj_redis.client.scan_iter()]
     assert any(key.startswith("pfx:_kombu.binding") for key in keys)
     assert not [key for key in keys if key.startswith(("_kombu", "default", "unacked"))]
 
