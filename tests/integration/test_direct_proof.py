@@ -13,6 +13,7 @@ from celery import Celery
 
 from activejob_celery import ApplicationJob, adapters, perform_all_later, queue_as
 from activejob_celery.errors import ConfigurationError
+from activejob_celery.scheduler import scheduled_set_for
 from tests.support.fixtures import make_app
 from tests.support.worker import run_worker, wait_for
 
@@ -127,3 +128,16 @@ def test_a_wrap_installed_after_the_proof_sends_jobs_through_celery_again(aj_app
 def test_task_protocol_1_is_refused_at_init_app(aj_redis):
     with pytest.raises(ConfigurationError, match="task_protocol"):
         make_app(aj_redis.url, task_protocol=1)
+
+
+def test_compressed_scheduled_entries_can_be_listed(aj_redis):
+    app = make_app(aj_redis.url, task_compression="gzip")
+
+    class LaterSqueezedJob(ApplicationJob):
+        def perform(self, value):
+            pass
+
+    job = LaterSqueezedJob.set(wait=60).perform_later(7)
+    [listed] = scheduled_set_for(app).list()
+    assert listed.job_id == job.job_id and listed.arguments == [7]
+    app.close()
