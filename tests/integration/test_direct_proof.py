@@ -141,3 +141,26 @@ def test_compressed_scheduled_entries_can_be_listed(aj_redis):
     [listed] = scheduled_set_for(app).list()
     assert listed.job_id == job.job_id and listed.arguments == [7]
     app.close()
+
+
+def test_a_copy_is_byte_for_byte_the_message_celery_builds(aj_app):
+    class ExactJob(ApplicationJob):
+        queue_as("exact")
+
+        def perform(self, *args, **kwargs):
+            pass
+
+    adapter = adapters.named_adapter("celery")
+    direct = adapter.direct
+    ExactJob.set(priority=2).perform_later(1)
+    ExactJob.set(priority=2).perform_later(2)
+    [template] = [t for t in direct._templates.values() if t is not None]
+    job = ExactJob("café ✓", {"k": [1.5, None, True]}, note="ünïcode")
+    job.priority = 2
+    outgoing = adapter.prepare(job)
+    [(key, built)] = direct.builder.build(
+        lambda producer: adapter.send_prepared(job, outgoing, producer=producer)
+    )
+    tag = template.tag_of(built)
+    assert key == template.key
+    assert template.stamp(outgoing, *direct._context(), delivery_tag=tag) == built
