@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import celery
 import kombu
+from celery.app.routes import MapRoute
 
 if TYPE_CHECKING:
     from .celery import Outgoing
@@ -87,6 +88,9 @@ def stranger(app: Any, functions: tuple[Any, ...]) -> str | None:
         where = _foreign_code(function)
         if where is not None:
             return f"{name} is wrapped by {where}"
+    routers = [route for route in app.amqp.router.routes if not isinstance(route, MapRoute)]
+    if routers:
+        return f"task_routes has a router function ({routers[0]!r}), which may route by arguments"
     if app.conf.task_send_sent_event:
         return "task_send_sent_event is on (Celery sends an event with each message)"
     return None

@@ -164,3 +164,31 @@ def test_a_copy_is_byte_for_byte_the_message_celery_builds(aj_app):
     tag = template.tag_of(built)
     assert key == template.key
     assert template.stamp(outgoing, *direct._context(), delivery_tag=tag) == built
+
+
+def by_argument(name, args, kwargs, options, task=None, **kw):
+    if name.endswith("SplitJob"):
+        return {"priority": 5 if args[0]["arguments"][0] == "b" else 0}
+    return None
+
+
+def test_a_router_function_routes_every_job_by_its_arguments(aj_redis):
+    make_app(aj_redis.url, task_routes=(by_argument,))
+
+    class SplitJob(ApplicationJob):
+        queue_as("split")
+
+        def perform(self, side):
+            pass
+
+    for side in ["a", "a", "a", "b", "b", "a"]:
+        SplitJob.perform_later(side)
+
+    def sides(key):
+        return [
+            json.loads(base64.b64decode(message["body"]))[0][0]["arguments"][0]
+            for message in _messages(aj_redis.client, key)
+        ]
+
+    assert sides("split") == ["a", "a", "a", "a"]
+    assert sides("split\x06\x165") == ["b", "b"]
