@@ -120,6 +120,7 @@ class ScheduledSet:
     def _publish(self, handed: list[tuple[str, bytes]]) -> tuple[int, int]:
         done: list[str] = []
         aside: list[str] = []
+        store_down = False
         app = self.adapter.app
         try:
             with app.producer_or_acquire() as producer:
@@ -129,14 +130,14 @@ class ScheduledSet:
                     except Exception as error:
                         if is_outage(error, producer):
                             raise
-                        # This entry's own problem: keep it as a dead letter, go on.
-                        if set_aside(app, member, value, error):
-                            aside.append(member)
+                        # Its own problem: a dead letter (or, store down, wait for the lease).
+                        kept = not store_down and set_aside(app, member, value, error)
+                        aside += [member] if kept else []
+                        store_down = not kept
                         continue
                     done.append(member)
         except Exception as error:
-            # The broker is failing: stop here rather than wait out Celery's publish retries
-            # for every job; the rest stay claimed and are retried when their lease runs out.
+            # The broker is failing: stop; the rest stay claimed until their lease runs out.
             logger.warning(
                 "Could not publish %d scheduled job(s) (retried in %.0fs, when their lease "
                 "runs out): %s",
