@@ -10,12 +10,26 @@ import zlib
 
 import pytest
 from celery import Celery
+from kombu import Producer
 
 from activejob_celery import ApplicationJob, adapters, perform_all_later, queue_as
 from activejob_celery.errors import ConfigurationError
 from activejob_celery.scheduler import scheduled_set_for
 from tests.support.fixtures import make_app
 from tests.support.worker import run_worker, wait_for
+
+# Captured at collection, before any test runs: a test that initialises sentry-sdk with its
+# CeleryIntegration (the configuration matrix) wraps these for the rest of the process.
+_OWN_PUBLISH = (Celery.send_task, Producer.publish)
+
+
+@pytest.fixture(autouse=True)
+def celerys_own_publish_functions():
+    """Run each test with Celery's and kombu's own publish functions, then put back the rest."""
+    saved = (Celery.send_task, Producer.publish)
+    Celery.send_task, Producer.publish = _OWN_PUBLISH
+    yield
+    Celery.send_task, Producer.publish = saved
 
 
 def _messages(client, key):
