@@ -12,6 +12,7 @@ from . import internals, log_subscriber, registry
 from .adapters import use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
+from .errors import ConfigurationError
 from .queue_name import queue_name_from_part
 from .reliable_fetch import ReliableFetch
 from .task import JobTask
@@ -37,6 +38,7 @@ def init_app(app: Celery) -> Settings:
         >>> app = Celery("shop", broker="redis://localhost:6379/0")   # doctest: +SKIP
         >>> activejob_celery.init_app(app)                           # doctest: +SKIP
     """
+    _check_protocol(app)
     settings = Settings.from_app(app)
     internals.check_shapes()  # one WARNING per part whose Celery/kombu internals moved
     use_settings(settings)
@@ -87,6 +89,18 @@ def register_task(app: Celery, job_class: type[ApplicationJob]) -> Any:
 def _register_everywhere(job_class: type[ApplicationJob]) -> None:
     for app in list(_apps):
         register_task(app, job_class)
+
+
+def _check_protocol(app: Celery) -> None:
+    # Job tasks read protocol 2 messages only; protocol 1 would turn every job into a
+    # malformed-message dead letter on the worker, so refuse it here instead.
+    protocol = app.conf.task_protocol
+    if protocol is not None and int(protocol) != 2:
+        raise ConfigurationError(
+            f"task_protocol = {protocol!r} is not supported: jobs need Celery's message "
+            "protocol 2 (the default). Remove task_protocol from the app's configuration "
+            "or set task_protocol = 2."
+        )
 
 
 def _configure_transport(app: Celery) -> None:

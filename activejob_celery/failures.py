@@ -19,6 +19,7 @@ REASONS = (
     "unknown_job_class",
     "malformed_message",
     "killed",
+    "enqueue_failed",
 )
 """Why a job failed for good."""
 

@@ -1,24 +1,32 @@
 """Direct publishing on Redis: job messages pushed straight onto kombu's lists, in pipelines.
 
 Celery's publish path (message building, routing, a new Redis client per publish) costs most of
-an enqueue. Here Celery builds one real message per task, queue and priority (through
-:class:`~activejob_celery.scheduler.capture.MessageBuilder`, so the list key, envelope, headers
-and queue declaration are Celery's and kombu's own), and every later job of that kind is a copy
-with its own id, arguments and body, pushed with one held Redis client; ``perform_all_later``
-pushes 1 000 per round trip inside MULTI/EXEC. A consumer cannot tell the copies from messages
-Celery published. Celery's ``before_task_publish``/``after_task_publish`` signals do not fire
-for copies, so as soon as anything listens to them every job goes through Celery again.
+an enqueue. Here Celery builds the real messages of the first two jobs of each task, queue and
+priority (through :class:`~activejob_celery.scheduler.capture.MessageBuilder`, so the list key,
+envelope, headers and queue declaration are Celery's and kombu's own); when a template cut from
+the first reproduces the second byte for byte, every later job of that kind is a copy with its
+own id, arguments and body, pushed with one held Redis client; ``perform_all_later`` pushes
+1 000 per round trip inside MULTI/EXEC. A consumer cannot tell the copies from messages Celery
+published.
+
+Copies are made only when that can be shown (see :mod:`.proof`): the message is plain
+uncompressed JSON carrying exactly the headers and properties Celery's protocol 2 writes, and
+Celery's and kombu's publish functions are their own, not wrapped by a library that adds headers
+(sentry-sdk's ``CeleryIntegration`` wraps ``Celery.send_task``). Otherwise, and while anything
+listens to Celery's ``before_task_publish``/``after_task_publish`` signals, jobs go through
+Celery.
 """
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import json
-import uuid
+import logging
+import os
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from celery.signals import after_task_publish, before_task_publish
+
+from .proof import Template, publish_functions, stranger
 
 if TYPE_CHECKING:
     import redis
@@ -27,80 +35,20 @@ if TYPE_CHECKING:
     from ..scheduler.capture import MessageBuilder
     from .celery import CeleryAdapter, Outgoing
 
+logger = logging.getLogger(__name__)
+
 TemplateKey = tuple[str, str, int | None]
 
-
-_VARYING = ("body", "id", "root_id", "parent_id", "argsrepr", "kwargsrepr", "correlation_id",
-            "delivery_tag", "properties_argsrepr", "properties_kwargsrepr")  # fmt: skip
-_PROPERTY_REPRS = ("argsrepr", "kwargsrepr")
-"""Celery also copies these two into the message properties; each copy gets its own slot."""
+_publishers: weakref.WeakSet[DirectPublisher] = weakref.WeakSet()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Template:
-    """A message Celery built, rendered once, with slots for what differs from job to job."""
+def _forget_templates_after_fork() -> None:
+    # A message names the process that sent it (``origin``): a child proves its own templates.
+    for publisher in list(_publishers):
+        publisher.forget()
 
-    key: bytes
-    pieces: tuple[str, ...]
-    """JSON text between the slots; ``slots[n]`` goes between ``pieces[n]`` and ``pieces[n+1]``."""
-    slots: tuple[str, ...]
-    embed_json: str
 
-    @classmethod
-    def parse(cls, key: bytes, raw: bytes) -> _Template | None:
-        envelope = json.loads(raw)
-        headers, properties = envelope.get("headers") or {}, envelope.get("properties") or {}
-        if (
-            properties.get("body_encoding") != "base64"
-            or envelope.get("content-type") != "application/json"
-            or headers.get("eta") is not None
-            or headers.get("expires") is not None
-            or not {"id", "root_id", "parent_id", "argsrepr", "kwargsrepr"} <= headers.keys()
-        ):
-            return None  # not a plain immediate JSON message: keep publishing through Celery
-        _args, _kwargs, embed = json.loads(base64.b64decode(envelope["body"]))
-        # Render the envelope once with a marker in each varying field, then cut it at the
-        # markers: a job's message is the pieces joined with its own encoded values.
-        marks = {name: f"\x00{name}\x00" for name in _VARYING}
-        envelope["body"] = marks["body"]
-        for name in ("id", "root_id", "parent_id", "argsrepr", "kwargsrepr"):
-            headers[name] = marks[name]
-        properties["correlation_id"] = marks["correlation_id"]
-        properties["delivery_tag"] = marks["delivery_tag"]
-        for name in _PROPERTY_REPRS:
-            if name in properties:
-                properties[name] = marks[f"properties_{name}"]
-        text = json.dumps(envelope)
-        encoded = {json.dumps(mark): name for name, mark in marks.items()}
-        found = sorted((text.index(mark), mark) for mark in encoded if mark in text)
-        pieces, slots, start = [], [], 0
-        for position, mark in found:
-            pieces.append(text[start:position])
-            slots.append(encoded[mark])
-            start = position + len(mark)
-        pieces.append(text[start:])
-        return cls(key, tuple(pieces), tuple(slots), json.dumps(embed))
-
-    def stamp(self, outgoing: Outgoing, lineage: dict[str, Any]) -> bytes:
-        task_id = outgoing.task_id
-        body = f"[[{json.dumps(outgoing.payload)}], {{}}, {self.embed_json}]".encode()
-        values = {
-            "body": base64.b64encode(body).decode(),
-            "id": task_id,
-            "root_id": lineage.get("root_id", task_id),
-            "parent_id": lineage.get("parent_id"),
-            "argsrepr": outgoing.reprs["argsrepr"],
-            "kwargsrepr": outgoing.reprs["kwargsrepr"],
-            "correlation_id": task_id,
-            "delivery_tag": str(uuid.uuid4()),
-            "properties_argsrepr": outgoing.reprs["argsrepr"],
-            "properties_kwargsrepr": outgoing.reprs["kwargsrepr"],
-        }
-        parts = [self.pieces[0]]
-        for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
-            parts.append(json.dumps(values[slot]))
-            parts.append(piece)
-        return "".join(parts).encode()
+os.register_at_fork(after_in_child=_forget_templates_after_fork)
 
 
 class DirectPublisher:
@@ -117,7 +65,13 @@ class DirectPublisher:
         self.adapter = adapter
         self.builder = builder
         self.client = client
-        self._templates: dict[TemplateKey, _Template | None] = {}
+        self._templates: dict[TemplateKey, Template | None] = {}
+        """Proven templates; None: this kind of job always goes through Celery."""
+        self._candidates: dict[TemplateKey, Template] = {}
+        """Templates cut from a first message, waiting for the second to prove them."""
+        self._functions: tuple[Any, ...] = ()
+        self._told: set[str] = set()
+        _publishers.add(self)
 
     def usable(self) -> bool:
         """False while anything listens to Celery's publish signals (they must see every job)."""
@@ -142,12 +96,20 @@ class DirectPublisher:
                     pipe.lpush(*push)
             pipe.execute()
 
+    def forget(self) -> None:
+        """Drop every template: the next jobs are built by Celery and prove new ones."""
+        self._templates = {}
+        self._candidates = {}
+        self._functions = ()
+
     def _push_for(self, job: ApplicationJob) -> tuple[bytes, bytes] | None:
         outgoing = self.adapter.prepare(job)
         key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
         template = self._templates.get(key)
         if template is not None:
-            return template.key, template.stamp(outgoing, self._lineage())
+            if publish_functions(self.adapter.app) == self._functions:
+                return template.key, template.stamp(outgoing, *self._context())
+            self.forget()  # something wrapped Celery's publish path since the proof
         pushes = self.builder.build(
             lambda producer: self.adapter.send_prepared(job, outgoing, producer=producer)
         )
@@ -158,16 +120,54 @@ class DirectPublisher:
             return None
         [(list_key, raw)] = pushes
         if key not in self._templates:
-            self._templates[key] = _Template.parse(list_key, raw)
+            self._learn(key, list_key, raw, outgoing)
         return list_key, raw
 
-    def _lineage(self) -> dict[str, Any]:
-        # As Celery's send_task does: a job enqueued by a running task is its child.
-        parent = self.adapter.app.current_worker_task
+    def _learn(self, key: TemplateKey, list_key: bytes, raw: bytes, outgoing: Outgoing) -> None:
+        """Cut a candidate from a first message; prove it on the second (or give up on the key)."""
+        app = self.adapter.app
+        functions = publish_functions(app)
+        problem = stranger(app, functions)
+        if problem is not None:
+            self._templates[key] = None
+            self._tell(problem)
+            return
+        candidate = self._candidates.pop(key, None)
+        if candidate is None:
+            fresh = Template.parse(list_key, raw)
+            if isinstance(fresh, str):
+                self._templates[key] = None
+                self._tell(f"{key[0]} on queue {key[1]!r}: {fresh}")
+            else:
+                self._candidates[key] = fresh
+            return
+        copy = candidate.stamp(outgoing, *self._context(), delivery_tag=candidate.tag_of(raw))
+        if copy == raw:
+            self._functions = functions
+            self._templates[key] = candidate
+            return
+        self._templates[key] = None
+        self._tell(f"{key[0]} on queue {key[1]!r}: two messages Celery built differ beyond ids")
+
+    def _context(self) -> tuple[str, dict[str, Any]]:
+        """``reply_to`` (Celery's per-thread id) and lineage, as Celery's send_task finds them."""
+        app = self.adapter.app
+        parent = app.current_worker_task
         if not parent:
-            return {}
+            return app.thread_oid, {}
+        # As Celery's send_task does: a job enqueued by a running task is its child.
         request = parent.request
-        return {"root_id": request.root_id or request.id, "parent_id": request.id}
+        return app.thread_oid, {"root_id": request.root_id or request.id, "parent_id": request.id}
+
+    def _tell(self, problem: str) -> None:
+        if problem not in self._told:
+            self._told.add(problem)
+            logger.info(
+                "Direct publishing steps aside (jobs go through Celery) for app %r: %s",
+                self.adapter.app.main,
+                problem,
+            )
 
     def __repr__(self) -> str:
-        return f"<DirectPublisher {len(self._templates)} templates>"
+        proven = sum(1 for template in self._templates.values() if template is not None)
+        return f"<DirectPublisher {proven} templates>"

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from .store import DeadLetterStore
+from .store import BUSY, CLAIMED, MISSING, DeadLetterStore
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -32,6 +32,7 @@ class MemoryDeadLetterStore(DeadLetterStore):
         self._scores: dict[str, float] = {}
         self._record_json: dict[str, str] = {}
         self._summary_json: dict[str, str] = {}
+        self._claims: dict[str, float] = {}
 
     @classmethod
     def named(
@@ -91,7 +92,26 @@ class MemoryDeadLetterStore(DeadLetterStore):
                 removed += 1
             self._record_json.pop(key, None)
             self._summary_json.pop(key, None)
+            self._claims.pop(key, None)
         return removed
+
+    def _claim(self, ids: Sequence[str], now: float, until: float) -> list[int]:
+        states: list[int] = []
+        with self._lock:
+            for key in ids:
+                if key not in self._record_json:
+                    states.append(MISSING)
+                elif self._claims.get(key, now) > now:
+                    states.append(BUSY)
+                else:
+                    self._claims[key] = until
+                    states.append(CLAIMED)
+        return states
+
+    def _unclaim(self, ids: Sequence[str]) -> None:
+        with self._lock:
+            for key in ids:
+                self._claims.pop(key, None)
 
     def count(self) -> int:
         """How many dead letters are stored."""
@@ -104,3 +124,4 @@ class MemoryDeadLetterStore(DeadLetterStore):
             self._scores.clear()
             self._record_json.clear()
             self._summary_json.clear()
+            self._claims.clear()

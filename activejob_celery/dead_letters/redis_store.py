@@ -2,7 +2,8 @@
 
 Keys (under ``activejob_key_prefix``): ``activejob:dead`` (zset id -> failed_at),
 ``activejob:dead:records`` (hash id -> full JSON) and ``activejob:dead:summaries`` (hash id ->
-JSON without payload and traceback, so listing never loads large payloads).
+JSON without payload and traceback, so listing never loads large payloads), plus
+``activejob:dead:claims`` (hash id -> claim deadline, while a retry publishes the record).
 """
 
 from __future__ import annotations
@@ -45,6 +46,28 @@ if excess > 0 then drop(redis.call('ZRANGE', index, 0, excess - 1)) end
 return removed
 """
 
+# Claim records for a retry: one caller wins each record; an expired claim can be taken over.
+_CLAIM = """
+local records, claims = KEYS[1], KEYS[2]
+local now, deadline = tonumber(ARGV[1]), ARGV[2]
+local states = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local state = 0
+  if redis.call('HEXISTS', records, id) == 1 then
+    local held = redis.call('HGET', claims, id)
+    if held and tonumber(held) > now then
+      state = -1
+    else
+      redis.call('HSET', claims, id, deadline)
+      state = 1
+    end
+  end
+  states[#states + 1] = state
+end
+return states
+"""
+
 
 class RedisDeadLetterStore(DeadLetterStore):
     """Dead letters in Redis (the default: ``activejob_dead_letters_url``, else the broker).
@@ -61,7 +84,9 @@ class RedisDeadLetterStore(DeadLetterStore):
         self.index_key = self.settings.key("dead")
         self.records_key = self.settings.key("dead", "records")
         self.summaries_key = self.settings.key("dead", "summaries")
+        self.claims_key = self.settings.key("dead", "claims")
         self._insert_script: Any = client.register_script(_INSERT_AND_TRIM)
+        self._claim_script: Any = client.register_script(_CLAIM)
 
     @classmethod
     def connect(
@@ -121,8 +146,20 @@ class RedisDeadLetterStore(DeadLetterStore):
             pipe.zrem(self.index_key, *ids)
             pipe.hdel(self.records_key, *ids)
             pipe.hdel(self.summaries_key, *ids)
-            removed, _, _ = pipe.execute()
+            pipe.hdel(self.claims_key, *ids)
+            removed, _, _, _ = pipe.execute()
         return int(removed)
+
+    def _claim(self, ids: Sequence[str], now: float, until: float) -> list[int]:
+        if not ids:
+            return []
+        keys = [self.records_key, self.claims_key]
+        states = self._claim_script(keys=keys, args=[repr(now), repr(until), *ids])
+        return [int(state) for state in states]
+
+    def _unclaim(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.client.hdel(self.claims_key, *ids)
 
     def count(self) -> int:
         """How many dead letters are stored (ZCARD)."""

@@ -15,7 +15,14 @@ from ..config import Settings, current_settings
 from ..errors import ConfigurationError, EnqueueError
 from ..redis_clients import REDIS_SCHEMES
 from .filters import Filters, cutoff_time
-from .record import DeadLetter, DeadLetterNotFoundError, NotRetryableError, now, retry_problem
+from .record import (
+    DeadLetter,
+    DeadLetterError,
+    DeadLetterNotFoundError,
+    NotRetryableError,
+    now,
+    retry_problem,
+)
 from .republish import BulkResult, current_app_for_jobs, publish_letters
 
 if TYPE_CHECKING:
@@ -23,6 +30,13 @@ if TYPE_CHECKING:
 
 STORE_SCHEMES = (*REDIS_SCHEMES, "memory")
 """URL schemes a store can live at: Redis (``sentinel://`` too) or ``memory`` (in-process)."""
+CLAIMED, MISSING, BUSY = 1, 0, -1
+"""What :meth:`DeadLetterStore._claim` says of each id."""
+CLAIM_LEASE = 300.0
+"""Seconds a retry holds its claim: a caller that died between publish and delete is taken
+over after this (the job may then run twice, never zero times)."""
+_GONE = "no such dead letter"
+_BUSY = "another caller is retrying it right now"
 Progress = Callable[[int], None]
 """Called with the number of entries just handled (``click.progressbar``'s ``update`` fits)."""
 
@@ -91,6 +105,18 @@ class DeadLetterStore(ABC):
     @abstractmethod
     def _delete(self, ids: Sequence[str]) -> int:
         """Remove entries; returns how many existed."""
+
+    @abstractmethod
+    def _claim(self, ids: Sequence[str], now: float, until: float) -> builtins.list[int]:
+        """Atomically claim each id for a retry until ``until``; only one caller wins.
+
+        Returns, per id, :data:`CLAIMED` (this caller won), :data:`MISSING` (no such record)
+        or :data:`BUSY` (another caller holds an unexpired claim).
+        """
+
+    @abstractmethod
+    def _unclaim(self, ids: Sequence[str]) -> None:
+        """Give claims back (the publish failed: the records stay, retryable again)."""
 
     @abstractmethod
     def count(self) -> int:
@@ -224,19 +250,32 @@ class DeadLetterStore(ABC):
         result = self.retry_many([letter_id])
         if letter_id in result.retried:
             return result.retried[letter_id]
-        raise EnqueueError(result.failed.get(letter_id, "the message was not published"))
+        why = result.failed.get(letter_id, "the message was not published")
+        if why == _GONE:
+            raise DeadLetterNotFoundError(letter_id, " (another caller retried or removed it)")
+        if why == _BUSY:
+            raise DeadLetterError(f"Dead letter {letter_id} is not retried: {why}")
+        raise EnqueueError(why)
 
     def retry_many(
         self, ids: Sequence[str], *, batch_size: int = 100, progress: Progress | None = None
     ) -> BulkResult:
-        """Retry many records, publishing each batch through one producer; see :meth:`retry`."""
+        """Retry many records, publishing each batch through one producer; see :meth:`retry`.
+
+        Each record is claimed first, atomically, so two callers retrying the same record
+        (two clicks, two operators) publish it once; a record whose publish fails is given
+        back, and stays.
+        """
         result = BulkResult()
         app = self.app or current_app_for_jobs()
         for start in range(0, len(ids), batch_size):
             chunk = list(ids[start : start + batch_size])
-            published = publish_letters(app, zip(chunk, self._load(chunk), strict=True), result)
+            claimed = self._claim_for_retry(chunk, result)
+            published = publish_letters(app, zip(claimed, self._load(claimed), strict=True), result)
             # Removed only once published: a crash in between enqueues twice, never loses.
-            self._delete([letter.id for letter, _ in published])
+            done = {letter.id for letter, _ in published}
+            self._delete(sorted(done))
+            self._unclaim([letter_id for letter_id in claimed if letter_id not in done])
             for letter, task_id in published:
                 result.retried[letter.id] = task_id
                 if signals.dead_letter_retried.receivers:
@@ -246,6 +285,18 @@ class DeadLetterStore(ABC):
             if progress is not None:
                 progress(len(chunk))
         return result
+
+    def _claim_for_retry(self, chunk: builtins.list[str], result: BulkResult) -> builtins.list[str]:
+        moment = now().timestamp()
+        claimed: builtins.list[str] = []
+        for letter_id, state in zip(
+            chunk, self._claim(chunk, moment, moment + CLAIM_LEASE), strict=True
+        ):
+            if state == CLAIMED:
+                claimed.append(letter_id)
+            else:
+                result.failed[letter_id] = _GONE if state == MISSING else _BUSY
+        return claimed
 
     def discard(self, letter_id: str) -> bool:
         """Remove one record for good; returns whether it existed.

@@ -14,8 +14,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
+
+from kombu.compression import decompress as kombu_decompress
+
+# kombu's own codecs (the ones that compressed the message); typed here.
+_decompress: Callable[[bytes, str], bytes] = kombu_decompress
 
 DIRECT = b"D"
 ENVELOPE = b"E"
@@ -93,6 +99,8 @@ def decode_value(value: bytes) -> dict[str, Any]:
     body = message["body"]
     if properties.get("body_encoding") == "base64":
         body = base64.b64decode(body)
+    if headers.get("compression"):  # task_compression: kombu names its codec in this header
+        body = _decompress(body, headers["compression"])
     args, _kwargs, _embed = json.loads(body)
     info = properties.get("delivery_info") or {}
     return {

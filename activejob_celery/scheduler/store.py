@@ -14,6 +14,7 @@ from ..errors import MalformedPayloadError
 from ..failures import job_failed
 from . import scripts
 from .entries import ScheduledJob, decode_value
+from .setaside import is_outage, set_aside
 
 if TYPE_CHECKING:
     import redis
@@ -118,24 +119,35 @@ class ScheduledSet:
 
     def _publish(self, handed: list[tuple[str, bytes]]) -> tuple[int, int]:
         done: list[str] = []
+        aside: list[str] = []
+        store_down = False
+        app = self.adapter.app
         try:
-            with self.adapter.app.producer_or_acquire() as producer:
+            with app.producer_or_acquire() as producer:
                 for member, value in handed:
-                    self._publish_one(member, value, producer)
+                    try:
+                        self._publish_one(member, value, producer)
+                    except Exception as error:
+                        if is_outage(error, producer):
+                            raise
+                        # Its own problem: a dead letter (or, store down, wait for the lease).
+                        kept = not store_down and set_aside(app, member, value, error)
+                        aside += [member] if kept else []
+                        store_down = not kept
+                        continue
                     done.append(member)
         except Exception as error:
-            # The broker is failing: stop here rather than wait out Celery's publish retries
-            # for every job; the rest stay claimed and are retried when their lease runs out.
+            # The broker is failing: stop; the rest stay claimed until their lease runs out.
             logger.warning(
                 "Could not publish %d scheduled job(s) (retried in %.0fs, when their lease "
                 "runs out): %s",
-                len(handed) - len(done),
+                len(handed) - len(done) - len(aside),
                 self.lease,
                 error,
             )
         finally:
-            if done:
-                self._ack(keys=[self.entries_key, self.claims_key], args=done)
+            if done or aside:
+                self._ack(keys=[self.entries_key, self.claims_key], args=done + aside)
         return len(done), len(handed) - len(done)
 
     def _publish_one(self, member: str, value: bytes, producer: Any) -> None:
