@@ -17,10 +17,16 @@ from sentry_sdk.integrations.celery import CeleryIntegration
 
 from activejob_celery import init_app
 from activejob_celery.errors import ConfigurationError
+from tests.integration.test_rabbitmq import aj_rabbit, rabbit_app
+from tests.integration.test_sentinel import sentinel_app
 from tests.integration.test_sentry_envelopes import SentryEndpoint, sentry_session
 from tests.support.fixtures import make_app
 from tests.support.matrix import run_scenario
+from tests.support.rabbitmq import RabbitMQNode
+from tests.support.sentinel import SentinelCluster
 from tests.support.worker import run_worker
+
+__all__ = ["aj_rabbit"]  # the module-scoped RabbitMQ node fixture, shared with its own tests
 
 
 @pytest.fixture
@@ -78,6 +84,21 @@ def test_a_global_key_prefix(aj_redis, quiet):
     keys = [key.decode() for key in aj_redis.client.scan_iter()]
     assert any(key.startswith("pfx:_kombu.binding") for key in keys)
     assert not [key for key in keys if key.startswith(("_kombu", "default", "unacked"))]
+
+
+def test_sentinel_after_a_failover(tmp_path, quiet):
+    # kombu's Sentinel transport, every part found through the sentinel (no Redis URL set),
+    # and the scenario run on the replica the sentinel promoted after the master was killed.
+    with SentinelCluster.start_private(workdir=tmp_path) as cluster:
+        app = sentinel_app(cluster)
+        promoted = cluster.failover()
+        _run(app)
+        assert cluster.master_port() == promoted.port
+
+
+def test_rabbitmq_with_redis_url_settings(aj_rabbit: RabbitMQNode, aj_redis, quiet):
+    # RabbitMQ carries the messages; the scheduled set, dead letters and RedBeat use Redis.
+    _run(rabbit_app(aj_rabbit, aj_redis.url, redbeat_redis_url=aj_redis.url))
 
 
 def test_task_protocol_1_is_a_configuration_error(aj_redis):
