@@ -15,6 +15,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from ..broker_queues import ssl_options
+from ..config import redis_location
 from .store import DeadLetterStore
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ class RedisDeadLetterStore(DeadLetterStore):
         self.records_key = self.settings.key("dead", "records")
         self.summaries_key = self.settings.key("dead", "summaries")
         self._insert_script: Any = client.register_script(_INSERT_AND_TRIM)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {redis_location(self.client)} {self.index_key}>"
 
     @classmethod
     def connect(
