@@ -110,9 +110,9 @@ def check(workdir: Path) -> None:
                        "--loglevel", "INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
         print("+", " ".join(worker_args), flush=True)
         with log_path.open("w") as log:
-            worker = subprocess.Popen(worker_args, cwd=app_dir, env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
-        ran = {}
+            streams = {"stdout": log, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL}
+            worker = subprocess.Popen(worker_args, cwd=app_dir, env=env, **streams)
+        ran: dict[str, bool] = {}
         try:
             enqueue = [str(bin_dir / "python"), "-c", ENQUEUE]
             print("+ python -c <enqueue a job now and one with set(wait=1)>", flush=True)
