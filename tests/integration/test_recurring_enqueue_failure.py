@@ -10,8 +10,9 @@ from celery.signals import task_failure, task_retry, task_success
 from activejob_celery import ApplicationJob, EnqueueError
 from activejob_celery.adapters.celery import CeleryAdapter
 from activejob_celery.dead_letters import store_for
-from activejob_celery.recurring import load_recurring, sync
+from activejob_celery.recurring import load_recurring, run_now, sync
 from activejob_celery.recurring.store import TASK_NAME
+from activejob_celery.recurring.tasks import RecurringEnqueueError
 from tests.support.fixtures import make_app
 from tests.support.worker import run_worker, wait_for
 
@@ -90,6 +91,9 @@ def test_a_failed_recurring_enqueue_is_retried_then_dead_lettered(
     enqueued = [r.getMessage() for r in caplog.records if "enqueued" in r.getMessage()]
     assert enqueued == []
     assert any("could not enqueue" in r.getMessage() for r in caplog.records)
+
+    with pytest.raises(RecurringEnqueueError, match="broker said no"):
+        run_now("unpublishable", app=app)  # the CLI and the dashboard report it, not "Enqueued"
 
     broken.clear()  # the broker takes it again: the run is retried from the dead letters
     with run_worker(app):
