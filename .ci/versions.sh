@@ -24,8 +24,8 @@ for which in oldest newest; do
             -e . --group test
     fi
     "$venv/bin/python" -m pip check
-    "$venv/bin/python" -c 'import celery, kombu, redis
-print(f"==> {__import__("sys").argv[1]}: celery {celery.__version__}, kombu {kombu.__version__},"
+    "$venv/bin/python" -c 'import sys, celery, kombu, redis
+print(f"==> {sys.argv[1]}: celery {celery.__version__}, kombu {kombu.__version__},"
       f" redis-py {redis.__version__}")' "$which"
     start=$SECONDS
     "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
