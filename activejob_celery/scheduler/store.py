@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
+from ..config import redis_location
 from ..core import parse_time
 from ..errors import MalformedPayloadError
 from ..failures import job_failed
@@ -68,6 +69,9 @@ class ScheduledSet:
         self._release = client.register_script(scripts.RELEASE)
         self._ack = client.register_script(scripts.ACK)
         self._listeners: list[Callable[[float], None]] = []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {redis_location(self.client)} {self.key}>"
 
     # ------------------------------------------------------------------ writing
 

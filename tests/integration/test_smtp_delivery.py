@@ -9,6 +9,7 @@ arrive at a loopback HTTP endpoint.
 
 from __future__ import annotations
 
+import shutil
 import smtplib
 import socket
 import ssl
@@ -38,6 +39,7 @@ from tests.integration.test_sentry_envelopes import (
 from tests.support import free_port
 from tests.support.fixtures import make_app
 from tests.support.payloads import payload_of
+from tests.support.requirements import need
 from tests.support.worker import run_worker, wait_for
 
 REPLIES = {
@@ -292,6 +294,7 @@ def test_a_worker_delivers_the_exact_bytes_and_keeps_a_rejected_message_as_a_dea
 @pytest.fixture
 def aj_certificate(tmp_path):
     """A self-signed certificate for 127.0.0.1 (made with the openssl command)."""
+    need(shutil.which("openssl") is not None, "no openssl on PATH (apt-get install openssl)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",

@@ -193,9 +193,10 @@ def test_redis_killed_and_restarted_under_enqueues_loses_no_accepted_job(aj_aof,
     assert all(isinstance(item.job.enqueue_error, EnqueueError) for item in refused)
     assert all(item.job.enqueue_error is None for item in accepted)
     assert max(item.seconds for item in sent) < 15, "an enqueue hung while Redis was down"
-    # Delayed before the kill, due after the restart: they waited in Redis through it.
-    survivors = [item for item in before if item.scheduled_for is not None]
-    assert survivors and min(item.scheduled_for for item in survivors) > restarted_at
+    # Delayed before the kill and due after it: they waited in Redis through the outage (on a
+    # loaded machine some of them may fall due before the restart; they still waited).
+    survivors = [item for item in before if (item.scheduled_for or 0) > killed_at]
+    assert survivors
     assert all(runs[item.job.job_id] >= 1 for item in survivors)
     assert "Connection to broker lost" in log  # the worker did lose Redis ...
     assert "Scheduler cannot reach Redis" in log  # ... and so did its poller

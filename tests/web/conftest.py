@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from activejob_celery import web
 from activejob_celery.web import create_app
 from tests.support.fixtures import make_app
+from tests.support.requirements import chromium_path, skip_or_fail
 
 LOCAL = ("127.0.0.1", 50123)
 LOCAL_URL = "http://localhost"
@@ -42,19 +43,22 @@ BROWSER_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"  # screenshots.py; the fixture looks on PATH
 
 
 @pytest.fixture(scope="module")
 def aj_browser() -> Iterator[Any]:
-    """Headless Debian Chromium driven by Playwright (never ``playwright install``).
+    """Headless Debian Chromium (``chromium`` on PATH) driven by Playwright.
+
+    Never ``playwright install``: without Chromium the tests skip (fail under ``CI=true``).
 
     Module-scoped: Playwright's sync API keeps an event loop on this thread while it runs.
     """
     from playwright.sync_api import sync_playwright
 
+    chromium = chromium_path() or skip_or_fail("no chromium on PATH (apt-get install chromium)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         yield browser
         browser.close()
 
