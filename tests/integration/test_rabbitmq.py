@@ -27,6 +27,7 @@ from activejob_celery.queue_priority import celery_priority
 from activejob_celery.scheduler import scheduled_set_for
 from tests.support.fixtures import JobBuffer, make_app
 from tests.support.rabbitmq import RabbitMQNode, rabbitmq_problem
+from tests.support.requirements import skip_or_fail
 from tests.support.worker import run_worker, wait_for
 
 
@@ -38,13 +39,13 @@ def aj_rabbit() -> Iterator[RabbitMQNode]:
     """One private RabbitMQ node for the module (skips with the reason when it cannot run)."""
     problem = rabbitmq_problem()
     if problem is not None:
-        pytest.skip(f"RabbitMQ tests need a rabbitmq-server: {problem}")
+        skip_or_fail(f"RabbitMQ tests need a rabbitmq-server: {problem}")
     node = RabbitMQNode()
     try:
         node.start()
     except (RuntimeError, OSError) as error:
         node.close()
-        pytest.skip(f"RabbitMQ node could not start: {str(error).splitlines()[0]}")
+        skip_or_fail(f"RabbitMQ node could not start: {str(error).splitlines()[0]}")
     try:
         yield node
     finally:
