@@ -25,8 +25,11 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from celery.signals import worker_process_shutdown, worker_shutdown
+
 from .dead_letters.binding import is_set_up, settings_for, store_for
 from .dead_letters.redis_store import RedisDeadLetterStore
+from .deferred_replies import DeferredReplies
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -38,7 +41,18 @@ logger = logging.getLogger(__name__)
 MARK_TTL = 7 * 24 * 3600
 """Seconds a job's mark (and its interruption count) outlives its last start."""
 
+# KEYS[1]: this run's mark; KEYS[2..]: marks of runs this process ended since its last start.
+# ARGV[1]: this run's task id, ARGV[2]: the TTL; then, per ended run, its task id and '1' when
+# the job is over for good. Clearing ended runs here saves each run a round trip of its own.
 _START = """
+for i = 2, #KEYS do
+  local ended, done = ARGV[2 * i - 1], ARGV[2 * i]
+  if done == '1' then
+    redis.call('DEL', KEYS[i])
+  elseif redis.call('HGET', KEYS[i], 'task') == ended then
+    redis.call('HDEL', KEYS[i], 'task')
+  end
+end
 local previous = redis.call('HGET', KEYS[1], 'task')
 local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
 if previous == ARGV[1] then
@@ -88,14 +102,38 @@ class Ledger:
         self.settings = settings
         self._start = client.register_script(_START)
         self._finish = client.register_script(_FINISH)
+        self._ended: list[tuple[str, str, bool]] = []
+        self._ended_lock = threading.Lock()
+        self._deferred = DeferredReplies(client)
 
     def key(self, job_id: str) -> str:
         """The job's mark: ``activejob:running:<job_id>``."""
         return self.settings.key("running", job_id)
 
-    def start(self, job_id: str, task_id: str) -> Start:
-        """Mark the run of ``task_id`` as started; report an unfinished previous delivery."""
-        interrupted, count = self._start(keys=[self.key(job_id)], args=[task_id, MARK_TTL])
+    def start(self, job_id: str, task_id: str, *, redelivered: bool = True) -> Start:
+        """Mark the run of ``task_id`` as started; report an unfinished previous delivery.
+
+        Runs this process ended since (:meth:`finish_later`) are cleared in the same step. A
+        first delivery (``redelivered`` False: the broker sets the flag on every message it
+        hands out again, kombu's Redis restore included) cannot follow an interrupted run of
+        the same message, so its mark is sent without waiting for the reply.
+        """
+        with self._ended_lock:
+            ended, self._ended = self._ended, []
+        keys, args = [self.key(job_id)], [task_id, MARK_TTL]
+        for ended_job, ended_task, done in ended:
+            keys.append(self.key(ended_job))
+            args += [ended_task, "1" if done else "0"]
+        try:
+            if not redelivered:
+                self._deferred.send("EVAL", _START, len(keys), *keys, *args)
+                return Start(False, 0)
+            self._deferred.drain()  # earlier marks first
+            interrupted, count = self._start(keys=keys, args=args)
+        except Exception:
+            with self._ended_lock:  # not cleared: try again with the next start
+                self._ended[:0] = ended
+            raise
         return Start(bool(int(interrupted)), int(count))
 
     def finish(self, job_id: str, task_id: str, *, done: bool) -> None:
@@ -104,6 +142,23 @@ class Ledger:
             self.client.delete(self.key(job_id))
         else:
             self._finish(keys=[self.key(job_id)], args=[task_id])
+
+    def finish_later(self, job_id: str, task_id: str, *, done: bool) -> None:
+        """As :meth:`finish`, sent with this process's next :meth:`start` (or :meth:`flush`).
+
+        The mark stays a little longer; the broker has the run's acknowledgement by then, so
+        no delivery of this message can follow and find it.
+        """
+        with self._ended_lock:
+            self._ended.append((job_id, task_id, done))
+
+    def flush(self) -> None:
+        """Clear the marks of every run ended with :meth:`finish_later` now."""
+        self._deferred.drain()
+        with self._ended_lock:
+            ended, self._ended = self._ended, []
+        for job_id, task_id, done in ended:
+            self.finish(job_id, task_id, done=done)
 
 
 class MemoryLedger(Ledger):
@@ -121,14 +176,21 @@ class MemoryLedger(Ledger):
         self._marks: dict[str, tuple[str | None, int]] = {}
         self._lock = threading.Lock()
 
-    def start(self, job_id: str, task_id: str) -> Start:
-        """As :meth:`Ledger.start`."""
+    def start(self, job_id: str, task_id: str, *, redelivered: bool = True) -> Start:
+        """As :meth:`Ledger.start` (always answered at once)."""
         with self._lock:
             previous, count = self._marks.get(job_id, (None, 0))
             interrupted = previous == task_id
             count += int(interrupted)
             self._marks[job_id] = (task_id, count)
         return Start(interrupted, count)
+
+    def finish_later(self, job_id: str, task_id: str, *, done: bool) -> None:
+        """As :meth:`Ledger.finish` (nothing to save in memory)."""
+        self.finish(job_id, task_id, done=done)
+
+    def flush(self) -> None:
+        """Nothing waits in memory."""
 
     def finish(self, job_id: str, task_id: str, *, done: bool) -> None:
         """As :meth:`Ledger.finish`."""
@@ -208,13 +270,42 @@ def task_ledger(task: Any, *, in_worker: bool = False) -> Ledger | None:
         return None
 
 
-def finish_quietly(ledger: Ledger, job_id: str, task_id: str, *, done: bool) -> None:
-    """:meth:`Ledger.finish`, logging instead of raising when the store is unreachable.
+def flush_all() -> None:
+    """Clear every mark still waiting for a next start in this process (at its shutdown).
+
+    Example:
+        >>> flush_all()                                              # doctest: +SKIP
+    """
+    with _lock:
+        ledgers = list(_ledgers.values())
+    for ledger in ledgers:
+        try:
+            ledger.flush()
+        except Exception as error:  # a mark left behind expires; it only over-counts a redelivery
+            logger.warning("Could not clear run marks at shutdown: %s", error)
+
+
+def finish_quietly(
+    ledger: Ledger, job_id: str, task_id: str, *, done: bool, later: bool = False
+) -> None:
+    """:meth:`Ledger.finish` (``later``: :meth:`Ledger.finish_later`), logging, never raising.
 
     Example:
         >>> finish_quietly(ledger, job.job_id, task_id, done=True)   # doctest: +SKIP
     """
     try:
+        if later:
+            ledger.finish_later(job_id, task_id, done=done)
+            return
         ledger.finish(job_id, task_id, done=done)
     except Exception as error:  # a mark left behind expires; it only over-counts a redelivery
         logger.warning("Could not clear the run mark of job %s (%s): %s", job_id, task_id, error)
+
+
+def _flush_at_shutdown(**_: Any) -> None:
+    flush_all()
+
+
+# A prefork child or a solo worker clears the marks of its last runs as it exits.
+for _signal in (worker_process_shutdown, worker_shutdown):
+    _signal.connect(_flush_at_shutdown, weak=False, dispatch_uid="activejob_celery.interruptions")

@@ -69,7 +69,7 @@ def run_payload(payload: Any, task: Any = None) -> Any:
     interruption, limit_reached = (
         _begin(ledger, task, job, task_id) if ledger is not None else (None, False)
     )
-    done = False
+    done = succeeded = False
     try:
         if interruption is not None and limit_reached:
             job_failed(payload, interruption, reason="killed", job=job)
@@ -77,6 +77,7 @@ def run_payload(payload: Any, task: Any = None) -> Any:
             raise interruption
         result = perform_now(job, interruption=interruption)
         done = not isinstance(result, BaseException)  # a handled error may have re-enqueued it
+        succeeded = done
         return result
     except Exception as error:
         if not done:
@@ -85,7 +86,9 @@ def run_payload(payload: Any, task: Any = None) -> Any:
         raise
     finally:
         if ledger is not None:
-            finish_quietly(ledger, job.job_id, task_id, done=done)
+            # The common case, a run that succeeded, is cleared with this process's next start
+            # (one round trip a run); the others at once.
+            finish_quietly(ledger, job.job_id, task_id, done=done, later=succeeded)
 
 
 def _begin(
@@ -96,12 +99,12 @@ def _begin(
     Returns:
         The error the run must start with (if any), and whether the job is out of interruptions.
     """
+    delivery = task.request.delivery_info or {}
     try:
-        start = ledger.start(job.job_id, task_id)
+        start = ledger.start(job.job_id, task_id, redelivered=bool(delivery.get("redelivered")))
     except Exception as problem:  # the mark is a safeguard: its store being down stops no job
         logger.warning("Could not mark the start of job %s (%s): %s", job.job_id, task_id, problem)
         return None, False
-    delivery = task.request.delivery_info or {}
     if not start.interrupted:
         if delivery.get("redelivered"):
             logger.warning(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import timedelta
 
 import pytest
+import redis
 
 from activejob_celery import ApplicationJob, JobInterruptedError, init_app, retry_on
+from activejob_celery.config import Settings
 from activejob_celery.dead_letters import store_for
-from activejob_celery.interruptions import ledger_for
+from activejob_celery.interruptions import Ledger, Start, ledger_for
 from activejob_celery.rescue import exception_key
 from activejob_celery.worker_checks import visibility_warnings
 from tests.integration.dead_letters_support import job_payload, settle
@@ -22,10 +25,30 @@ INTERRUPTED = exception_key((JobInterruptedError,))
 
 
 def _interrupt(app, job, times=1):
-    """Leave the marks ``times`` runs of ``job``'s message would leave had each been killed."""
+    """Leave what ``times`` runs of ``job``'s message leave had each been killed mid-run: its
+    run marks, and the message back on its queue flagged ``redelivered`` (as kombu's restore of
+    an unacknowledged message flags it)."""
     ledger = ledger_for(app)
     for _ in range(times):
         ledger.start(job.job_id, job.provider_job_id)
+    with redis.Redis.from_url(app.conf.broker_url) as broker:
+        entry = json.loads(broker.rpop(job.queue_name))
+        entry["headers"]["redelivered"] = True
+        entry["properties"]["delivery_info"]["redelivered"] = True
+        broker.rpush(job.queue_name, json.dumps(entry))
+
+
+def test_a_first_delivery_never_counts_as_interrupted(aj_app, aj_job_buffer):
+    # Only a message the broker hands out again can follow a run of itself that died.
+    class SteadyJob(ApplicationJob):
+        def perform(self):
+            aj_job_buffer.add(self.job_id)
+
+    job = SteadyJob.perform_later()
+    ledger_for(aj_app).start(job.job_id, job.provider_job_id)  # a mark, but no redelivery
+    with run_worker(aj_app):
+        wait_for(lambda: aj_job_buffer.values == [job.job_id], timeout=20)
+    assert store_for(aj_app).count() == 0
 
 
 def test_a_delivery_whose_last_run_never_finished_raises_job_interrupted_error_first(
@@ -219,3 +242,39 @@ def test_a_message_the_store_cannot_take_is_held_without_stopping_the_consumer(
     [letter] = store.list()
     assert (letter.reason, letter.job_class) == ("unknown_job_class", "shop.jobs.GoneJob")
     app.close()
+
+
+class CountingRedis(redis.Redis):
+    """Counts the commands it sends (each one round trip here: no pipelines)."""
+
+    sent = 0
+
+    def execute_command(self, *args, **options):
+        self.sent += 1
+        return super().execute_command(*args, **options)
+
+
+def test_a_runs_mark_is_cleared_with_the_next_start_in_one_round_trip(aj_redis):
+    client = CountingRedis.from_url(aj_redis.url)
+    ledger = Ledger(client, Settings())
+    assert ledger.start("job-1", "task-a") == Start(interrupted=False, interruptions=0)
+    ledger.finish_later("job-1", "task-a", done=True)
+    assert client.exists(ledger.key("job-1"))  # still there until the next start
+    before = client.sent
+    assert ledger.start("job-2", "task-b") == Start(interrupted=False, interruptions=0)
+    assert client.sent - before == 1  # one script: job-1's mark cleared, job-2's set
+    assert not client.exists(ledger.key("job-1"))
+    # A first delivery's mark is written without waiting for its reply (no command through
+    # the client's pool); it is in Redis before the next command on that connection returns.
+    before = client.sent
+    assert ledger.start("job-3", "task-c", redelivered=False) == Start(False, 0)
+    assert client.sent == before
+    ledger.flush()
+    assert client.hget(ledger.key("job-3"), "task") == b"task-c"
+    assert ledger.start("job-3", "task-c") == Start(interrupted=True, interruptions=1)
+    # A handled error (re-enqueued): the count stays, the task is cleared; flushed now.
+    ledger.finish_later("job-2", "task-b", done=False)
+    ledger.flush()
+    assert client.hget(ledger.key("job-2"), "task") is None
+    assert ledger.start("job-2", "task-b") == Start(interrupted=False, interruptions=0)
+    client.close()

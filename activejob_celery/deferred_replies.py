@@ -1,0 +1,79 @@
+"""Commands whose replies are read later: send now, wait for nothing, check on the next send.
+
+A worker marks the start of every run in Redis (:mod:`activejob_celery.interruptions`); waiting
+for each mark's reply would add a network round trip to every job. A :class:`DeferredReplies`
+holds one connection per thread and process, writes each command to it and returns at once;
+the reply is read (and an error raised) on the thread's next :meth:`~DeferredReplies.send` or
+:meth:`~DeferredReplies.drain`. Redis runs a connection's commands in the order they were
+written, and bytes already written reach it even if the process is killed right after.
+
+Example:
+    >>> replies = DeferredReplies(redis.Redis())                      # doctest: +SKIP
+    >>> replies.send("SET", "key", "value")                           # doctest: +SKIP
+    >>> replies.drain()                                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+
+class DeferredReplies:
+    """One held connection per thread and process to ``client``'s server (see module docs).
+
+    Example:
+        >>> replies = DeferredReplies(client)                         # doctest: +SKIP
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._local = threading.local()
+
+    def send(self, *command: Any) -> None:
+        """Read the replies still due on this thread's connection, then write ``command``.
+
+        Raises the error of an earlier command, or of this write; the connection is dropped
+        then, and a new one is made on the next call.
+        """
+        connection = self._connection()
+        try:
+            self._read_due(connection)
+            connection.send_command(*command)
+            self._local.due += 1
+        except BaseException:
+            self._drop(connection)
+            raise
+
+    def drain(self) -> None:
+        """Read every reply still due on this thread's connection (errors are raised)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None or self._local.pid != os.getpid():
+            return
+        try:
+            self._read_due(connection)
+        except BaseException:
+            self._drop(connection)
+            raise
+
+    def _connection(self) -> Any:
+        local = self._local
+        if getattr(local, "connection", None) is None or local.pid != os.getpid():
+            # Taken out of the client's pool for good (as redis-py's PubSub takes one): this
+            # thread keeps it, with replies still unread, until it fails.
+            local.connection = self.client.connection_pool.get_connection()
+            local.pid, local.due = os.getpid(), 0
+        return local.connection
+
+    def _read_due(self, connection: Any) -> None:
+        while self._local.due:
+            self._local.due -= 1
+            connection.read_response()  # raises the command's error reply, if any
+
+    def _drop(self, connection: Any) -> None:
+        local = self._local
+        local.connection, local.due = None, 0
+        if local.pid == os.getpid():  # never close a socket a parent process still uses
+            connection.disconnect()
+            self.client.connection_pool.release(connection)

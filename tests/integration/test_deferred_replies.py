@@ -1,0 +1,52 @@
+"""Commands written now, replies read on the next call: order kept, errors not lost."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+
+from activejob_celery.deferred_replies import DeferredReplies
+
+
+def test_commands_run_in_order_and_an_error_reply_surfaces_on_the_next_call(aj_redis):
+    client = redis.Redis.from_url(aj_redis.url)
+    replies = DeferredReplies(client)
+    replies.send("SET", "deferred:a", "1")
+    replies.send("INCR", "deferred:a")
+    replies.drain()
+    assert client.get("deferred:a") == b"2"
+
+    replies.send("INCR", "deferred:counter")  # a reply that is fine
+    replies.send("HSET", "deferred:a", "field", "x")  # WRONGTYPE: a string, not a hash
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        replies.send("SET", "deferred:b", "1")
+    # The failed call dropped its connection: the next one starts afresh and works.
+    replies.send("SET", "deferred:c", "1")
+    replies.drain()
+    assert client.get("deferred:c") == b"1"
+    assert client.get("deferred:b") is None  # never written: its call raised first
+    client.close()
+
+
+def test_each_thread_keeps_its_own_connection(aj_redis):
+    client = redis.Redis.from_url(aj_redis.url)
+    replies = DeferredReplies(client)
+    ids: list[int] = []
+
+    def work(n: int) -> None:
+        for i in range(50):
+            replies.send("RPUSH", f"deferred:thread:{n}", i)
+        replies.drain()
+        ids.append(id(replies._local.connection))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(ids)) == 4
+    for n in range(4):
+        assert [int(v) for v in client.lrange(f"deferred:thread:{n}", 0, -1)] == list(range(50))
+    client.close()
