@@ -3,9 +3,10 @@
 A worker marks the start of every run in Redis (:mod:`activejob_celery.interruptions`); waiting
 for each mark's reply would add a network round trip to every job. A :class:`DeferredReplies`
 holds one connection per thread and process, writes each command to it and returns at once;
-the reply is read (and an error raised) on the thread's next :meth:`~DeferredReplies.send` or
-:meth:`~DeferredReplies.drain`. Redis runs a connection's commands in the order they were
-written, and bytes already written reach it even if the process is killed right after.
+the replies are read (and an error raised) in batches by a later
+:meth:`~DeferredReplies.send`, or by :meth:`~DeferredReplies.drain`. Redis runs a connection's
+commands in the order they were written, and bytes already written reach it even if the process
+is killed right after.
 
 Example:
     >>> replies = DeferredReplies(redis.Redis())                      # doctest: +SKIP
@@ -18,6 +19,9 @@ from __future__ import annotations
 import os
 import threading
 from typing import Any
+
+READ_EVERY = 64
+"""Replies left waiting in the socket before a send reads them (one read for many)."""
 
 
 class DeferredReplies:
@@ -32,14 +36,15 @@ class DeferredReplies:
         self._local = threading.local()
 
     def send(self, *command: Any) -> None:
-        """Read the replies still due on this thread's connection, then write ``command``.
+        """Write ``command``; every :data:`READ_EVERY` sends, read the replies due first.
 
         Raises the error of an earlier command, or of this write; the connection is dropped
         then, and a new one is made on the next call.
         """
         connection = self._connection()
         try:
-            self._read_due(connection)
+            if self._local.due >= READ_EVERY:
+                self._read_due(connection)
             connection.send_command(*command)
             self._local.due += 1
         except BaseException:
