@@ -143,12 +143,7 @@ def record_killed(app: Celery, payload: Any, error: BaseException, *, task_id: s
         "Job %s %s was killed (%s: %s)",
         letter.job_class, letter.job_id, error_class_name(error), error,
     )  # fmt: skip
-    problem = store_letter(app, letter)
-    if problem is not None:
-        logger.critical(
-            "Could not store killed job %s as dead letter %s: %s. Record: %s",
-            letter.job_id, letter.id, problem, json.dumps(letter.to_dict()),
-        )  # fmt: skip
+    _store_or_log(app, letter, "killed")
 
 
 def record_discard(
@@ -182,12 +177,17 @@ def record_discard(
         letter_id=letter_id,
         raw_max_bytes=settings_for(app).dead_letters_raw_max_bytes,
     )
+    # The job chose to be discarded, so the message is not requeued: the log keeps it.
+    _store_or_log(app, letter, "discarded")
+
+
+def _store_or_log(app: Any, letter: DeadLetter, what: str) -> None:
+    # For letters whose message is settled either way: a store that is down leaves the log.
     problem = store_letter(app, letter)
     if problem is not None:
-        # The job chose to be discarded, so the message is not requeued: the log keeps it.
         logger.critical(
-            "Could not store discarded job %s as dead letter %s: %s. Record: %s",
-            letter.job_id, letter.id, problem, json.dumps(letter.to_dict()),
+            "Could not store %s job %s as dead letter %s: %s. Record: %s",
+            what, letter.job_id, letter.id, problem, json.dumps(letter.to_dict()),
         )  # fmt: skip
 
 
