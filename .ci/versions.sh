@@ -3,13 +3,14 @@
 # pyproject.toml allows, each in its own venv (.venv-versions/oldest, .venv-versions/newest).
 # The oldest are pinned by .ci/constraints-oldest.txt (= pyproject's lower bounds); the newest
 # venv upgrades everything to the newest release the upper bounds allow.
-# Usage: .ci/versions.sh [pytest arguments]   (default: tests/integration)
+# Usage: .ci/versions.sh [pytest arguments]   (default: tests/integration and the shape checks
+# of activejob_celery/internals.py, tests/unit/test_internals.py)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON=${PYTHON:-python3}
 DIR=${VERSIONS_DIR:-.venv-versions}
-[ "$#" -gt 0 ] || set -- tests/integration
+[ "$#" -gt 0 ] || set -- tests/integration tests/unit/test_internals.py
 pip_flags=(--quiet --disable-pip-version-check)
 
 for which in oldest newest; do
