@@ -146,6 +146,13 @@ def is_delivered(channel: Any, tag: Any) -> bool:
         return False
 
 
+def forget_deliveries(channel: Any) -> None:
+    """Forget the messages the channel's QoS holds as delivered (their Redis records remain)."""
+    delivered = getattr(channel.qos, "_delivered", None)
+    if delivered is not None:
+        delivered.clear()
+
+
 # --- kombu's Redis channel: direct publish -------------------------------------------------
 
 

@@ -129,6 +129,30 @@ def test_a_crash_with_the_reply_unread_leaves_the_message_unacked_and_kombu_rest
     assert client.hlen("unacked") == 0 and client.zcard("unacked_index") == 0
 
 
+def test_a_close_after_kombu_dropped_the_connection_object_keeps_the_worker_alive(
+    aj_redis, consumers, caplog
+):
+    # kombu 5.7 closes such a channel with its transport's connection object already None;
+    # its close-time restore raised AttributeError and the worker exited. The message stays
+    # recorded as unacked and the visibility-timeout restore brings it back.
+    publish(aj_redis.url, {"n": 1})
+    doomed = consumers(reliable=True)
+    doomed.pop()
+    transport = doomed.channel.connection
+    kept, transport.client = transport.client, None  # as kombu leaves it after the failure
+    doomed.channel._pool = None  # (its pool was dropped with the dead connections)
+    try:
+        doomed.channel.qos.restore_unacked_once()  # raised AttributeError before the guard
+    finally:
+        transport.client = kept  # so the fixture can close it
+    assert "come back after the visibility timeout" in caplog.text
+    client = aj_redis.client
+    assert queued(client) == 0 and client.hlen("unacked") == 1
+    survivor = consumers(reliable=True, visibility_timeout=0)
+    survivor.channel.qos.restore_visible(num=10, interval=1)
+    assert survivor.pop().decode() == {"n": 1}
+
+
 def test_without_it_the_same_crash_loses_the_message(aj_redis, consumers):
     # The bug being fixed, shown on kombu's own fetch: nothing is left to restore.
     publish(aj_redis.url, {"n": 1})
