@@ -27,6 +27,7 @@ from celery import bootsteps
 from kombu.exceptions import ChannelError
 
 from . import internals
+from .transport_gone import guard_dead_transport
 
 logger = logging.getLogger(__name__)
 
@@ -136,35 +137,7 @@ def _guard_restore(channel: Any) -> None:
             return None
 
     qos.restore_by_tag = restore_by_tag
-    _guard_close_restore(channel)
-
-
-def _guard_close_restore(channel: Any) -> None:
-    # kombu 5.7 can close a channel whose connection object it already dropped (a Redis that
-    # died under a busy worker): the close-time restore of the unacked messages then raises
-    # AttributeError ('NoneType' has no 'hostname'), which nothing catches, and the worker
-    # exits. Reliable fetch recorded each of those messages as unacked, so kombu's
-    # visibility-timeout restore brings them back: say so and let the worker reconnect.
-    qos = channel.qos
-    plain_once = getattr(qos, "restore_unacked_once", None)
-    if plain_once is None:
-        return
-
-    def restore_unacked_once(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return plain_once(*args, **kwargs)
-        except AttributeError:
-            if getattr(channel.connection, "client", True) is not None:
-                raise
-            internals.forget_deliveries(channel)  # kombu would assert on them at the next close
-            logger.warning(
-                "The broker connection was dropped before this channel's unacknowledged "
-                "messages could be restored; they stay recorded as unacked and come back "
-                "after the visibility timeout"
-            )
-            return None
-
-    qos.restore_unacked_once = restore_unacked_once
+    guard_dead_transport(channel)
 
 
 def requeue_unreadable_record(channel: Any, tag: Any, client: Any = None) -> bool:

@@ -32,9 +32,9 @@ from tests.support.worker import WorkerProcess, run_worker_subprocess, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.reliability.apps.restart_app"
-KOMBU_CRASH = (
-    "Unrecoverable error: AttributeError(\"'NoneType' object has no attribute 'hostname'\")"
-)
+# kombu's crash on a channel whose connection object it dropped ('hostname', 'client', ...);
+# activejob_celery.transport_gone turns the known forms into logged connection errors.
+KOMBU_CRASH = "Unrecoverable error: AttributeError(\"'NoneType' object has no attribute"
 
 pytestmark = pytest.mark.reliability
 
