@@ -159,8 +159,14 @@ class SentinelMaster(redis.Redis):
     def close(self) -> None:
         """Close the master's connections and those to the sentinels."""
         super().close()
-        if self.sentinel_manager is not None:
-            self.sentinel_manager.close()
+        manager = self.sentinel_manager
+        if manager is None:
+            return
+        if hasattr(manager, "close"):  # redis-py >= 7
+            manager.close()
+            return
+        for sentinel in manager.sentinels:  # older redis-py: one client per sentinel
+            sentinel.close()
 
 
 def _sentinel_master(found: SentinelSettings, settings: dict[str, Any]) -> redis.Redis:
