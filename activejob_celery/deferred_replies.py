@@ -45,7 +45,8 @@ class DeferredReplies:
         try:
             if self._local.due >= READ_EVERY:
                 self._read_due(connection)
-            connection.send_command(*command)
+            # No health-check PING: it would read one of the replies still due in its place.
+            connection.send_command(*command, check_health=False)
             self._local.due += 1
         except BaseException:
             self._drop(connection)

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import weakref
@@ -29,178 +28,23 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from .dead_letters.binding import is_set_up, settings_for, store_for
 from .dead_letters.redis_store import RedisDeadLetterStore
-from .deferred_replies import DeferredReplies
+from .run_marks import Ledger, MemoryLedger, Start
 
 if TYPE_CHECKING:
     from celery import Celery
 
-    from .config import Settings
+__all__ = [
+    "Ledger",
+    "MemoryLedger",
+    "Start",
+    "finish_quietly",
+    "flush_all",
+    "ledger_for",
+    "ledger_problem",
+    "task_ledger",
+]
 
 logger = logging.getLogger(__name__)
-
-MARK_TTL = 7 * 24 * 3600
-"""Seconds a job's mark (and its interruption count) outlives its last start."""
-
-# KEYS[1]: this run's mark; KEYS[2..]: marks of runs this process ended since its last start.
-# ARGV[1]: this run's task id, ARGV[2]: the TTL; then, per ended run, its task id and '1' when
-# the job is over for good. Clearing ended runs here saves each run a round trip of its own.
-_START = """
-for i = 2, #KEYS do
-  local ended, done = ARGV[2 * i - 1], ARGV[2 * i]
-  if done == '1' then
-    redis.call('DEL', KEYS[i])
-  elseif redis.call('HGET', KEYS[i], 'task') == ended then
-    redis.call('HDEL', KEYS[i], 'task')
-  end
-end
-local previous = redis.call('HGET', KEYS[1], 'task')
-local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
-if previous == ARGV[1] then
-  count = count + 1
-  redis.call('HSET', KEYS[1], 'count', count)
-end
-redis.call('HSET', KEYS[1], 'task', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-if previous == ARGV[1] then return {1, count} end
-return {0, count}
-"""
-
-_FINISH = """
-if redis.call('HGET', KEYS[1], 'task') == ARGV[1] then redis.call('HDEL', KEYS[1], 'task') end
-return 1
-"""
-
-
-@dataclasses.dataclass(frozen=True)
-class Start:
-    """What the mark said when a run started.
-
-    Attributes:
-        interrupted: the previous delivery of this very message started and never finished.
-        interruptions: interrupted deliveries of this job so far, this one included.
-
-    Example:
-        >>> Start(interrupted=True, interruptions=1).interrupted
-        True
-    """
-
-    interrupted: bool
-    interruptions: int
-
-
-class Ledger:
-    """Run marks in Redis, keyed by job id (see the module docstring).
-
-    Example:
-        >>> ledger = Ledger(redis.Redis(), Settings())               # doctest: +SKIP
-        >>> ledger.key("job-1")                                      # doctest: +SKIP
-        'activejob:running:job-1'
-    """
-
-    def __init__(self, client: Any, settings: Settings) -> None:
-        self.client = client
-        self.settings = settings
-        self._start = client.register_script(_START)
-        self._finish = client.register_script(_FINISH)
-        self._ended: list[tuple[str, str, bool]] = []
-        self._ended_lock = threading.Lock()
-        self._deferred = DeferredReplies(client)
-
-    def key(self, job_id: str) -> str:
-        """The job's mark: ``activejob:running:<job_id>``."""
-        return self.settings.key("running", job_id)
-
-    def start(self, job_id: str, task_id: str, *, redelivered: bool = True) -> Start:
-        """Mark the run of ``task_id`` as started; report an unfinished previous delivery.
-
-        Runs this process ended since (:meth:`finish_later`) are cleared in the same step. A
-        first delivery (``redelivered`` False: the broker sets the flag on every message it
-        hands out again, kombu's Redis restore included) cannot follow an interrupted run of
-        the same message, so its mark is sent without waiting for the reply.
-        """
-        with self._ended_lock:
-            ended, self._ended = self._ended, []
-        keys, args = [self.key(job_id)], [task_id, MARK_TTL]
-        for ended_job, ended_task, done in ended:
-            keys.append(self.key(ended_job))
-            args += [ended_task, "1" if done else "0"]
-        try:
-            if not redelivered:
-                self._deferred.send("EVAL", _START, len(keys), *keys, *args)
-                return Start(False, 0)
-            self._deferred.drain()  # earlier marks first
-            interrupted, count = self._start(keys=keys, args=args)
-        except Exception:
-            with self._ended_lock:  # not cleared: try again with the next start
-                self._ended[:0] = ended
-            raise
-        return Start(bool(int(interrupted)), int(count))
-
-    def finish(self, job_id: str, task_id: str, *, done: bool) -> None:
-        """Clear the run's mark; ``done`` (the job succeeded or failed for good) forgets it all."""
-        if done:
-            self.client.delete(self.key(job_id))
-        else:
-            self._finish(keys=[self.key(job_id)], args=[task_id])
-
-    def finish_later(self, job_id: str, task_id: str, *, done: bool) -> None:
-        """As :meth:`finish`, sent with this process's next :meth:`start` (or :meth:`flush`).
-
-        The mark stays a little longer; the broker has the run's acknowledgement by then, so
-        no delivery of this message can follow and find it.
-        """
-        with self._ended_lock:
-            self._ended.append((job_id, task_id, done))
-
-    def flush(self) -> None:
-        """Clear the marks of every run ended with :meth:`finish_later` now."""
-        self._deferred.drain()
-        with self._ended_lock:
-            ended, self._ended = self._ended, []
-        for job_id, task_id, done in ended:
-            self.finish(job_id, task_id, done=done)
-
-
-class MemoryLedger(Ledger):
-    """The same marks in this process (a ``memory://`` store, for tests): no crash survives it.
-
-    Example:
-        >>> from activejob_celery.config import Settings
-        >>> ledger = MemoryLedger(Settings())
-        >>> ledger.start("job-1", "task-1"), ledger.start("job-1", "task-1")
-        (Start(interrupted=False, interruptions=0), Start(interrupted=True, interruptions=1))
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._marks: dict[str, tuple[str | None, int]] = {}
-        self._lock = threading.Lock()
-
-    def start(self, job_id: str, task_id: str, *, redelivered: bool = True) -> Start:
-        """As :meth:`Ledger.start` (always answered at once)."""
-        with self._lock:
-            previous, count = self._marks.get(job_id, (None, 0))
-            interrupted = previous == task_id
-            count += int(interrupted)
-            self._marks[job_id] = (task_id, count)
-        return Start(interrupted, count)
-
-    def finish_later(self, job_id: str, task_id: str, *, done: bool) -> None:
-        """As :meth:`Ledger.finish` (nothing to save in memory)."""
-        self.finish(job_id, task_id, done=done)
-
-    def flush(self) -> None:
-        """Nothing waits in memory."""
-
-    def finish(self, job_id: str, task_id: str, *, done: bool) -> None:
-        """As :meth:`Ledger.finish`."""
-        with self._lock:
-            previous, count = self._marks.get(job_id, (None, 0))
-            if done:
-                self._marks.pop(job_id, None)
-            elif previous == task_id:
-                self._marks[job_id] = (None, count)
-
 
 _ledgers: weakref.WeakKeyDictionary[Any, Ledger] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import redis
@@ -50,4 +51,18 @@ def test_each_thread_keeps_its_own_connection(aj_redis):
     assert len(set(ids)) == 4
     for n in range(4):
         assert [int(v) for v in client.lrange(f"deferred:thread:{n}", 0, -1)] == list(range(50))
+    client.close()
+
+
+def test_no_health_check_ping_reads_a_reply_still_due(aj_redis):
+    # redis-py PINGs before a command once health_check_interval has passed since its last
+    # read; on a connection with replies still due, that PING would read one of them instead.
+    client = redis.Redis.from_url(aj_redis.url, health_check_interval=1, socket_timeout=2)
+    replies = DeferredReplies(client)
+    for n in range(3):
+        replies.send("SET", f"deferred:health:{n}", n)
+    time.sleep(1.3)
+    replies.send("SET", "deferred:health:3", 3)
+    replies.drain()  # timed out waiting for a reply the PING had swallowed
+    assert [int(client.get(f"deferred:health:{n}")) for n in range(4)] == [0, 1, 2, 3]
     client.close()
