@@ -197,14 +197,18 @@ def test_after_a_failover_jobs_and_delayed_jobs_run_once_on_the_promoted_replica
         app = sentinel_app(cluster, visibility_timeout=1)
         job_class = recording_job(aj_buffer)
         with run_worker(app, queues=[QUEUE]):
-            job_class.perform_later("before")
+            assert job_class.perform_later("before").successfully_enqueued
             wait_for(lambda: aj_buffer.values == ["before"], timeout=15)
-            job_class.set(wait=1).perform_later("delayed across the failover")
+            delayed = job_class.set(wait=1).perform_later("delayed across the failover")
+            assert delayed.successfully_enqueued
             promoted = cluster.failover()
 
-            job_class.perform_later("after")
-            job_class.set(wait=1).perform_later("delayed after the failover")
-            wait_for(lambda: len(aj_buffer.values) == 4, timeout=45)
+            assert job_class.perform_later("after").successfully_enqueued
+            delayed = job_class.set(wait=1).perform_later("delayed after the failover")
+            assert delayed.successfully_enqueued
+            # The worker's consumer reconnects with Celery's growing retry interval (2, 4, 6 s
+            # ...): on a loaded machine that alone can take tens of seconds.
+            wait_for(lambda: len(aj_buffer.values) == 4, timeout=90)
             wait_for(lambda: settled(cluster, app), timeout=15)
             # The store, RedBeat and the CLI reach the new master too.
             assert store_for(app).count() == 0
