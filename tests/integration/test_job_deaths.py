@@ -7,19 +7,20 @@ import logging
 import time
 from datetime import timedelta
 
-import pytest
 import redis
 
-from activejob_celery import ApplicationJob, JobInterruptedError, init_app, retry_on
+from activejob_celery import ApplicationJob, JobInterruptedError, retry_on
 from activejob_celery.config import Settings
 from activejob_celery.dead_letters import store_for
 from activejob_celery.interruptions import Ledger, Start, ledger_for
 from activejob_celery.rescue import exception_key
 from activejob_celery.worker_checks import visibility_warnings
 from tests.integration.dead_letters_support import job_payload, settle
+from tests.integration.test_dead_letters_retry import aj_down_store, app_with_store
 from tests.support.fixtures import make_app
-from tests.support.redis_server import RedisServer
 from tests.support.worker import run_worker, wait_for
+
+__all__ = ["aj_down_store"]  # the stopped-store fixture, shared with the retry tests
 
 INTERRUPTED = exception_key((JobInterruptedError,))
 
@@ -156,24 +157,8 @@ def test_visibility_warnings_name_timeouts_and_the_eta_path(aj_redis):
     app.close()
 
 
-@pytest.fixture
-def down_store(tmp_path):
-    server = RedisServer(workdir=tmp_path)
-    server.start()
-    server.stop()  # the port is kept: the URL works again after start()
-    yield server
-    server.close()
-
-
 WINDOW = 10.0
 """Seconds the store stays down while runs are counted."""
-
-
-def _app_with_down_store(aj_redis, down_store):
-    app = make_app(aj_redis.url)
-    app.conf.activejob_dead_letters_url = down_store.url(0)
-    init_app(app)
-    return app
 
 
 def _run_markers_for(window, marker_job, seen):
@@ -186,8 +171,8 @@ def _run_markers_for(window, marker_job, seen):
     return markers
 
 
-def test_a_failing_job_the_store_cannot_take_backs_off(aj_redis, aj_job_buffer, down_store):
-    app = _app_with_down_store(aj_redis, down_store)
+def test_a_failing_job_the_store_cannot_take_backs_off(aj_redis, aj_job_buffer, aj_down_store):
+    app = app_with_store(aj_redis.url, aj_down_store.url(0))
 
     class PoisonJob(ApplicationJob):
         def perform(self):
@@ -203,7 +188,7 @@ def test_a_failing_job_the_store_cannot_take_backs_off(aj_redis, aj_job_buffer, 
         wait_for(lambda: job.job_id in aj_job_buffer.values, timeout=20)
         markers = _run_markers_for(WINDOW, MarkerJob, lambda: aj_job_buffer.values)
         runs = aj_job_buffer.values.count(job.job_id)
-        down_store.start()
+        aj_down_store.start()
         store = store_for(app)
         wait_for(lambda: store.count() == 1, timeout=60, message="the job kept")
     print(f"store down {WINDOW:.0f} s: {runs} runs, {markers} other jobs ran")
@@ -216,9 +201,9 @@ def test_a_failing_job_the_store_cannot_take_backs_off(aj_redis, aj_job_buffer, 
 
 
 def test_a_message_the_store_cannot_take_is_held_without_stopping_the_consumer(
-    aj_redis, aj_job_buffer, down_store, caplog
+    aj_redis, aj_job_buffer, aj_down_store, caplog
 ):
-    app = _app_with_down_store(aj_redis, down_store)
+    app = app_with_store(aj_redis.url, aj_down_store.url(0))
 
     class MarkerJob(ApplicationJob):
         def perform(self):
@@ -232,7 +217,7 @@ def test_a_message_the_store_cannot_take_is_held_without_stopping_the_consumer(
         wait_for(lambda: caplog.records, timeout=20)
         markers = _run_markers_for(WINDOW, MarkerJob, lambda: aj_job_buffer.values)
         tries = sum("as a dead letter" in record.getMessage() for record in caplog.records)
-        down_store.start()
+        aj_down_store.start()
         store = store_for(app)
         wait_for(lambda: store.count() == 1, timeout=60, message="the message kept")
     print(f"store down {WINDOW:.0f} s: {tries} tries to store, {markers} other jobs ran")

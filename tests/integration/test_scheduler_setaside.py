@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from activejob_celery import ApplicationJob
 from activejob_celery.dead_letters import store_for
 from activejob_celery.scheduler import scheduled_set_for
 from tests.integration.test_scheduler import queued
+from tests.integration.test_scheduler_claims import aj_other_db
 from tests.support.fixtures import make_app
 from tests.support.redis_server import free_port
+
+__all__ = ["aj_other_db"]  # the second-database fixture, shared with the claim tests
 
 broken: list[bool] = [True]
 
@@ -22,16 +22,6 @@ def picky_router(name: str, args: Any, kwargs: Any, options: Any, task: Any = No
     if name.endswith("UnroutableJob") and broken:
         raise ValueError("no route for UnroutableJob")
     return None
-
-
-@pytest.fixture
-def aj_other_db(aj_redis: Any) -> Iterator[Any]:
-    db = aj_redis.db % 15 + 1
-    client = aj_redis.server.client(db)
-    client.flushdb()
-    yield aj_redis.server.url(db), client
-    client.flushdb()
-    client.close()
 
 
 def _define_jobs():
