@@ -101,11 +101,16 @@ class SentinelCluster:
         """SIGKILL the master; return the replica once the Sentinel reports it as master.
 
         The master first waits until the replica has every write (``WAIT``), so a test loses
-        nothing it wrote before the failover.
+        nothing it wrote before the failover (Redis replicates asynchronously: a write the
+        replica has not received is lost with the master, by design).
         """
         assert self.replica is not None and not self.failed_over, "start() first, and only once"
         with self.master.client() as client:
-            client.execute_command("WAIT", 1, 5000)
+            # WAIT only waits for the writes of its own connection: write first, so the offset it
+            # waits for covers every write any client made before this point.
+            client.incr("sentinel-test:failover")
+            acked = client.execute_command("WAIT", 1, 5000)
+            assert acked >= 1, "the replica did not acknowledge the master's writes in 5 s"
         self.master.kill()
         replica_port = self.replica.port
         self._wait(lambda: self.master_port() == replica_port, "the replica's promotion", timeout)
