@@ -125,7 +125,7 @@ POLYNOMIALLY_LONGER: Final = Polynomial(exponent=4, offset=2)
 """Rails' ``:polynomially_longer``: 3, 18, 83, 258 s for failures 1-4 at jitter 0."""
 
 EXPONENTIALLY_LONGER: Final = Polynomial(exponent=4, offset=2)
-"""Rails' ``:exponentially_longer``: ``POLYNOMIALLY_LONGER``'s numbers, 3, 18, 83, 258 s at jitter 0.
+"""Rails' ``:exponentially_longer``: ``POLYNOMIALLY_LONGER``'s numbers, 3, 18, 83, 258 s (jitter 0).
 
 Rails' symbol always computed ``n**4 + 2``; so does this name. A true exponential is
 ``Exponential(base=3, factor=2, max_wait=None)``: 3, 6, 12, 24 s.
