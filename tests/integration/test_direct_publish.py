@@ -57,11 +57,11 @@ def test_a_worker_runs_copies_in_priority_order(aj_app, aj_job_buffer, aj_quiet_
         def perform(self, priority):
             aj_job_buffer.add(priority)
 
-    for priority in (9, 3, 0, 7, 3, 9, 0):
+    for priority in (10, 3, 0, 5, 3, 10, -1, 0):  # one Redis list each (0-9 steps)
         RankedCopyJob.set(priority=priority).perform_later(priority)
     with run_worker(aj_app, queues=["ranked_copies"]):
-        wait_for(lambda: len(aj_job_buffer.values) == 7, timeout=30)
-    assert aj_job_buffer.values == [0, 0, 3, 3, 7, 9, 9]
+        wait_for(lambda: len(aj_job_buffer.values) == 8, timeout=30)
+    assert aj_job_buffer.values == [-1, 0, 0, 3, 3, 5, 10, 10]
 
 
 def test_publish_signal_receivers_see_every_job(aj_app, aj_redis, aj_publishes):
