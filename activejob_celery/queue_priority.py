@@ -81,7 +81,7 @@ def resolve_priority(job: ApplicationJob) -> int | None:
     if source is None:
         return current_settings().default_priority
     value = source(job) if callable(source) else source
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+    if value is not None and not _is_integer(value):
         raise ConfigurationError(
             f"{type(job).__qualname__}.priority gave {value!r}; a priority is an integer "
             "(lower runs first) or None"
@@ -116,9 +116,7 @@ def adopt_priority_reader(job_class: type[ApplicationJob], namespace: Any) -> No
     elif isinstance(defined, classmethod):
         method = defined.__func__
         source = lambda job: method(type(job))  # noqa: E731 - a one-line adapter
-    elif callable(defined) or defined is None:
-        source = defined
-    elif isinstance(defined, int) and not isinstance(defined, bool):
+    elif callable(defined) or defined is None or _is_integer(defined):
         source = defined
     else:
         raise ConfigurationError(
@@ -127,6 +125,10 @@ def adopt_priority_reader(job_class: type[ApplicationJob], namespace: Any) -> No
         )
     job_class._priority_source = source
     delattr(job_class, "priority")  # the job's own property reads the source
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def celery_priority(priority: int | None, app: Any = None, queue: str | None = None) -> int | None:

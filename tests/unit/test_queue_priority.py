@@ -6,7 +6,7 @@ import pytest
 from celery import Celery
 
 from activejob_celery import ApplicationJob, ConfigurationError, queue_with_priority
-from activejob_celery.priority_buckets import amqp_level, rank, ranges
+from activejob_celery.priority_buckets import amqp_level, ranges, rank
 from activejob_celery.queue_priority import (
     CELERY_PRIORITY_MAX,
     CELERY_PRIORITY_MIN,
