@@ -127,6 +127,12 @@ def adopt_priority_reader(job_class: type[ApplicationJob], namespace: Any) -> No
     delattr(job_class, "priority")  # the job's own property reads the source
 
 
+def _celery_decides(app: Any) -> bool:
+    # A job without a priority is sent without one when Celery's task_default_priority or a
+    # task_routes router may give it one: an explicit priority would override the router's.
+    return app.conf.task_default_priority is not None or bool(app.conf.task_routes)
+
+
 def _is_integer(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -136,8 +142,8 @@ def celery_priority(priority: int | None, app: Any = None, queue: str | None = N
 
     Without an app, or on Redis: the ``priority_steps`` list of its range (lower first; with
     ``init_app``'s ten steps: below 0 -> 0, 0 and None -> 1, 1-4 -> 2-5, 5-9 -> 6, 10-19 -> 7,
-    20-49 -> 8, 50 and up -> 9). None is left to Celery when its ``task_default_priority`` is
-    set. On AMQP see :func:`amqp_priority`.
+    20-49 -> 8, 50 and up -> 9). None is left to Celery when its ``task_default_priority`` or
+    ``task_routes`` is set, so a router may still give one. On AMQP see :func:`amqp_priority`.
 
     Example:
         >>> [celery_priority(p) for p in (-10, None, 0, 5, 10, 50)]
@@ -147,7 +153,7 @@ def celery_priority(priority: int | None, app: Any = None, queue: str | None = N
     """
     if app is not None and is_amqp(app):
         return amqp_priority(app, queue, priority)
-    if priority is None and app is not None and app.conf.task_default_priority is not None:
+    if priority is None and app is not None and _celery_decides(app):
         return None
     return redis_priority(priority, redis_steps(app))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from activejob_celery import ApplicationJob, queue_as, queue_with_priority
+from tests.support.broker_lists import queue_length
 from tests.support.worker import run_worker, wait_for
 
 
@@ -87,5 +88,5 @@ def test_queue_as_and_set_queue_route_to_the_named_celery_queues(aj_app, aj_redi
 
     RoutedJob.perform_later()
     RoutedJob.set(queue="urgent").perform_later()
-    assert aj_redis.client.llen("reports") == 1
-    assert aj_redis.client.llen("urgent") == 1
+    assert queue_length(aj_redis.client, "reports") == 1
+    assert queue_length(aj_redis.client, "urgent") == 1
