@@ -16,8 +16,11 @@ of job priorities is kept everywhere (two jobs may share a level, never swap).
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 REDIS_LEVELS = 10
 """kombu's Redis transport reads a message priority as 0..9 (it clamps anything else)."""
@@ -85,6 +88,42 @@ def redis_steps(app: Any) -> tuple[int, ...]:
     steps: Sequence[Any] = options.get("priority_steps") or DEFAULT_STEPS
     usable = sorted({int(step) for step in steps if 0 <= int(step) < REDIS_LEVELS})
     return tuple(usable) or DEFAULT_STEPS
+
+
+def check_steps(app: Any) -> bool:
+    """WARN once (at ``init_app``) when the Redis ``priority_steps`` cannot keep the order.
+
+    Fewer than three usable steps cannot put negative priorities before 0 before positive ones,
+    and a step above 9 is never used. Returns whether the steps are fine.
+
+    Example:
+        >>> app.conf.broker_transport_options = {"priority_steps": [0, 9]}  # doctest: +SKIP
+        >>> check_steps(app)                                    # doctest: +SKIP
+        False
+    """
+    conf = getattr(app, "conf", None)
+    options = (None if conf is None else conf.get("broker_transport_options")) or {}
+    steps = [int(step) for step in options.get("priority_steps") or DEFAULT_STEPS]
+    usable = redis_steps(app)
+    if len(usable) >= 3 and len(set(steps)) == len(usable):
+        return True
+    logger.warning(
+        "broker_transport_options['priority_steps'] = %r gives %d usable Redis priority lists "
+        "(kombu reads message priorities 0..9 only), so job priorities share lists: %s. Remove "
+        "priority_steps (init_app then sets [0, 1, ..., 9]) to keep negative < 0 < positive.",
+        steps,
+        len(usable),
+        ", ".join(_describe(low, high) for low, high in ranges(len(usable))),
+    )
+    return False
+
+
+def _describe(low: int | None, high: int | None) -> str:
+    if low is None:
+        return "below 0" if high == -1 else "all"
+    if high is None:
+        return f"{low} and up"
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def redis_priority(priority: int | None, steps: Sequence[int] = DEFAULT_STEPS) -> int:

@@ -12,6 +12,7 @@ from activejob_celery.queue_priority import (
     CELERY_PRIORITY_MIN,
     celery_priority,
 )
+from tests.support.fixtures import make_app
 
 
 def test_no_priority_by_default_and_the_setting_supplies_one(aj_settings):
@@ -250,3 +251,19 @@ def test_a_non_integer_priority_value_in_the_class_body_is_refused():
 
             def perform(self):
                 pass
+
+
+def test_too_few_redis_priority_steps_warn_once_at_init_app_naming_the_setting(caplog):
+    with caplog.at_level("WARNING", logger="activejob_celery.priority_buckets"):
+        fine = make_app("redis://127.0.0.1:9/0")
+        assert caplog.records == []
+        two = make_app(
+            "redis://127.0.0.1:9/0", broker_transport_options={"priority_steps": [0, 9, 12]}
+        )
+    [record] = caplog.records
+    message = record.getMessage()
+    assert "broker_transport_options['priority_steps'] = [0, 9, 12]" in message
+    assert "2 usable Redis priority lists" in message and "below 0, 0 and up" in message
+    assert [celery_priority(p, two, "q") for p in (-1, None, 7)] == [0, 9, 9]
+    fine.close()
+    two.close()
