@@ -13,6 +13,7 @@ from .adapters import use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
 from .errors import ConfigurationError
+from .priority_buckets import check_steps
 from .queue_name import queue_name_from_part
 from .reliable_fetch import ReliableFetch
 from .task import JobTask
@@ -108,6 +109,8 @@ def _configure_transport(app: Celery) -> None:
     options = dict(app.conf.broker_transport_options or {})
     options.setdefault("priority_steps", list(range(10)))
     app.conf.broker_transport_options = options
+    if is_redis_url(broker_url(app)):
+        check_steps(app)  # job priority order needs three or more lists
 
 
 def _configure_fetch(app: Celery, settings: Settings) -> None:

@@ -124,8 +124,16 @@ class Computed:
 POLYNOMIALLY_LONGER: Final = Polynomial(exponent=4, offset=2)
 """Rails' ``:polynomially_longer``: 3, 18, 83, 258 s for failures 1-4 at jitter 0."""
 
-EXPONENTIALLY_LONGER: Final = Exponential(base=3, factor=2, max_wait=None)
-"""A true exponential: 3, 6, 12, 24 s at jitter 0 (Rails <= 7.1's symbol of this name was n**4)."""
+EXPONENTIALLY_LONGER: Final = Polynomial(exponent=4, offset=2)
+"""Rails' ``:exponentially_longer``: ``POLYNOMIALLY_LONGER``'s numbers, 3, 18, 83, 258 s (jitter 0).
+
+Rails' symbol always computed ``n**4 + 2``; so does this name. A true exponential is
+``Exponential(base=3, factor=2, max_wait=None)``: 3, 6, 12, 24 s.
+
+Example:
+    >>> [EXPONENTIALLY_LONGER.delay(n, None, jitter=0) for n in (1, 2, 3, 4)]
+    [3.0, 18.0, 83.0, 258.0]
+"""
 
 Strategy = Union[Fixed, Polynomial, Exponential, Computed]  # noqa: UP007 - used at runtime
 Wait = Union[int, float, timedelta, Polynomial, Exponential, Callable[..., Any]]  # noqa: UP007

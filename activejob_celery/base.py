@@ -62,6 +62,7 @@ class JobMeta(type):
         for declaration in declarations:
             declaration.apply(cls)
             declaration.check_complete()
+        queue_priority.adopt_priority_reader(cls, namespace)  # GoodJob's `def priority`
         cls._rebuild_tables()
         if not abstract:
             if cls.perform is JobCore.perform:

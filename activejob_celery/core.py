@@ -86,6 +86,8 @@ class JobCore:
         self.successfully_enqueued = False
         self.enqueue_error: Exception | None = None
         self.failure_reason: str | None = None
+        self._after_discard_ran = False
+        """Whether ``after_discard`` ran in this run (it runs once; ``perform_now`` resets it)."""
         self._serialized_arguments: list[Any] | None = None
 
     def perform(self, *args: Any, **kwargs: Any) -> Any:

@@ -64,7 +64,14 @@ class AfterDiscard(Declaration):
 
 
 def run_after_discard(job: ApplicationJob, error: BaseException | None) -> None:
-    """Run every after_discard callback; if any raised, raise the last of those errors (Rails)."""
+    """Run every after_discard callback; if any raised, raise the last of those errors (Rails).
+
+    They run once per run: a ``discard_job()`` inside a ``retry_on`` block already ran them, so
+    the exhausted ``retry_on`` does not run them again.
+    """
+    if job._after_discard_ran:
+        return
+    job._after_discard_ran = True
     failures: list[Exception] = []
     for callback in type(job)._after_discard:
         try:

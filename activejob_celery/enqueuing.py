@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import signals
+from .adapters import celery_app
 from .callbacks import HALTED, run_callbacks
 from .errors import ConfigurationError, EnqueueError
 from .log_subscriber import enqueue_tags
@@ -25,7 +26,10 @@ def apply_options(
     queue: str | None = None,
     priority: int | None = None,
 ) -> None:
-    """Apply ``set(...)`` options; ``wait_until`` wins over ``wait`` (Rails); naive is UTC."""
+    """Apply ``set(...)`` options; ``wait_until`` wins over ``wait`` (Rails).
+
+    A naive ``wait_until`` is read in the app's time zone (:func:`naive_time_zone`).
+    """
     if wait is not None:
         seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
@@ -35,12 +39,33 @@ def apply_options(
         if not isinstance(wait_until, datetime):
             raise ConfigurationError(f"wait_until={wait_until!r} must be a datetime")
         if wait_until.tzinfo is None:
-            wait_until = wait_until.replace(tzinfo=timezone.utc)
+            wait_until = wait_until.replace(tzinfo=naive_time_zone(job))
         job.scheduled_at = wait_until
     if queue is not None:
         job.queue_name = queue
     if priority is not None:
         job.priority = int(priority)
+
+
+def naive_time_zone(job: ApplicationJob) -> tzinfo:
+    """The zone a naive ``wait_until`` is read in, as Celery reads a naive ``eta``.
+
+    The app of the job's Celery adapter, else the app ``init_app`` set up, decides through
+    Celery's ``timezone`` and ``enable_utc`` settings (``app.timezone``); without an app, UTC.
+
+    Example:
+        >>> app.conf.timezone = "Europe/Paris"                  # doctest: +SKIP
+        >>> naive_time_zone(GuestsCleanupJob())                 # doctest: +SKIP
+        zoneinfo.ZoneInfo(key='Europe/Paris')
+    """
+    try:
+        app = getattr(job.adapter(), "app", None)
+    except ConfigurationError:  # no adapter yet: enqueueing will say so
+        app = None
+    if app is None:
+        app = celery_app()
+    zone = getattr(app, "timezone", None)
+    return zone if isinstance(zone, tzinfo) else timezone.utc
 
 
 def enqueue(job: J, **options: Any) -> J | bool:

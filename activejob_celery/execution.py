@@ -34,6 +34,7 @@ def perform_now(job: ApplicationJob, *, interruption: Exception | None = None) -
         adapter = reporting_adapter(type(job))
         with signals.instrument(signals.perform, job, adapter) as event:
             job.executions += 1
+            job._after_discard_ran = False
             try:
                 if interruption is not None:
                     raise interruption

@@ -1,10 +1,14 @@
 """``queue_with_priority``: a job's priority, and how it maps onto the broker's scale.
 
-A lower number runs first, as in Solid Queue, GoodJob and kombu's Redis transport. On Redis the
-job's number is clamped to 0..9 (0 first). RabbitMQ delivers a *higher* number first, and only on
-queues declared with ``x-max-priority``: there the job's number ``p`` becomes ``max - p`` (clamped
-to 0..max), so priority 0 still runs first; on a plain queue priorities do nothing, and the first
-job with one logs a WARNING for that queue.
+A priority is any integer and a lower number runs first; None counts as 0 (Rails, Solid Queue,
+GoodJob). A job class may also define ``priority`` itself, as a method, a property or a plain
+value (GoodJob's ``def priority; -10; end``): it becomes the class's priority source.
+
+On Redis the job's number picks one of the transport's ``priority_steps`` lists, and on RabbitMQ
+(which delivers a *higher* number first, and only on queues declared with ``x-max-priority``)
+one of the queue's levels, by ranges that keep the order (:mod:`.priority_buckets`): negative
+first, then 0 and None, then positive ranges. On a plain RabbitMQ queue priorities do nothing,
+and the first job with one logs a WARNING for that queue.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from .broker_queues import broker_url
 from .config import current_settings
 from .declaration import Declaration, collect
 from .errors import ConfigurationError
+from .priority_buckets import amqp_level, redis_priority, redis_steps
 
 if TYPE_CHECKING:
     from .base import ApplicationJob
@@ -29,6 +34,7 @@ PrioritySource = TypeVar("PrioritySource", bound="int | Callable[..., Any] | Non
 
 CELERY_PRIORITY_MIN = 0
 CELERY_PRIORITY_MAX = 9
+"""The message priorities kombu's Redis transport reads (it clamps anything else)."""
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
 """Broker URL schemes where a higher message priority is delivered first (RabbitMQ)."""
 
@@ -65,42 +71,104 @@ def queue_with_priority(source: PrioritySource) -> PrioritySource:
 
 
 def resolve_priority(job: ApplicationJob) -> int | None:
-    """Evaluate the class's priority source for ``job``."""
+    """Evaluate the class's priority source for ``job``; ConfigurationError if not an integer.
+
+    Example:
+        >>> resolve_priority(GuestsCleanupJob(42))              # doctest: +SKIP
+        5
+    """
     source = type(job)._priority_source
     if source is None:
         return current_settings().default_priority
-    return source(job) if callable(source) else source
+    value = source(job) if callable(source) else source
+    if value is not None and not _is_integer(value):
+        raise ConfigurationError(
+            f"{type(job).__qualname__}.priority gave {value!r}; a priority is an integer "
+            "(lower runs first) or None"
+        )
+    return value
+
+
+def adopt_priority_reader(job_class: type[ApplicationJob], namespace: Any) -> None:
+    """Make a ``priority`` defined in a class body the class's priority source.
+
+    A method or property (GoodJob's ``def priority; -10; end``) is called with the job when the
+    priority is first read; a plain integer or None is the class's priority (Rails'
+    ``self.priority = -10``). The job keeps the ``priority`` attribute of every job, so
+    ``set(priority=)`` and the payload work as for ``queue_with_priority``.
+
+    Example:
+        >>> class ImportantJob(ApplicationJob):                 # doctest: +SKIP
+        ...     def priority(self) -> int:
+        ...         return -10
+        >>> ImportantJob().priority                             # doctest: +SKIP
+        -10
+    """
+    if "priority" not in namespace:
+        return
+    defined = namespace["priority"]
+    source: int | Callable[..., Any] | None
+    if isinstance(defined, property) and defined.fget is not None:
+        source = defined.fget
+    elif isinstance(defined, staticmethod):
+        function = defined.__func__
+        source = lambda job: function()  # noqa: E731 - a one-line adapter
+    elif isinstance(defined, classmethod):
+        method = defined.__func__
+        source = lambda job: method(type(job))  # noqa: E731 - a one-line adapter
+    elif callable(defined) or defined is None or _is_integer(defined):
+        source = defined
+    else:
+        raise ConfigurationError(
+            f"{job_class.__qualname__}.priority = {defined!r}: a priority is an integer "
+            "(lower runs first), None, or a method returning one"
+        )
+    job_class._priority_source = source
+    delattr(job_class, "priority")  # the job's own property reads the source
+
+
+def _celery_decides(app: Any) -> bool:
+    # A job without a priority is sent without one when Celery's task_default_priority or a
+    # task_routes router may give it one: an explicit priority would override the router's.
+    return app.conf.task_default_priority is not None or bool(app.conf.task_routes)
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def celery_priority(priority: int | None, app: Any = None, queue: str | None = None) -> int | None:
     """The message priority for a job's ``priority`` on ``app``'s broker and ``queue``.
 
-    Without an app, or on Redis: clamped to 0 (first) .. 9 (last), None stays None. On AMQP
-    see :func:`amqp_priority`.
+    Without an app, or on Redis: the ``priority_steps`` list of its range (lower first; with
+    ``init_app``'s ten steps: below 0 -> 0, 0 and None -> 1, 1-4 -> 2-5, 5-9 -> 6, 10-19 -> 7,
+    20-49 -> 8, 50 and up -> 9). None is left to Celery when its ``task_default_priority`` or
+    ``task_routes`` is set, so a router may still give one. On AMQP see :func:`amqp_priority`.
 
     Example:
-        >>> celery_priority(0), celery_priority(5), celery_priority(50), celery_priority(-3)
-        (0, 5, 9, 0)
+        >>> [celery_priority(p) for p in (-10, None, 0, 5, 10, 50)]
+        [0, 1, 1, 6, 7, 9]
         >>> celery_priority(0, app, "default")   # RabbitMQ, x-max-priority 10  # doctest: +SKIP
-        10
+        9
     """
     if app is not None and is_amqp(app):
         return amqp_priority(app, queue, priority)
-    if priority is None:
+    if priority is None and app is not None and _celery_decides(app):
         return None
-    return min(max(int(priority), CELERY_PRIORITY_MIN), CELERY_PRIORITY_MAX)
+    return redis_priority(priority, redis_steps(app))
 
 
 def amqp_priority(app: Any, queue: str | None, priority: int | None) -> int | None:
     """A job's priority as RabbitMQ reads it (higher first) on ``queue``.
 
-    On a queue with ``x-max-priority`` ``max``: ``max - p`` with ``p`` clamped to 0..max, None
-    counting as 0 (unless ``task_default_priority`` is set: then Celery's default applies). On
-    a queue without it: None, and one WARNING per queue when the job asked for a priority.
+    On a queue with ``x-max-priority`` ``max``: ``max`` for a negative priority, ``max - 1`` for
+    0 (and None, unless ``task_default_priority`` is set: then Celery's default applies), lower
+    levels for the positive ranges of :mod:`.priority_buckets`. On a queue without it: None,
+    and one WARNING per queue when the job asked for a priority.
 
     Example:
-        >>> [amqp_priority(app, "default", p) for p in (0, 5, 9, None)]  # doctest: +SKIP
-        [10, 5, 1, 10]
+        >>> [amqp_priority(app, "default", p) for p in (-10, 0, 5, 10, None)]  # doctest: +SKIP
+        [10, 9, 4, 3, 9]
     """
     maximum = queue_max_priority(app, queue)
     if maximum is None:
@@ -111,7 +179,7 @@ def amqp_priority(app: Any, queue: str | None, priority: int | None) -> int | No
         if app.conf.task_default_priority is not None:
             return None
         priority = 0
-    return maximum - min(max(int(priority), 0), maximum)
+    return amqp_level(int(priority), maximum)
 
 
 def queue_max_priority(app: Any, queue: str | None) -> int | None:

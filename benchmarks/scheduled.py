@@ -259,7 +259,10 @@ class Bench:
         while scheduled.release().released:
             pass
         self.out["set_release_jps"] = self.o.n / (time.perf_counter() - started)
-        assert client.llen("default") == self.o.n and scheduled.count() == 0
+        waiting = sum(
+            client.llen(key) for key in ("default", *client.scan_iter("default\x06\x16*"))
+        )
+        assert waiting == self.o.n and scheduled.count() == 0  # a job without a priority: list 1
 
         client.flushdb()
         side.enqueue_bulk(range(self.o.drain_n), lambda number: time.time() + 600)

@@ -20,6 +20,7 @@ __all__ = [
     "InlineAdapter",
     "QueueAdapter",
     "adapter_for",
+    "celery_app",
     "named_adapter",
     "reporting_adapter",
     "use_celery_app",
@@ -35,6 +36,18 @@ def use_celery_app(app: Celery) -> QueueAdapter:
     adapter = CeleryAdapter(app)
     _named["celery"] = adapter
     return adapter
+
+
+def celery_app() -> Celery | None:
+    """The app ``init_app`` last set up for jobs in this process, if any.
+
+    Example:
+        >>> celery_app() is app                                  # doctest: +SKIP
+        True
+    """
+    adapter = _named.get("celery")
+    app = getattr(adapter, "app", None)
+    return app
 
 
 def named_adapter(name: str) -> QueueAdapter:

@@ -380,3 +380,25 @@ def test_before_perform_decorator_keeps_after_discard_silent_for_halts(
 
     assert HaltJob.perform_now() is False
     assert ran == []
+
+
+def test_discard_job_inside_an_exhausted_retry_on_block_runs_after_discard_once(
+    aj_recording_adapter: TestAdapter, aj_events: list[str]
+) -> None:
+    """Issue 22: ``discard_job()`` called from a ``retry_on`` block gives the job up once, so
+    ``after_discard`` runs once (it ran again after the block before)."""
+    job_class = _job_class(aj_recording_adapter, aj_events)
+    job_class.retry_on(Boom, attempts=1)(lambda job, error: job.discard_job(error))
+    job = job_class()
+    assert isinstance(job.perform_now(), Boom)
+    assert aj_events == [
+        "perform",
+        "after_discard(Boom)",
+        "discard signal",
+        "retry_stopped signal",
+    ]
+    assert job.failure_reason == "discarded"
+    aj_events.clear()
+    job.exception_executions.clear()
+    job.perform_now()  # the once-per-run guard resets for the next run of the same object
+    assert aj_events.count("after_discard(Boom)") == 1

@@ -80,10 +80,14 @@ ROWS: list[tuple[str, dict[str, Any], float, list[float]]] = [
      [3.15, 20.4, 95.15, 296.4]),
     ("POLYNOMIALLY_LONGER, jitter 4, U=1", {"wait": POLYNOMIALLY_LONGER, "jitter": 4.0}, 1.0,
      [7, 82, 407, 1282]),
-    ("EXPONENTIALLY_LONGER, jitter 0", {"wait": EXPONENTIALLY_LONGER, "jitter": 0}, 1.0,
-     [3, 6, 12, 24]),
+    ("EXPONENTIALLY_LONGER (Rails' symbol), jitter 0", {"wait": EXPONENTIALLY_LONGER,
+     "jitter": 0}, 1.0, [3, 18, 83, 258]),
     ("EXPONENTIALLY_LONGER, jitter 0.15, U=1", {"wait": EXPONENTIALLY_LONGER, "jitter": 0.15},
-     1.0, [3.45, 6.9, 13.8, 27.6]),
+     1.0, [3.15, 20.4, 95.15, 296.4]),
+    ("Exponential(), jitter 0", {"wait": Exponential(), "jitter": 0}, 1.0, [3, 6, 12, 24]),
+    ("Exponential(3, 2), jitter 0.15, U=1",
+     {"wait": Exponential(base=3, factor=2, max_wait=None), "jitter": 0.15}, 1.0,
+     [3.45, 6.9, 13.8, 27.6]),
     ("Exponential(1, 10, max_wait=60), jitter 0.5, U=1",
      {"wait": Exponential(base=1, factor=10, max_wait=60), "jitter": 0.5}, 1.0,
      [1.5, 15, 60, 60]),
@@ -110,7 +114,8 @@ def test_delay_per_attempt(
 ) -> None:
     """activejob-spec §1.3 table; Rails' exceptions_test "polynomially retrying job includes
     jitter", "custom wait retrying job", "custom wait proc can use the error"; the
-    ``EXPONENTIALLY_LONGER`` rows are this package's true exponential (DESIGN.md §1)."""
+    ``EXPONENTIALLY_LONGER`` rows are Rails' ``:exponentially_longer`` (n**4 + 2) and the
+    ``Exponential`` rows a true exponential (DESIGN.md §1, §7)."""
     aj_rand(u)
     job_class = flaky_job(aj_recording_adapter, attempts=5, **options)
     assert run_until_exhausted(aj_recording_adapter, aj_frozen_clock, job_class) == expected
@@ -211,7 +216,8 @@ def test_strategy_objects_compute_the_table_directly() -> None:
         627,
         1298,
     ]
-    assert [EXPONENTIALLY_LONGER.delay(n, None, 0) for n in range(1, 6)] == [3, 6, 12, 24, 48]
+    assert [EXPONENTIALLY_LONGER.delay(n, None, 0) for n in range(1, 5)] == [3, 18, 83, 258]
+    assert [Exponential().delay(n, None, 0) for n in range(1, 6)] == [3, 6, 12, 24, 48]
     assert Exponential(base=2, factor=3, max_wait=50).delay(4, None, 0) == 50
     assert Fixed(3).delay(1, None, 0.15) >= 3
 

@@ -9,6 +9,7 @@ import pytest
 from kombu import Connection
 
 from activejob_celery import ApplicationJob, EnqueueError, SerializationError
+from tests.support.broker_lists import queue_length
 from tests.support.fixtures import make_app
 from tests.support.worker import run_worker, wait_for
 
@@ -32,7 +33,7 @@ def test_a_non_serializable_argument_fails_at_enqueue_and_publishes_nothing(aj_a
     message = str(raised.value)
     assert "Unserializable" in message
     assert "add_serializers" in message
-    assert aj_redis.client.llen("default") == 0
+    assert queue_length(aj_redis.client, "default") == 0
     assert aj_redis.client.keys("*") == []
 
 

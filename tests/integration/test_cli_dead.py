@@ -18,6 +18,7 @@ from activejob_celery.config import Settings
 from activejob_celery.dead_letters import DeadLetter, DeadLetterStore
 from activejob_celery.dead_letters.record import FIELDS
 from tests.integration.dead_letters_support import job_payload
+from tests.support.broker_lists import queue_entries, queue_length
 from tests.support.worker import run_worker_subprocess, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +141,7 @@ def test_retry_republishes_with_reset_counters_and_removes_the_record(aj_redis, 
     [line, summary] = done.stdout.splitlines()
     assert line.startswith(f"Retried {exhausted.id} as task ")
     assert summary == "Retried 1 of 1 dead letters."
-    [raw] = aj_redis.client.lrange("imports", 0, -1)
+    [raw] = queue_entries(aj_redis.client, "imports")
     message = json.loads(raw)
     [payload], _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
     assert message["headers"]["task"] == IMPORT
@@ -165,7 +166,7 @@ def test_bulk_retry_shows_progress_and_works_in_batches(aj_redis, aj_seeded):
                 "unhandled", "--batch-size", "2")  # fmt: skip
     assert "Retrying" in done.stderr  # click's progress bar (label only, off a terminal)
     assert done.stdout.splitlines()[-1] == "Retried 4 of 4 dead letters."
-    assert aj_redis.client.llen("imports") == 4
+    assert queue_length(aj_redis.client, "imports") == 4
     assert store.count() == 3
 
 

@@ -11,6 +11,7 @@ from celery import Celery
 from activejob_celery.dead_letters import DeadLetterError, DeadLetterStore, store_for
 from activejob_celery.dead_letters.recorder import letter_for_failure
 from tests.integration.dead_letters_support import job_payload
+from tests.support.broker_lists import queue_length
 
 
 def _letter(store):
@@ -69,7 +70,7 @@ def test_two_concurrent_retries_publish_once(store, aj_redis, held_publish):
     thread.join(10)
     assert isinstance(outcome.get("first"), str)
     assert calls == ["shop.jobs.ClaimedJob"]
-    assert aj_redis.client.llen("claimed") == 1
+    assert queue_length(aj_redis.client, "claimed") == 1
     assert store.count() == 0
 
 
@@ -92,7 +93,7 @@ def test_a_failed_publish_gives_the_claim_back(store, aj_redis):
         store.retry(letter.id)  # claimable again at once
     finally:
         Celery.send_task = original
-    assert aj_redis.client.llen("claimed") == 1
+    assert queue_length(aj_redis.client, "claimed") == 1
     assert store.count() == 0
 
 
@@ -104,4 +105,4 @@ def test_bulk_retry_reports_records_another_caller_holds(store, aj_redis):
     assert set(result.retried) == {letters[0].id, letters[2].id}
     assert "another caller" in result.failed[held]
     assert store.get(held) is not None
-    assert aj_redis.client.llen("claimed") == 2
+    assert queue_length(aj_redis.client, "claimed") == 2

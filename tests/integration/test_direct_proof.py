@@ -15,6 +15,7 @@ from kombu import Producer
 from activejob_celery import ApplicationJob, adapters, perform_all_later, queue_as
 from activejob_celery.errors import ConfigurationError
 from activejob_celery.scheduler import scheduled_set_for
+from tests.support.broker_lists import queue_entries, queue_length
 from tests.support.fixtures import make_app
 from tests.support.worker import run_worker, wait_for
 
@@ -32,8 +33,10 @@ def celerys_own_publish_functions():
     Celery.send_task, Producer.publish = saved
 
 
-def _messages(client, key):
-    return [json.loads(raw) for raw in reversed(client.lrange(key, 0, -1))]
+def _messages(client, key, exact=False):
+    """The messages of queue ``key`` (every priority list), or of the one list ``key``."""
+    raws = client.lrange(key, 0, -1) if exact else queue_entries(client, key)
+    return [json.loads(raw) for raw in reversed(raws)]
 
 
 def _proven(adapter):
@@ -54,7 +57,7 @@ def test_the_default_configuration_copies_after_two_messages_prove_the_template(
     assert _proven(adapter) == 1
     jobs = [ProvenJob.perform_later(n) for n in range(3, 6)]
     assert all(job.successfully_enqueued for job in jobs)
-    assert aj_redis.client.llen("proven") == 5
+    assert queue_length(aj_redis.client, "proven") == 5
 
 
 def test_gzip_compression_publishes_every_job_through_celery(aj_redis, aj_job_buffer):
@@ -201,7 +204,7 @@ def test_a_router_function_routes_every_job_by_its_arguments(aj_redis):
     def sides(key):
         return [
             json.loads(base64.b64decode(message["body"]))[0][0]["arguments"][0]
-            for message in _messages(aj_redis.client, key)
+            for message in _messages(aj_redis.client, key, exact=True)
         ]
 
     assert sides("split") == ["a", "a", "a", "a"]

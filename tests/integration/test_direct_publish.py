@@ -6,11 +6,14 @@ import base64
 import json
 
 from activejob_celery import ApplicationJob, adapters, perform_all_later, queue_as
+from tests.support.broker_lists import SEP, queue_entries, queue_length
 from tests.support.worker import run_worker, wait_for
 
 
 def _messages(client, key):
-    return [json.loads(raw) for raw in client.lrange(key, 0, -1)]
+    """One Redis list when ``key`` names it, else every list of the queue ``key``."""
+    raws = client.lrange(key, 0, -1) if SEP in key else queue_entries(client, key)
+    return [json.loads(raw) for raw in raws]
 
 
 def _shape(message):
@@ -34,7 +37,7 @@ def test_a_copy_has_the_shape_of_the_message_celery_built(aj_app, aj_redis):
     assert adapter.direct is not None and adapter.direct.usable()
     first = CopiedJob.set(priority=4).perform_later(1)  # built by Celery, captured as template
     second = CopiedJob.set(priority=4).perform_later(2)  # a copy
-    newest, oldest = _messages(aj_redis.client, "copies\x06\x164")
+    newest, oldest = _messages(aj_redis.client, "copies\x06\x165")  # priority 4: sixth list
     assert _shape(newest) == _shape(oldest)
     assert oldest["headers"]["id"] == first.provider_job_id
     assert newest["headers"]["id"] == newest["headers"]["root_id"] == second.provider_job_id
@@ -57,11 +60,11 @@ def test_a_worker_runs_copies_in_priority_order(aj_app, aj_job_buffer, aj_quiet_
         def perform(self, priority):
             aj_job_buffer.add(priority)
 
-    for priority in (9, 3, 0, 7, 3, 9, 0):
+    for priority in (10, 3, 0, 5, 3, 10, -1, 0):  # one Redis list each (0-9 steps)
         RankedCopyJob.set(priority=priority).perform_later(priority)
     with run_worker(aj_app, queues=["ranked_copies"]):
-        wait_for(lambda: len(aj_job_buffer.values) == 7, timeout=30)
-    assert aj_job_buffer.values == [0, 0, 3, 3, 7, 9, 9]
+        wait_for(lambda: len(aj_job_buffer.values) == 8, timeout=30)
+    assert aj_job_buffer.values == [-1, 0, 0, 3, 3, 5, 10, 10]
 
 
 def test_publish_signal_receivers_see_every_job(aj_app, aj_redis, aj_publishes):
@@ -74,7 +77,7 @@ def test_publish_signal_receivers_see_every_job(aj_app, aj_redis, aj_publishes):
     seen = [headers["id"] for headers in aj_publishes]
     assert seen[:3] == [job.provider_job_id for job in jobs]
     assert len(seen) == 5
-    assert aj_redis.client.llen("default") == 5
+    assert queue_length(aj_redis.client, "default") == 5
 
 
 def test_perform_all_later_pushes_every_job_in_atomic_batches(aj_app, aj_redis, aj_quiet_logs):
@@ -87,7 +90,7 @@ def test_perform_all_later_pushes_every_job_in_atomic_batches(aj_app, aj_redis, 
     jobs = [BulkCopyJob(number) for number in range(2500)]
     perform_all_later(jobs)
     assert all(job.successfully_enqueued for job in jobs)
-    assert aj_redis.client.llen("bulk") == 2500
+    assert queue_length(aj_redis.client, "bulk") == 2500
     ids = {message["headers"]["id"] for message in _messages(aj_redis.client, "bulk")}
     assert ids == {job.provider_job_id for job in jobs}
 

@@ -17,6 +17,7 @@ from activejob_celery.rescue import exception_key
 from activejob_celery.worker_checks import visibility_warnings
 from tests.integration.dead_letters_support import job_payload, settle
 from tests.integration.test_dead_letters_retry import aj_down_store, app_with_store
+from tests.support.broker_lists import pop_entry
 from tests.support.fixtures import make_app
 from tests.support.worker import run_worker, wait_for
 
@@ -33,10 +34,11 @@ def _interrupt(app, job, times=1):
     for _ in range(times):
         ledger.start(job.job_id, job.provider_job_id)
     with redis.Redis.from_url(app.conf.broker_url) as broker:
-        entry = json.loads(broker.rpop(job.queue_name))
+        key, raw = pop_entry(broker, job.queue_name)
+        entry = json.loads(raw)
         entry["headers"]["redelivered"] = True
         entry["properties"]["delivery_info"]["redelivered"] = True
-        broker.rpush(job.queue_name, json.dumps(entry))
+        broker.rpush(key, json.dumps(entry))
 
 
 def test_a_first_delivery_never_counts_as_interrupted(aj_app, aj_job_buffer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from activejob_celery import ApplicationJob, queue_as, queue_with_priority
+from tests.support.broker_lists import queue_length
 from tests.support.worker import run_worker, wait_for
 
 
@@ -30,18 +31,52 @@ def test_a_priority_0_job_enqueued_after_50_priority_9_jobs_runs_among_the_first
 
 
 def test_every_priority_bucket_is_consumed_in_order(aj_app, aj_job_buffer, aj_quiet_logs):
+    """One job per Redis list of init_app's ten steps (docs/jobs-and-queues.md table)."""
+
     class RankedJob(ApplicationJob):
         queue_as("ranked")
 
         def perform(self, priority):
             aj_job_buffer.add(priority)
 
-    for priority in (9, 0, 5, 3, 7, 1, 8, 2, 6, 4):
+    one_per_list = [-5, 0, 1, 2, 3, 4, 7, 15, 30, 500]
+    for priority in (15, 0, 500, 3, -5, 1, 30, 2, 7, 4):
         RankedJob.set(priority=priority).perform_later(priority)
 
     with run_worker(aj_app, queues=["ranked"]):
         wait_for(lambda: len(aj_job_buffer.values) == 10, timeout=30)
-    assert aj_job_buffer.values == list(range(10))
+    assert aj_job_buffer.values == one_per_list
+
+
+def test_priorities_run_lowest_first_across_the_whole_range(aj_app, aj_job_buffer, aj_quiet_logs):
+    """Issue 22 / DESIGN §8: -10, then None and 0 (tied: Rails reads None as 0), then 5, 10,
+    on one queue, all enqueued before the worker starts (solo pool, prefetch 1)."""
+
+    class AnyPriorityJob(ApplicationJob):
+        queue_as("whole_range")
+
+        def perform(self, label):
+            aj_job_buffer.add(label)
+
+    class MethodPriorityJob(ApplicationJob):
+        queue_as("whole_range")
+
+        def priority(self) -> int:  # GoodJob's guide: `def priority; -10; end`
+            return -10
+
+        def perform(self, label):
+            aj_job_buffer.add(label)
+
+    for label, priority in [("5", 5), ("None", None), ("10", 10), ("0", 0)]:
+        assert AnyPriorityJob.set(priority=priority).perform_later(label).successfully_enqueued
+    assert MethodPriorityJob.perform_later("-10").successfully_enqueued
+
+    with run_worker(aj_app, queues=["whole_range"], concurrency=1):
+        wait_for(lambda: len(aj_job_buffer.values) == 5, timeout=60)
+    order = aj_job_buffer.values
+    assert order[0] == "-10", order
+    assert set(order[1:3]) == {"None", "0"}, order
+    assert order[3:] == ["5", "10"], order
 
 
 def test_queue_as_and_set_queue_route_to_the_named_celery_queues(aj_app, aj_redis):
@@ -53,5 +88,5 @@ def test_queue_as_and_set_queue_route_to_the_named_celery_queues(aj_app, aj_redi
 
     RoutedJob.perform_later()
     RoutedJob.set(queue="urgent").perform_later()
-    assert aj_redis.client.llen("reports") == 1
-    assert aj_redis.client.llen("urgent") == 1
+    assert queue_length(aj_redis.client, "reports") == 1
+    assert queue_length(aj_redis.client, "urgent") == 1

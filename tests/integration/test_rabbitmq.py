@@ -143,11 +143,11 @@ def test_priority_zero_runs_first_on_an_x_max_priority_queue(
     )
     with app.connection_for_write() as connection:  # declare it before anything is published
         app.amqp.queues[name](connection.default_channel).declare()
-    for rank in (9, 5, 0):  # enqueued last-first while no worker runs
+    for rank in (10, 5, 0, -10):  # enqueued last-first while no worker runs
         assert RabbitRankedJob.set(priority=rank).perform_later(rank).successfully_enqueued
     with run_worker(app, queues=[name]):
-        wait_for(lambda: len(order.values) == 3, timeout=20)
-    assert order.values == [0, 5, 9]  # Rails order: a lower number runs first
+        wait_for(lambda: len(order.values) == 4, timeout=20)
+    assert order.values == [-10, 0, 5, 10]  # Rails order: a lower number runs first
     app.close()
 
 
@@ -253,14 +253,14 @@ def test_priority_mapping_depends_on_the_broker_and_the_queue() -> None:
         Queue("plain"),
     ]
     ranked = [celery_priority(p, rabbit, "ranked") for p in (-5, 0, 1, 5, 9, 10, 50, None)]
-    assert ranked == [10, 10, 9, 5, 1, 0, 0, 10]
-    assert [celery_priority(p, rabbit, "small") for p in (0, 2, 3, 9)] == [3, 1, 0, 0]
+    assert ranked == [10, 9, 8, 4, 4, 3, 1, 9]  # below 0 first, then 0/None, then ranges
+    assert [celery_priority(p, rabbit, "small") for p in (-1, 0, 1, 2, 3, 9)] == [3, 2, 1, 0, 0, 0]
     assert celery_priority(0, rabbit, "plain") is None
     everywhere = Celery("aj_map_all", broker="amqp://guest@127.0.0.1:1//", set_as_current=False)
     everywhere.conf.task_queue_max_priority = 5  # Celery declares every queue with it
-    assert [celery_priority(p, everywhere, "made-on-send") for p in (0, 4, 9)] == [5, 1, 0]
+    assert [celery_priority(p, everywhere, "made-on-send") for p in (0, 4, 9)] == [4, 0, 0]
     redis_app = Celery("aj_map_redis", broker="redis://127.0.0.1:1/0", set_as_current=False)
-    assert [celery_priority(p, redis_app, "x") for p in (0, 5, 50, None)] == [0, 5, 9, None]
+    assert [celery_priority(p, redis_app, "x") for p in (-3, 0, 5, 50, None)] == [0, 1, 6, 9, 1]
 
 
 def test_dashboard_queues_page_shows_rabbitmq_depths_and_what_it_cannot_do(

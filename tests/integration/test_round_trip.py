@@ -43,7 +43,7 @@ def test_payload_on_the_wire_has_every_rails_key_in_order(aj_app, aj_redis):
             pass
 
     job = WireJob.set(priority=3).perform_later(1, "two", flag=True)
-    [message] = _messages(aj_redis.client, "wire\x06\x163")
+    [message] = _messages(aj_redis.client, "wire\x06\x164")  # priority 3: the fifth list
     payload = _payload(message)
     assert tuple(payload) == PAYLOAD_KEYS
     assert payload["job_class"] == WireJob.job_name
@@ -55,5 +55,5 @@ def test_payload_on_the_wire_has_every_rails_key_in_order(aj_app, aj_redis):
     assert payload["executions"] == 0
     assert payload["exception_executions"] == {}
     assert message["headers"]["task"] == WireJob.job_name
-    assert message["properties"]["priority"] == 3
+    assert message["properties"]["priority"] == 4
     assert message["properties"]["delivery_info"]["routing_key"] == "wire"

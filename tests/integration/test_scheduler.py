@@ -100,7 +100,7 @@ def test_inspection_and_control_api(aj_app, aj_redis):
 
     assert scheduled.run_now(first.job_id) == 1
     [(key, [message])] = queued(aj_redis.client, "reports").items()
-    assert key == f"reports{SEP}2" and message["headers"]["id"] == first.provider_job_id
+    assert key == f"reports{SEP}3" and message["headers"]["id"] == first.provider_job_id
     assert scheduled.count() == 2 and scheduled.run_now(first.job_id) == 0
 
     assert scheduled.delete(third.job_id) == 1
@@ -178,5 +178,5 @@ def test_stored_direct_entries_decode_to_the_pushes(aj_app, aj_redis):
     job = DecodedJob.set(wait=30, priority=1).perform_later()
     [value] = aj_redis.client.hvals("activejob:scheduled:entries")
     [(key, message)] = decode_direct(value)
-    assert key == f"default{SEP}1".encode()
+    assert key == f"default{SEP}2".encode()  # priority 1: the third list
     assert json.loads(message)["headers"]["id"] == job.provider_job_id

@@ -52,7 +52,7 @@ def test_a_released_message_is_byte_for_byte_what_a_publish_pushes(aj_app, aj_re
         for key in queue_keys(queue):
             aj_redis.client.delete(key)
         assert released_key == published_key
-        step = min(max(priority or 0, 0), 9)
+        step = celery_priority(priority)
         assert released_key == (queue if step == 0 else f"{queue}{SEP}{step}")
         assert released["headers"]["eta"] is None
         assert released["headers"]["argsrepr"] == repr((priority, queue))
@@ -78,17 +78,17 @@ def test_kombus_consumer_receives_released_jobs_exactly_as_published_priorities_
                 )
             )
 
-    priorities = [9, 0, 5, 3, 7, 1, 8, 2, 6, 4]
+    priorities = [50, 0, 5, 3, 20, 1, -1, 2, 10, 4]  # one per Redis list
     jobs = {p: RankedLaterJob.set(wait=30, priority=p).perform_later(p) for p in priorities}
     assert scheduled_set_for(aj_app).release(now=time.time() + 60).released == 10
     with run_worker(aj_app, queues=["ranked_later"]):
         wait_for(lambda: len(aj_job_buffer.values) == 10, timeout=30)
     runs = aj_job_buffer.values
-    assert [run[0] for run in runs] == list(range(10))
+    assert [run[0] for run in runs] == sorted(priorities)
     for priority, provider_job_id, task_id, eta, delivery_info in runs:
         assert provider_job_id == task_id == jobs[priority].provider_job_id
         assert eta is None
-        assert delivery_info["priority"] == priority
+        assert delivery_info["priority"] == celery_priority(priority)
         assert delivery_info["routing_key"] == "ranked_later"
         assert delivery_info["redelivered"] in (False, None)
 
@@ -102,7 +102,7 @@ def test_released_jobs_honour_the_transports_global_key_prefix(aj_redis, aj_job_
 
     PrefixedJob.set(wait=30, priority=2).perform_later(1)
     assert scheduled_set_for(app).release(now=time.time() + 60).released == 1
-    assert aj_redis.client.llen(f"tenant:default{SEP}2") == 1
+    assert aj_redis.client.llen(f"tenant:default{SEP}3") == 1  # priority 2: step 3
     with run_worker(app):
         wait_for(lambda: aj_job_buffer.values == [1], timeout=15)
     app.close()

@@ -19,6 +19,7 @@ import redis
 
 from activejob_celery import ApplicationJob
 from activejob_celery.scheduler import scheduled_set_for
+from tests.support.broker_lists import queue_entries, queue_length
 from tests.support.fixtures import make_app
 from tests.support.worker import WorkerProcess, run_worker, run_worker_subprocess, wait_for
 
@@ -252,7 +253,7 @@ def test_the_scheduled_commands_as_subprocesses(aj_redis, aj_sched_app):
 
     released = _cli(aj_redis, aj_sched_app, "scheduled", "run-now", jobs[0].job_id)
     assert released.returncode == 0 and "Released 1 job(s)." in released.stdout
-    assert aj_redis.client.llen("q0") == 1
+    assert queue_length(aj_redis.client, "q0") == 1
     deleted = _cli(aj_redis, aj_sched_app, "scheduled", "delete", jobs[1].job_id)
     assert deleted.returncode == 0 and "Deleted 1 job(s)." in deleted.stdout
     assert [job.job_id for job in scheduled_set_for(app).list()] == [jobs[2].job_id]
@@ -260,7 +261,7 @@ def test_the_scheduled_commands_as_subprocesses(aj_redis, aj_sched_app):
     aj_redis.client.zadd("activejob:scheduled", {f"{jobs[2].job_id}/{jobs[2].provider_job_id}": 1})
     once = _cli(aj_redis, aj_sched_app, "scheduler", "--once")
     assert once.returncode == 0 and "Released 1 job(s)." in once.stdout, once.stderr
-    assert aj_redis.client.llen("q2") == 1 and scheduled_set_for(app).count() == 0
+    assert queue_length(aj_redis.client, "q2") == 1 and scheduled_set_for(app).count() == 0
     app.close()
 
 
@@ -273,10 +274,12 @@ def test_the_standalone_scheduler_releases_jobs_and_stops_on_sigterm(aj_redis, a
     args = [sys.executable, "-m", "celery", "-A", "sched_app", "jobs", "scheduler"]
     with WorkerProcess(args, cwd=aj_sched_app, env=env) as poller:
         wait_for(lambda: "Ctrl-C to stop" in poller.log_text(), timeout=30)
-        wait_for(lambda: aj_redis.client.llen("default") == 1, timeout=15, message="release")
+        wait_for(
+            lambda: queue_length(aj_redis.client, "default") == 1, timeout=15, message="release"
+        )
         poller.send_signal(signal.SIGTERM)
         assert poller.proc is not None and poller.proc.wait(15) == 0
     assert "Scheduler stopped; released 1 job(s)." in poller.log_text()
-    [message] = [json.loads(raw) for raw in aj_redis.client.lrange("default", 0, -1)]
+    [message] = [json.loads(raw) for raw in queue_entries(aj_redis.client, "default")]
     assert message["headers"]["id"] == job.provider_job_id and message["headers"]["eta"] is None
     app.close()

@@ -31,6 +31,7 @@ from activejob_celery.recurring.store import RecurringEntry
 from activejob_celery.scheduler import scheduled_set_for
 from activejob_celery.web.queues import queue_overview
 from activejob_celery.web.state import redis_for
+from tests.support.broker_lists import queue_length
 from tests.support.fixtures import JobBuffer, make_app
 from tests.support.redis_server import HOST
 from tests.support.sentinel import MASTER_NAME, SentinelCluster
@@ -105,7 +106,7 @@ def test_jobs_and_delayed_jobs_run_once_through_the_scheduled_set(aj_sentinel, a
     scheduled = scheduled_set_for(app)
     assert scheduled.get(later.job_id) is not None
     with master_client(aj_sentinel, app) as client:
-        assert client.llen(QUEUE) == 1  # only the immediate job is on the broker
+        assert queue_length(client, QUEUE) == 1  # only the immediate job is on the broker
 
     with run_worker(app, queues=[QUEUE]):
         wait_for(lambda: len(aj_buffer.values) == 2, timeout=20)

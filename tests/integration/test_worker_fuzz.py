@@ -18,6 +18,7 @@ from activejob_celery import ApplicationJob, init_app
 from activejob_celery.dead_letters import store_for
 from activejob_celery.task import run_payload
 from tests.integration.dead_letters_support import RawQueue, job_payload, settle, task_body
+from tests.support.broker_lists import queue_length
 from tests.support.fixtures import make_app
 from tests.support.payloads import PAYLOAD_KEYS
 from tests.support.worker import run_worker, wait_for
@@ -193,7 +194,7 @@ def test_every_queue_entry_is_a_run_or_one_dead_letter(aj_fuzz, aj_redis, aj_job
     runs = _runs(aj_job_buffer) - runs_before
     dead = store.count() - dead_before
     assert runs + dead == len(batch), (runs, dead, batch)
-    assert aj_redis.client.llen("default") == 0
+    assert queue_length(aj_redis.client, "default") == 0
     wait_for(lambda: aj_redis.client.hlen("unacked") == 0, timeout=10)
     for letter in store.list(limit=dead):
         event(f"dead letter: {letter.reason}")

@@ -29,6 +29,7 @@ from celery import Celery
 
 from activejob_celery.dead_letters import DeadLetterStore
 from tests.integration.dead_letters_support import RawQueue, job_payload, task_body
+from tests.support.broker_lists import queue_length
 from tests.support.redis_server import RedisServer
 from tests.support.worker import run_worker_subprocess, wait_for
 
@@ -311,7 +312,7 @@ def test_every_hostile_case_is_one_dead_letter_and_nothing_is_imported_or_run(aj
     assert report["loaded"] == [], f"modules named by messages were imported: {report}"
     assert report["events"] == [], f"the worker imported or started something: {report}"
     assert sorted(path.name for path in sender.canary_dir.iterdir()) == []
-    assert client.llen("default") == 0
+    assert queue_length(client, "default") == 0
     assert client.hlen("unacked") == 0
     log = worker.log_text()
     assert "Unrecoverable error" not in log

@@ -27,6 +27,7 @@ import pytest
 from activejob_celery import ApplicationJob, EnqueueError, perform_all_later, queue_as
 from activejob_celery.scheduler import scheduled_set_for
 from tests.reliability.servers import AofRedisServer
+from tests.support.broker_lists import queue_length
 from tests.support.fixtures import make_app
 from tests.support.worker import WorkerProcess, run_worker_subprocess, wait_for
 
@@ -163,7 +164,7 @@ def test_redis_killed_and_restarted_under_enqueues_loses_no_accepted_job(aj_aof,
         with Stream(waits=(10.0, 12.0)) as stream:
             wait_for(lambda: len(stream.snapshot()) >= 60, timeout=30)
             stream.immediate.clear()  # the worker drains its queue; delayed jobs keep coming
-            wait_for(lambda: client.llen("stream") == 0 and client.hlen("unacked") == 0,
+            wait_for(lambda: queue_length(client, "stream") == 0 and client.hlen("unacked") == 0,
                      timeout=30, message="an idle worker")  # fmt: skip
             before = [item for item in stream.snapshot() if item.job.successfully_enqueued]
             killed_at = time.time()
@@ -229,7 +230,7 @@ def test_redis_killed_under_a_busy_worker_loses_nothing(aj_aof, tmp_path):
     wanted = {job.job_id for job in jobs}
 
     def settled() -> bool:
-        nothing_left = client.llen("stream") == 0 and client.hlen("unacked") == 0
+        nothing_left = queue_length(client, "stream") == 0 and client.hlen("unacked") == 0
         return nothing_left and not wanted - set(_runs(runs_file))
 
     first = _worker(server.url(0), runs_file)

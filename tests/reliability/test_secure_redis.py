@@ -30,6 +30,7 @@ from activejob_celery.scheduler import scheduled_set_for
 from activejob_celery.web.metrics import last_hour
 from activejob_celery.web.queues import queue_overview
 from tests.reliability.servers import ADMIN_PASSWORD, PASSWORD, USER, SecureRedisServer
+from tests.support.broker_lists import queue_length
 from tests.support.fixtures import make_app
 from tests.support.worker import WorkerProcess, run_worker_subprocess, wait_for
 
@@ -200,7 +201,7 @@ def test_tls_options_in_the_url_alone_also_work(tmp_path):
                                       "ssl_ca_certs": str(server.cert_path)}  # fmt: skip
         store = store_for(app)
         assert store.count() == 0  # reachable over TLS
-        assert server.client(0).llen("default") == 1
+        assert queue_length(server.client(0), "default") == 1
         app.close()
     finally:
         server.close()

@@ -152,13 +152,13 @@ def test_job_page_finds_a_job_wherever_it_is(aj_web_app, aj_web_client):
 
 
 def test_queue_depth_per_priority_bucket(aj_web_app, aj_web_client):
-    for priority in (0, 0, 5, 9):
+    for priority in (0, 0, 5, 9, -3):  # lists: 0 and none -> p1, 5-9 -> p6, negative -> p0
         WebRecordJob.set(priority=priority).perform_later("redis://unused", "k", "v")
     [row] = [row for row in queue_overview(aj_web_app).queues if row.name == "default"]
-    assert row.buckets == (2, 0, 0, 0, 0, 1, 0, 0, 0, 1)
-    assert row.depth == 4
+    assert row.buckets == (1, 2, 0, 0, 0, 0, 2, 0, 0, 0)
+    assert row.depth == 5
     page = aj_web_client.get("/queues").text
-    assert '<td class="num depth">4</td>' in page
+    assert '<td class="num depth">5</td>' in page
 
 
 def test_recurring_page_lists_runs_and_toggles(aj_web_app, aj_web_client):
