@@ -1,0 +1,49 @@
+"""Queue patterns (`-Q '*'`, `-Q 'prefix*'`): matching, validation, and the worker's selection."""
+
+from __future__ import annotations
+
+import pytest
+
+from activejob_celery import queue_patterns
+from activejob_celery.errors import ConfigurationError
+from activejob_celery.queue_patterns import check_pattern, matches, matching
+
+
+def test_star_matches_every_job_queue_but_no_internal_queue():
+    assert matching(("*",), ["default", "celery", "mailers", "celery@host.dq2", "celeryev.x"]) == [
+        "default",
+        "celery",
+        "mailers",
+    ]
+
+
+def test_prefix_pattern_matches_names_that_start_with_it():
+    assert matches("mail*", "mailers") and matches("mail*", "mail")
+    assert not matches("mail*", "default") and not matches("mail*", "e_mail")
+
+
+@pytest.mark.parametrize("bad", ["*mail", "ma*il", "**", "mail**"])
+def test_a_star_not_at_the_end_is_refused_clearly(bad):
+    with pytest.raises(ConfigurationError, match="one '\\*', at its end"):
+        check_pattern(bad)
+
+
+class _Worker:
+    def __init__(self, app):
+        self.app = app
+
+
+def test_the_worker_step_replaces_patterns_by_known_queues(aj_app, monkeypatch):
+    monkeypatch.setattr(queue_patterns, "known_queues", lambda app: ["default", "mailers", "x"])
+    queues = aj_app.amqp.queues
+    queues.select(["critical", "mail*"])  # what `-Q critical,'mail*'` does
+    queue_patterns.QueuePatterns(_Worker(aj_app))
+    assert sorted(queues.consume_from) == ["critical", "mailers"]
+    assert "mail*" not in queues
+    assert queue_patterns.patterns_for(aj_app) == ("mail*",)
+
+
+def test_the_worker_step_refuses_a_bad_pattern(aj_app):
+    aj_app.amqp.queues.select(["*low"])
+    with pytest.raises(ConfigurationError, match="'\\*low'"):
+        queue_patterns.QueuePatterns(_Worker(aj_app))
