@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import logging
 
-from activejob_celery import queue_patterns
+import pytest
+from celery import Celery
+
+from activejob_celery import init_app, queue_patterns
 from activejob_celery.errors import ConfigurationError
 from activejob_celery.queue_patterns import check_pattern, matches, matching
 
@@ -47,3 +50,16 @@ def test_the_worker_step_refuses_a_bad_pattern(aj_app):
     aj_app.amqp.queues.select(["*low"])
     with pytest.raises(ConfigurationError, match="'\\*low'"):
         queue_patterns.QueuePatterns(_Worker(aj_app))
+
+
+def test_on_a_broker_that_is_not_redis_the_known_queues_match_with_one_warning(caplog):
+    app = Celery("amqp_app", broker="amqp://guest@127.0.0.1:5672//", set_as_current=False)
+    app.conf.update(activejob_scheduler="celery")
+    init_app(app)
+    app.amqp.queues.select(["*"])
+    with caplog.at_level(logging.WARNING, logger="activejob_celery.worker"):
+        queue_patterns.QueuePatterns(_Worker(app))
+    assert sorted(app.amqp.queues.consume_from) == ["celery", "default"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "only found on a Redis broker" in warnings[0]
+    assert "Name every queue in -Q" in warnings[0]

@@ -20,6 +20,7 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     activejob_queue_pattern_interval=0.5,
+    activejob_dead_letters_url=REDIS_URL,  # reliable fetch on, as in a real deployment
 )
 activejob_celery.init_app(app)
 
