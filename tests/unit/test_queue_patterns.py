@@ -8,6 +8,7 @@ import pytest
 from celery import Celery
 
 from activejob_celery import init_app, queue_patterns
+from activejob_celery.broker_queues import configured_queues
 from activejob_celery.errors import ConfigurationError
 from activejob_celery.queue_patterns import check_pattern, matches, matching
 
@@ -59,7 +60,9 @@ def test_on_a_broker_that_is_not_redis_the_known_queues_match_with_one_warning(c
     app.amqp.queues.select(["*"])
     with caplog.at_level(logging.WARNING, logger="activejob_celery.worker"):
         queue_patterns.QueuePatterns(_Worker(app))
-    assert sorted(app.amqp.queues.consume_from) == ["celery", "default"]
+    consumed = sorted(app.amqp.queues.consume_from)
+    assert consumed == sorted(configured_queues(app)) and "*" not in consumed
+    assert {"celery", "default"} <= set(consumed)  # plus the static queue_as of job classes
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "only found on a Redis broker" in warnings[0]
     assert "Name every queue in -Q" in warnings[0]
