@@ -25,9 +25,9 @@ def patterns_app(aj_redis, monkeypatch):
     return patterns_app
 
 
-def worker(aj_redis, *queues: str):
+def worker(aj_redis, *queues: str, pool: str = "solo"):
     return run_worker_subprocess(
-        APP, cwd=ROOT, env={"AJ_PATTERNS_REDIS_URL": aj_redis.url}, queues=list(queues)
+        APP, cwd=ROOT, env={"AJ_PATTERNS_REDIS_URL": aj_redis.url}, queues=list(queues), pool=pool
     )
 
 
@@ -42,12 +42,13 @@ def bindings(aj_redis) -> dict[str, set[bytes]]:
     }
 
 
-def test_star_consumes_queues_known_at_start_and_a_queue_first_used_later(aj_redis, patterns_app):
+@pytest.mark.parametrize("pool", ["solo", "prefork"])
+def test_star_consumes_known_queues_and_a_queue_first_used_later(aj_redis, patterns_app, pool):
     job = patterns_app.RecordJob
     assert job.set(queue="alpha").perform_later("a").successfully_enqueued
     assert job.set(queue="beta").perform_later("b").successfully_enqueued
 
-    with worker(aj_redis, "*") as process:
+    with worker(aj_redis, "*", pool=pool) as process:
         process.wait_ready(timeout=40)
         wait_for(lambda: {"a:alpha", "b:beta"} <= ran(aj_redis), timeout=30)
         assert job.set(queue="gamma").perform_later("c").successfully_enqueued
