@@ -10,7 +10,7 @@ PY     := $(BIN)/python
 # Lint only the source trees that exist (examples/ and benchmarks/ come later).
 LINT_PATHS := $(wildcard activejob_celery tests examples benchmarks)
 
-.PHONY: venv lint type test compat wheel-check versions demo docs bench clean
+.PHONY: venv lint type test stress compat wheel-check versions demo docs bench clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ type: venv
 # The suite starts its own private redis-server (tests/conftest.py); none needs to be running.
 test: venv lint type docs
 	$(BIN)/pytest
+
+# Tests that repeat a start or a race many times (minutes): `make test` leaves them out.
+stress: venv
+	$(BIN)/pytest -m stress
 
 # Coexistence with pytest-celery (its plugin loads itself when installed): a separate venv, so
 # the main one keeps the in-process Celery fixtures unshadowed.

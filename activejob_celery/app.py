@@ -15,6 +15,7 @@ from .config import Settings, current_settings, use_settings
 from .errors import ConfigurationError
 from .priority_buckets import check_steps
 from .queue_name import queue_name_from_part
+from .queue_patterns import QueuePatterns, QueuePatternWatch
 from .reliable_fetch import ReliableFetch
 from .task import JobTask
 
@@ -54,8 +55,8 @@ def init_app(app: Celery) -> Settings:
     for job_class in registry.job_classes():
         register_task(app, job_class)
     registry.add_listener(_register_everywhere)
-    if JobQueues not in app.steps["worker"]:
-        app.steps["worker"].add(JobQueues)
+    app.steps["worker"].update((JobQueues, QueuePatterns))
+    app.steps["consumer"].add(QueuePatternWatch)
     log_subscriber.attach()
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
     from . import dead_letters, recurring, scheduler, web

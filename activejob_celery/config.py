@@ -54,6 +54,7 @@ class Settings:
     scheduler_url: str | None = None
     scheduler_embedded: bool = True
     scheduler_poll_interval: float = 1.0
+    queue_pattern_interval: float = 5.0
     scheduler_batch_size: int = 1000
     scheduler_lease: float = 30.0
     reliable_fetch: bool = True
@@ -113,7 +114,12 @@ class Settings:
         timeout = self.smtp_timeout
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigurationError("activejob_smtp_timeout must be a positive number of seconds")
-        for name in ("scheduler_poll_interval", "scheduler_lease", "dead_letters_ttl"):
+        for name in (
+            "scheduler_poll_interval",
+            "scheduler_lease",
+            "dead_letters_ttl",
+            "queue_pattern_interval",
+        ):
             value = getattr(self, name)
             if isinstance(value, timedelta):
                 object.__setattr__(self, name, value.total_seconds())

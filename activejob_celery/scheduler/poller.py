@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
@@ -18,6 +20,11 @@ logger = logging.getLogger(__name__)
 
 _MIN_SLEEP = 0.005
 _WAKE_JITTER = 0.01
+FORK_WAIT = 10.0
+"""Seconds a fork waits for a running pass to finish before it goes ahead anyway."""
+
+_running: weakref.WeakSet[Poller] = weakref.WeakSet()
+_held_for_fork: list[Poller] = []
 
 
 class Poller:
@@ -44,6 +51,8 @@ class Poller:
         self._wake_at = 0.0
         self._thread: threading.Thread | None = None
         self._failing_since: float | None = None
+        self._pass_lock = threading.Lock()
+        """Held for a whole pass; a fork in this process waits for it (see ``_before_fork``)."""
 
     def run_once(self) -> Release:
         """One release pass (raises what Redis raises)."""
@@ -66,6 +75,7 @@ class Poller:
             return
         self._stopping.clear()
         self._thread = threading.Thread(target=self.run, name="activejob-scheduler", daemon=True)
+        _running.add(self)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -75,6 +85,7 @@ class Poller:
         """
         self._stopping.set()
         self._wake.set()
+        _running.discard(self)
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -91,6 +102,10 @@ class Poller:
 
     def _pass(self) -> float:
         """Release until nothing more is due; returns how long to sleep."""
+        with self._pass_lock:
+            return self._locked_pass()
+
+    def _locked_pass(self) -> float:
         try:
             while True:
                 result = self.run_once()
@@ -121,21 +136,52 @@ class Poller:
         self._wake_at = 0.0
 
 
+def _before_fork() -> None:
+    # A child forked mid-pass would inherit whatever the pass holds at that instant: a module
+    # import lock (a first connect imports encodings.idna), a connection pool's lock, the
+    # logging lock. The child then blocks forever on it (the embedded beat of `worker -B` hung
+    # in `import encodings.idna`). So a fork waits until the running passes are done.
+    current = threading.current_thread()
+    for poller in list(_running):
+        if poller._thread is not current and poller._pass_lock.acquire(timeout=FORK_WAIT):
+            _held_for_fork.append(poller)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop()._pass_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    # The poller threads do not exist in the child: its pollers are not running there.
+    for poller in list(_running):
+        poller._thread = None
+    _running.clear()
+    _after_fork_in_parent()
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)
+
+
 class SchedulerPoller(bootsteps.StartStopStep):  # type: ignore[misc]
     """Runs a :class:`~activejob_celery.scheduler.Poller` thread for as long as the worker runs.
 
     Added by ``init_app`` when the scheduled set is in use, unless
     ``activejob_scheduler_embedded = False`` (then run ``celery -A app jobs scheduler``).
-    It starts after the pool (the first prefork children are forked before the thread
-    exists), runs in the worker's main process only, and stops before the pool on warm and
-    cold shutdown.
+    It starts after the pool and after the embedded beat of ``worker -B`` (both fork before
+    the thread exists), runs in the worker's main process only, and stops before the pool on
+    warm and cold shutdown. A later fork (a replaced pool process) waits for a running pass.
 
     Example:
         >>> app.conf.activejob_scheduler_embedded = False      # doctest: +SKIP
     """
 
     label = "activejob scheduler"
-    requires = ("celery.worker.components:Pool",)
+    requires = ("celery.worker.components:Pool", "celery.worker.components:Beat")
 
     def create(self, worker: Any) -> Any:
         """Build the poller; Celery then calls its ``start()`` and ``stop()``."""

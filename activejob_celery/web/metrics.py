@@ -183,3 +183,10 @@ def _flush_forever() -> None:
 
 def _flush_on_shutdown(**_: Any) -> None:
     flush()
+
+
+# A fork while the flusher thread holds the tally's lock would leave the lock held forever in
+# the child (a prefork pool process), and its first counted job would block: forks wait for it.
+os.register_at_fork(
+    before=_lock.acquire, after_in_parent=_lock.release, after_in_child=_lock.release
+)
