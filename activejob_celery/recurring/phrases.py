@@ -12,7 +12,8 @@ _DAYS = {
 }  # fmt: skip
 _DAY = "|".join(sorted((*_DAYS, "day", "weekday", "weekend"), key=len, reverse=True))
 _TIME = r"noon|midnight|\d{1,2}(?::\d{2})?\s*(?:am|pm)?"
-_AT = rf"(?:\s+at\s+(?P<time>{_TIME}))?"
+_TIMES = rf"(?:{_TIME})(?:\s*(?:,\s*(?:and\s+)?|\band\s+)(?:{_TIME}))*"
+_AT = rf"(?:\s+at\s+(?P<time>{_TIMES}))?"
 
 _UNIT_WORDS = {
     "second": "second", "seconds": "second", "sec": "second", "secs": "second", "s": "second",
@@ -74,14 +75,14 @@ def translate(phrase: str) -> Translation | None:
         return _every_n(match.group("n"), _UNIT_WORDS[match.group("unit")])
     match = _ON_DAYS.fullmatch(text)
     if match:
-        minute, hour = _clock(match.group("time"))
+        minute, hour = _clocks(match.group("time"))
         return Translation(cron=f"{minute} {hour} * * {_weekdays(match.group('days'))}")
     match = _MONTHLY.fullmatch(text)
     if match:
         day = int(match.group("dom"))
         if not 1 <= day <= 31:
             raise PhraseError(f"day of month {day} is not 1-31")
-        minute, hour = _clock(match.group("time"))
+        minute, hour = _clocks(match.group("time"))
         return Translation(cron=f"{minute} {hour} {day} * *")
     return None
 
@@ -115,6 +116,26 @@ def _weekdays(days: str) -> str:
         elif name:
             numbers.add(_DAYS[name])
     return "*" if len(numbers) == 7 else ",".join(str(day) for day in sorted(numbers))
+
+
+def _clocks(text: str | None) -> tuple[str, str]:
+    """The minute and hour fields of one or several times ("9am, 3pm and 9pm": "0", "9,15,21").
+
+    Several times make one cron line when every minute goes with every hour (9:00 and 9:30,
+    or 9:30 and 17:30); other mixes (9:30 and 17:00) would also run at 9:00 and 17:30.
+    """
+    times = sorted(
+        {_clock(part) for part in re.split(r"\s*(?:,|\band\b)\s*", text or "") if part}
+        or {_clock(None)}
+    )
+    minutes = sorted({minute for minute, _hour in times})
+    hours = sorted({hour for _minute, hour in times})
+    if len(minutes) * len(hours) != len(times):
+        raise PhraseError(
+            f"at {text}: these times do not share their minutes, so no single cron line runs "
+            "at exactly them; write one entry per minute (e.g. one at 9:30am, one at 5pm)"
+        )
+    return ",".join(map(str, minutes)), ",".join(map(str, hours))
 
 
 def _clock(text: str | None) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -18,12 +19,14 @@ SUPPORTED_FORMS = (
     '("0 2 * * * America/New_York"), @hourly / @daily / @weekly / @monthly / @yearly, or a phrase: '
     '"every N seconds|minutes|hours|days", "every second|minute|hour|day|week|month", '
     '"every day at 2am", "every day at 14:30", "every monday at 9am", "every weekday at 8:15", '
-    '"every 1st of month at 3am" (phrases also take a trailing time zone)'
+    '"every 1st of month at 3am", "every day at 9am, 3pm, 9pm" (phrases also take a '
+    "trailing time zone); a six-field cron line (seconds first) at second 0"
 )
 _ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
             "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
             "@hourly": "0 * * * *"}  # fmt: skip
 _ALL_HOURS = set(range(24))
+_CRON_FIELD = re.compile(r"[\d*/,\-?]+|[a-z]{3}(?:[-,][a-z]{3})*", re.IGNORECASE)
 
 
 class ZonedCrontab(crontab):  # type: ignore[misc]
@@ -219,6 +222,15 @@ def _parse(text: str) -> RecurringSchedule:
             return _cron(text, str(translation.cron), zone)
     elif len(words) == 5:
         return _cron(text, " ".join(words), zone)
+    elif len(words) == 6 and all(_CRON_FIELD.fullmatch(word) for word in words):
+        # sidekiq-cron's and Fugit's six fields start with the second: only 0 fits a minute.
+        if words[0] not in ("0", "00"):
+            raise ConfigurationError(
+                f"schedule {text!r}: a six-field cron line starts with the second; only second "
+                "0 is supported (recurring jobs run at most once a minute on a cron line; use "
+                '"every N seconds" for shorter intervals)'
+            )
+        return _cron(text, " ".join(words[1:]), zone)
     elif len(words) == 6 and zone is None:
         raise ConfigurationError(
             f"schedule {text!r}: {words[-1]!r} is not an IANA time zone name "
