@@ -87,12 +87,12 @@ def every_schedule(name: str, value: object) -> str:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     seconds = duration_seconds(value)
-    if seconds is None or seconds <= 0:
+    if seconds is None or seconds < 1 or not seconds.is_integer():
         raise ConfigurationError(
-            f"{name}: every: {value!r} is not an interval; write a duration such as "
-            '"30s", "15m", "1h", "1d", "1w" or "1h30m"'
+            f"{name}: every: {value!r} is not an interval of whole seconds; write a duration "
+            'such as "30s", "15m", "1h", "1d", "1w" or "1h30m"'
         )
-    return f"every {seconds:g} seconds"
+    return f"every {int(seconds)} seconds"
 
 
 def duration_seconds(value: object) -> float | None:
