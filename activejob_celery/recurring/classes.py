@@ -18,8 +18,9 @@ def resolve_job_class(name: str) -> type[ApplicationJob]:
     ``name`` is tried, in order, as a ``job_name`` (``"shop.jobs.CleanupJob"``); as a Ruby
     constant path or dotted tail (``Notification::Bundle::DeliverJob`` or
     ``Notification.Bundle.DeliverJob``): the class whose ``job_name`` ends with
-    ``Notification.Bundle.DeliverJob``, then the same ignoring case (Python modules are
-    lower case: ``app.notification.bundle.DeliverJob``); and last as the bare class name
+    ``Notification.Bundle.DeliverJob``, then the same ignoring case and underscores (Python
+    modules are snake case: ``app.notification.bundle.DeliverJob``, ``aj_recurring.TickJob``
+    for ``AjRecurring::TickJob``); and last as the bare class name
     (``DeliverJob``) when exactly one registered class has it.
 
     Raises:
@@ -38,7 +39,7 @@ def resolve_job_class(name: str) -> type[ApplicationJob]:
     tests: list[Callable[[type[ApplicationJob]], bool]] = []
     if "." in dotted:
         tests.append(lambda cls: _ends_with(cls.job_name, dotted))
-        tests.append(lambda cls: _ends_with(cls.job_name.lower(), dotted.lower()))
+        tests.append(lambda cls: _ends_with(_folded(cls.job_name), _folded(dotted)))
     tests.append(lambda cls: cls.__name__ == bare)
     for test in tests:
         found = [cls for cls in classes if test(cls)]
@@ -53,6 +54,11 @@ def resolve_job_class(name: str) -> type[ApplicationJob]:
         f"class {name!r} is not a registered job class (give its job_name or its class name, "
         "and import the module that defines it before loading)"
     )
+
+
+def _folded(name: str) -> str:
+    """Ruby's ``AjRecurring::TickJob`` lives in Python's ``aj_recurring``: compare loosely."""
+    return name.lower().replace("_", "")
 
 
 def _ends_with(job_name: str, tail: str) -> bool:

@@ -92,7 +92,7 @@ def every_schedule(name: str, value: object) -> str:
             f"{name}: every: {value!r} is not an interval of whole seconds; write a duration "
             'such as "30s", "15m", "1h", "1d", "1w" or "1h30m"'
         )
-    return f"every {int(seconds)} seconds"
+    return f"every {int(seconds)} second{'' if seconds == 1 else 's'}"
 
 
 def duration_seconds(value: object) -> float | None:

@@ -245,3 +245,12 @@ def test_sidekiq_scheduler_every_errors():
         with pytest.raises(ConfigurationError, match=message):
             load_recurring({"x": {"every": every, "class": "SyncDataJob"}})
     assert duration_seconds("1.5h") == 5400 and duration_seconds(True) is None
+
+
+def test_ruby_camel_case_namespaces_match_snake_case_modules():
+    ticker = _job("aj_recurring.jobs.TickJob", "TickJob")
+    twin = _job("other.TickJob", "TickJob")
+    registry.restore({**registry.snapshot(), ticker.job_name: ticker, twin.job_name: twin})
+    assert resolve_job_class("AjRecurring::Jobs::TickJob") is ticker
+    [job] = load_recurring({"t": {"every": 1, "class": "AjRecurring::Jobs::TickJob"}})
+    assert (job.job_class, job.schedule.text) == (ticker, "every 1 second")
