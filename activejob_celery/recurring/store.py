@@ -15,7 +15,8 @@ from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf, get_redis
 from ..errors import ConfigurationError
 from ..queue_name import queue_name_from_part
 from .config import RecurringJob
-from .schedules import ZonedCrontab, next_run_after, parse_schedule
+from .crontabs import ZonedCrontab
+from .schedules import next_run_after, parse_schedule
 
 logger = logging.getLogger(__name__)
 

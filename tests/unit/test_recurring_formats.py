@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from redbeat.decoder import RedBeatJSONEncoder
 
 from activejob_celery import ApplicationJob, ConfigurationError, registry
 from activejob_celery.recurring import load_recurring, parse_schedule
@@ -115,11 +118,6 @@ def test_an_ambiguous_or_unknown_constant_path_names_the_candidates():
 def test_the_schedule_syntax_of_the_seed(phrase, cron, zone):
     schedule = parse_schedule(phrase)
     assert (schedule.cron, schedule.zone) == (cron, zone)
-
-
-def test_several_times_that_no_single_cron_line_fits_are_a_clear_error():
-    with pytest.raises(ConfigurationError, match="write one entry per minute"):
-        parse_schedule("every day at 9:30am and 5pm")
 
 
 def test_a_six_field_cron_line_starts_with_the_second():
@@ -254,3 +252,36 @@ def test_ruby_camel_case_namespaces_match_snake_case_modules():
     assert resolve_job_class("AjRecurring::Jobs::TickJob") is ticker
     [job] = load_recurring({"t": {"every": 1, "class": "AjRecurring::Jobs::TickJob"}})
     assert (job.job_class, job.schedule.text) == (ticker, "every 1 second")
+
+
+def test_several_times_with_different_minutes_are_one_entry_firing_at_each():
+    schedule = parse_schedule("every day at 9:30am and 5pm")
+    assert schedule.cron == "30 9 * * * | 0 17 * * *"
+    assert schedule.describe() == "30 9 * * * | 0 17 * * *"
+    after = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    runs = []
+    for _ in range(4):
+        after = schedule.next_time(after)
+        runs.append(after.strftime("%d %H:%M"))
+    assert runs == ["01 09:30", "01 17:00", "02 09:30", "02 17:00"]
+    zoned = parse_schedule("every weekday at 8:15am, noon and 6:45pm America/New_York")
+    assert zoned.cron == "15 8 * * 1,2,3,4,5 | 0 12 * * 1,2,3,4,5 | 45 18 * * 1,2,3,4,5"
+    friday = datetime(2024, 5, 3, 23, tzinfo=timezone.utc)  # 19:00 in New York
+    assert zoned.next_time(friday).isoformat() == "2024-05-06T12:15:00+00:00"  # Monday 8:15
+
+
+def test_a_several_times_schedule_is_stored_by_redbeat_and_is_due_on_time():
+    celery_schedule = parse_schedule("every day at 9:30am and 5pm").celery_schedule()
+    encoded = json.loads(json.dumps(celery_schedule, cls=RedBeatJSONEncoder))
+    assert encoded["__type__"] == "crontab"  # RedBeat can write it; beat rebuilds it from the spec
+    last = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
+    celery_schedule.now = lambda: datetime(2024, 5, 1, 16, 59, tzinfo=timezone.utc)
+    assert celery_schedule.remaining_estimate(last) == timedelta(minutes=1)
+    celery_schedule.now = lambda: datetime(2024, 5, 1, 17, 0, 1, tzinfo=timezone.utc)
+    assert celery_schedule.is_due(last).is_due
+    assert pickle_free_copy(celery_schedule) == celery_schedule
+
+
+def pickle_free_copy(schedule):
+    rebuild, args = schedule.__reduce__()
+    return rebuild(*args)
