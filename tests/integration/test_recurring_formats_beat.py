@@ -30,6 +30,9 @@ test:
   three_times:
     class: TickJob
     schedule: every day at 9am, 3pm, 9pm
+  two_times:
+    class: TickJob
+    schedule: every day at 9:30am and 5pm
 """
 
 
@@ -42,15 +45,18 @@ def test_a_goodjob_cron_entry_fires_through_redbeat_and_the_worker(tmp_path, aj_
         wait_for(lambda: len(ticks(client, "sidekiq")) >= 2, timeout=60)
         # A cron line runs on the minute: wait for the next minute boundary (and then some).
         wait_for(lambda: ticks(client, "goodjob"), timeout=150, interval=0.5)
-        assert "added ['goodjob_tick', 'sidekiq_tick', 'three_times']" in beat.log_text()
+        added = "added ['goodjob_tick', 'sidekiq_tick', 'three_times', 'two_times']"
+        assert added in beat.log_text()
 
     listed = project.celery("jobs", "recurring", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = {row["key"]: row for row in json.loads(listed.stdout)}
-    assert sorted(rows) == ["goodjob_tick", "sidekiq_tick", "three_times"]  # paused: not there
+    assert sorted(rows) == ["goodjob_tick", "sidekiq_tick", "three_times", "two_times"]
     assert rows["goodjob_tick"]["schedule"] == "* * * * *"
     assert rows["goodjob_tick"]["class"] == "aj_recurring.TickJob"
     assert rows["goodjob_tick"]["description"] == "GoodJob's cron key"
     assert rows["sidekiq_tick"]["schedule"] == "every 1 second"
     assert rows["three_times"]["next_run_at"][11:19] in ("09:00:00", "15:00:00", "21:00:00")
-    assert not client.exists("redbeat:activejob:recurring:paused")
+    assert rows["two_times"]["next_run_at"][11:19] in ("09:30:00", "17:00:00")
+    assert rows["two_times"]["schedule"] == "every day at 9:30am and 5pm"  # one row, one key
+    assert not client.exists("redbeat:activejob:recurring:paused")  # status: disabled
