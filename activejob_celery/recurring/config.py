@@ -47,6 +47,8 @@ class RecurringJob:
     static: bool = True
     enabled: bool = field(default=True, compare=False)
     """False for an entry switched off in its file (``status: disabled``, ``enabled: false``)."""
+    first_in: float | None = field(default=None, compare=False)
+    """Seconds from adding the entry to its first run (sidekiq-scheduler's ``first_in``)."""
 
     @property
     def class_name(self) -> str:
@@ -215,6 +217,7 @@ def build_job(key: object, entry: object, *, static: bool = True) -> RecurringJo
         description=_optional(name, fields, "description", str),
         static=static,
         enabled=enabled,
+        first_in=fields.get("first_in"),
     )
     try:
         job.to_spec()

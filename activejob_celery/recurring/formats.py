@@ -62,37 +62,51 @@ def normalize_entry(name: str, key: str, entry: Mapping[Any, Any]) -> tuple[dict
     if "cron" in given:
         normal["schedule"] = _text(name, "cron", fields["cron"])
     elif "every" in given:
-        normal["schedule"] = every_schedule(name, fields["every"])
+        normal["schedule"], first_in = every_schedule(name, fields["every"])
+        if first_in is not None:
+            normal["first_in"] = first_in
     if given and given[0] != "schedule" and normal.get("class") is None:
         normal["class"] = key  # sidekiq-scheduler: the entry key names the class
     return normal, enabled
 
 
-def every_schedule(name: str, value: object) -> str:
-    """sidekiq-scheduler's ``every:`` ("1h", "30m", "1d", "1h30m", 90) as a schedule text.
+def every_schedule(name: str, value: object) -> tuple[str, float | None]:
+    """sidekiq-scheduler's ``every:`` as a schedule text, and its ``first_in`` in seconds.
 
     ``every`` is an interval counted from the last run (rufus-scheduler's meaning), not a
-    clock-aligned cron line, so it becomes ``"every N seconds"``.
+    clock-aligned cron line, so it becomes ``"every N seconds"``. ``["1h", {first_in: "5m"}]``
+    runs first 5 minutes after the entry is added (else one interval after).
 
     Example:
         >>> every_schedule("job", "1h30m")
-        'every 5400 seconds'
+        ('every 5400 seconds', None)
+        >>> every_schedule("job", ["1h", {"first_in": "5m"}])
+        ('every 3600 seconds', 300.0)
     """
+    first_in = None
     if isinstance(value, list) and len(value) == 2 and isinstance(value[1], Mapping):
-        options = ", ".join(sorted(map(_symbol, value[1])))
-        raise ConfigurationError(
-            f"{name}: every: options ({options}) are not supported; the first run is one "
-            "interval after the entry is added (write every: with the interval alone)"
-        )
+        options = {_symbol(option): given for option, given in value[1].items()}
+        others = ", ".join(sorted(options.keys() - {"first_in"}))
+        if others:
+            raise ConfigurationError(
+                f"{name}: every: options ({others}) are not supported; use first_in: alone"
+            )
+        first_in = _seconds(name, "every: first_in", options["first_in"], least=0)
+        value = value[0]
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
+    seconds = _seconds(name, "every", value, least=1)
+    return f"every {int(seconds)} second{'' if seconds == 1 else 's'}", first_in
+
+
+def _seconds(name: str, field: str, value: object, *, least: int) -> float:
     seconds = duration_seconds(value)
-    if seconds is None or seconds < 1 or not seconds.is_integer():
+    if seconds is None or seconds < least or not seconds.is_integer():
         raise ConfigurationError(
-            f"{name}: every: {value!r} is not an interval of whole seconds; write a duration "
+            f"{name}: {field}: {value!r} is not an interval of whole seconds; write a duration "
             'such as "30s", "15m", "1h", "1d", "1w" or "1h30m"'
         )
-    return f"every {int(seconds)} second{'' if seconds == 1 else 's'}"
+    return seconds
 
 
 def duration_seconds(value: object) -> float | None:

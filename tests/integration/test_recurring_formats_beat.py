@@ -23,6 +23,10 @@ test:
     every: "1s"
     class: TickJob
     args: [sidekiq]
+  first:                        # sidekiq-scheduler, hourly, first run 2 s after it is added
+    every: ["1h", {first_in: "2s"}]
+    class: TickJob
+    args: [first]
   paused:                       # sidekiq-cron
     cron: "0 0 * * * *"
     class: TickJob
@@ -43,15 +47,17 @@ def test_a_goodjob_cron_entry_fires_through_redbeat_and_the_worker(tmp_path, aj_
     with project.worker() as worker, project.beat("beat") as beat:
         worker.wait_ready(timeout=40)
         wait_for(lambda: len(ticks(client, "sidekiq")) >= 2, timeout=60)
+        wait_for(lambda: ticks(client, "first"), timeout=60)
         # A cron line runs on the minute: wait for the next minute boundary (and then some).
         wait_for(lambda: ticks(client, "goodjob"), timeout=150, interval=0.5)
-        added = "added ['goodjob_tick', 'sidekiq_tick', 'three_times', 'two_times']"
+        added = "added ['goodjob_tick', 'sidekiq_tick', 'first', 'three_times', 'two_times']"
         assert added in beat.log_text()
 
     listed = project.celery("jobs", "recurring", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = {row["key"]: row for row in json.loads(listed.stdout)}
-    assert sorted(rows) == ["goodjob_tick", "sidekiq_tick", "three_times", "two_times"]
+    assert sorted(rows) == ["first", "goodjob_tick", "sidekiq_tick", "three_times", "two_times"]
+    assert len(ticks(client, "first")) == 1 and rows["first"]["total_run_count"] == 1
     assert rows["goodjob_tick"]["schedule"] == "* * * * *"
     assert rows["goodjob_tick"]["class"] == "aj_recurring.TickJob"
     assert rows["goodjob_tick"]["description"] == "GoodJob's cron key"

@@ -234,9 +234,18 @@ def test_sidekiq_scheduler_class_defaults_to_the_key_and_enabled_false_skips():
     assert [(job.key, job.job_class) for job in jobs] == [("SyncDataJob", SyncDataJob)]
 
 
+def test_sidekiq_scheduler_first_in():
+    entry = {"every": ["1h", {":first_in": "10m"}], "class": "SyncDataJob"}
+    [job] = load_recurring({"sync": entry})
+    assert (job.schedule.every, job.first_in) == (3600, 600)
+    [plain] = load_recurring({"sync": {"every": "1h", "class": "SyncDataJob"}})
+    assert plain.first_in is None and plain == job  # first_in only places the first run
+
+
 def test_sidekiq_scheduler_every_errors():
     for every, message in [
-        (["1h", {"first_in": "10m"}], r"every: options \(first_in\) are not supported"),
+        (["1h", {"first_at": "3000/01/01"}], r"every: options \(first_at\) are not supported"),
+        (["1h", {"first_in": "soon"}], "every: first_in: 'soon' is not an interval"),
         ("1 month", "every: '1 month' is not an interval"),
         ("0s", "every: '0s' is not an interval"),
     ]:
