@@ -15,7 +15,7 @@ from .. import registry
 from ..arguments import deserialize_arguments, serialize_arguments
 from ..errors import ConfigurationError
 from .classes import resolve_job_class
-from .formats import _HINTS, ENTRY_KEYS, normalize_entry, unwrap_document
+from .formats import ENTRY_KEYS, HINTS, normalize_entry, unwrap_document
 from .schedules import RecurringSchedule, parse_schedule
 
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ def _select_environment(
     document: Mapping[Any, Any], environment: str | None, where: str
 ) -> Mapping[Any, Any]:
     # A section holds entries (mappings without entry fields); an entry holds fields.
-    entry_keys = {*ENTRY_KEYS, *_HINTS}
+    entry_keys = {*ENTRY_KEYS, *HINTS}
     sectioned = bool(document) and all(
         value is None
         or (isinstance(value, Mapping) and not {str(k).lstrip(":") for k in value} & entry_keys)

@@ -19,7 +19,7 @@ SCHEDULE_KEYS = ("schedule", "cron", "every")
 # Purely descriptive keys of the other flavours, and the ones that switch an entry off.
 _ACCEPTED = ("set", "status", "enabled", "enabled_by_default", "active_job")
 ENTRY_KEYS = frozenset((*FIELDS, *SCHEDULE_KEYS, *_ACCEPTED))
-_HINTS = {
+HINTS = {
     "command": "entries are not supported (nothing from YAML is ever evaluated); "
     "put the code in a job class and name it with class:",
     "at": "(a one-time run) is not a recurring schedule; enqueue it with "
@@ -48,8 +48,8 @@ def normalize_entry(name: str, key: str, entry: Mapping[Any, Any]) -> tuple[dict
     """
     fields = {_symbol(field): value for field, value in entry.items()}
     for extra in sorted(map(str, fields.keys() - ENTRY_KEYS)):
-        if extra in _HINTS:
-            raise ConfigurationError(f"{name}: {extra}: {_HINTS[extra]}")
+        if extra in HINTS:
+            raise ConfigurationError(f"{name}: {extra}: {HINTS[extra]}")
         close = difflib.get_close_matches(extra, sorted(ENTRY_KEYS), n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(FIELDS)}"
         raise ConfigurationError(f"{name}: unknown key {extra!r}; {hint}")
