@@ -13,7 +13,8 @@ from ..errors import ConfigurationError
 from ..parts_off import check_redbeat_url
 from .config import RecurringJob, build_job, load_recurring
 from .connection import use_broker_sentinel
-from .schedules import SUPPORTED_FORMS, RecurringSchedule, ZonedCrontab, parse_schedule
+from .crontabs import ZonedCrontab
+from .schedules import SUPPORTED_FORMS, RecurringSchedule, parse_schedule
 
 if TYPE_CHECKING:
     from celery import Celery

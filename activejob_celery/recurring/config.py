@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import logging
 import os
 from collections.abc import Mapping
@@ -14,21 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from .. import registry
 from ..arguments import deserialize_arguments, serialize_arguments
-from ..errors import ConfigurationError, UnknownJobClassError
+from ..errors import ConfigurationError
+from .classes import resolve_job_class
+from .formats import ENTRY_KEYS, HINTS, normalize_entry, unwrap_document
 from .schedules import RecurringSchedule, parse_schedule
 
 if TYPE_CHECKING:
     from ..base import ApplicationJob
 
 logger = logging.getLogger(__name__)
-
-FIELDS = ("class", "args", "kwargs", "queue", "priority", "schedule", "description")
-_HINTS = {
-    "command": "entries are not supported (nothing from YAML is ever evaluated); "
-    "put the code in a job class and name it with class:",
-    "cron": "write the cron line as schedule:",
-    "every": "write the interval as schedule: (e.g. schedule: every 1 hour)",
-}
 
 
 @dataclass
@@ -52,6 +45,10 @@ class RecurringJob:
     priority: int | None = None
     description: str | None = None
     static: bool = True
+    enabled: bool = field(default=True, compare=False)
+    """False for an entry switched off in its file (``status: disabled``, ``enabled: false``)."""
+    first_in: float | None = field(default=None, compare=False)
+    """Seconds from adding the entry to its first run (sidekiq-scheduler's ``first_in``)."""
 
     @property
     def class_name(self) -> str:
@@ -132,10 +129,13 @@ def load_recurring(
 ) -> list[RecurringJob]:
     """Load and check every entry of a recurring.yml path or a mapping of the same shape.
 
-    Entries are keyed by name, each with ``class`` (a ``job_name`` or a unique bare class
-    name) and ``schedule``, and optionally ``args``, ``kwargs``, ``queue``, ``priority`` and
-    ``description``. A document with environment sections (``production:``, ...) as Solid
-    Queue writes it needs ``environment``; a missing section means no entries.
+    Entries are keyed by name, each with ``class`` (a ``job_name``, a unique bare class
+    name or a Ruby constant path) and ``schedule``, and optionally ``args``, ``kwargs``,
+    ``queue``, ``priority`` and ``description``; GoodJob's, sidekiq-cron's and
+    sidekiq-scheduler's keys (``cron:``, ``every:``, ``set:``, ``status:``, ``enabled:``)
+    are read too, and entries they switch off are left out. A document with environment
+    sections (``production:``, ...) as Solid Queue writes it needs ``environment``; a
+    missing section means no entries.
 
     Raises:
         ConfigurationError: listing every problem, each naming its entry (unknown class,
@@ -154,13 +154,16 @@ def load_recurring(
         document = _read_yaml(Path(source))
     else:
         document = source
+    document = unwrap_document(document)
     if document is None:
         return []
     if not isinstance(document, Mapping):
         raise ConfigurationError(
             f"{where}: expected a mapping of entries, got {type(document).__name__}"
         )
-    entries = _select_environment(document, environment, where)
+    entries = unwrap_document(_select_environment(document, environment, where))
+    if not isinstance(entries, Mapping):
+        raise ConfigurationError(f"{where}: expected a mapping of entries in {environment!r}")
     errors: list[str] = []
     jobs: list[RecurringJob] = []
     for key, entry in entries.items():
@@ -170,7 +173,12 @@ def load_recurring(
             errors.append(f"  - {error}")
     if errors:
         raise ConfigurationError(f"{where}: invalid recurring jobs:\n" + "\n".join(errors))
-    return jobs
+    for job in jobs:
+        if not job.enabled:
+            logger.info(
+                "%s: recurring job %r is disabled in the file: not scheduled", where, job.key
+            )
+    return [job for job in jobs if job.enabled]
 
 
 def build_job(key: object, entry: object, *, static: bool = True) -> RecurringJob:
@@ -184,28 +192,16 @@ def build_job(key: object, entry: object, *, static: bool = True) -> RecurringJo
     name = f"recurring job {key!r}"
     if not isinstance(entry, Mapping):
         raise ConfigurationError(f"{name}: expected a mapping with class and schedule")
-    for extra in sorted(map(str, entry.keys() - set(FIELDS))):
-        if extra in _HINTS:
-            raise ConfigurationError(f"{name}: {extra}: {_HINTS[extra]}")
-        close = difflib.get_close_matches(extra, FIELDS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(FIELDS)}"
-        raise ConfigurationError(f"{name}: unknown key {extra!r}; {hint}")
-    class_name, text = entry.get("class"), entry.get("schedule")
+    fields, enabled = normalize_entry(name, key, entry)
+    class_name, text = fields.get("class"), fields.get("schedule")
     if not isinstance(class_name, str) or not class_name:
         raise ConfigurationError(f"{name}: class: must name a registered job class")
     if text is None:
         raise ConfigurationError(f"{name}: schedule: is missing")
     try:
-        job_class = registry.find_by_class_name(class_name)
-    except UnknownJobClassError as error:
-        if error.job_class != class_name:  # the registry says more: an ambiguous bare name
-            raise ConfigurationError(
-                f"{name}: class {error.job_class}; give its job_name"
-            ) from None
-        raise ConfigurationError(
-            f"{name}: class {class_name!r} is not a registered job class (give its job_name or "
-            "its class name, and import the module that defines it before loading)"
-        ) from None
+        job_class = resolve_job_class(class_name)
+    except ConfigurationError as error:
+        raise ConfigurationError(f"{name}: {error}") from None
     try:
         schedule = parse_schedule(text)
     except ConfigurationError as error:
@@ -214,12 +210,14 @@ def build_job(key: object, entry: object, *, static: bool = True) -> RecurringJo
         key=key,
         job_class=job_class,
         schedule=schedule,
-        args=_args(name, entry.get("args")),
-        kwargs=_kwargs(name, entry.get("kwargs")),
-        queue=_optional(name, entry, "queue", str),
-        priority=_optional(name, entry, "priority", int),
-        description=_optional(name, entry, "description", str),
+        args=_args(name, fields.get("args")),
+        kwargs=_kwargs(name, fields.get("kwargs")),
+        queue=_optional(name, fields, "queue", str),
+        priority=_optional(name, fields, "priority", int),
+        description=_optional(name, fields, "description", str),
         static=static,
+        enabled=enabled,
+        first_in=fields.get("first_in"),
     )
     try:
         job.to_spec()
@@ -249,9 +247,10 @@ def _select_environment(
     document: Mapping[Any, Any], environment: str | None, where: str
 ) -> Mapping[Any, Any]:
     # A section holds entries (mappings without entry fields); an entry holds fields.
-    entry_keys = {*FIELDS, *_HINTS}
+    entry_keys = {*ENTRY_KEYS, *HINTS}
     sectioned = bool(document) and all(
-        value is None or (isinstance(value, Mapping) and not value.keys() & entry_keys)
+        value is None
+        or (isinstance(value, Mapping) and not {str(k).lstrip(":") for k in value} & entry_keys)
         for value in document.values()
     )
     if not sectioned:

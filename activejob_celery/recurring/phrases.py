@@ -12,7 +12,8 @@ _DAYS = {
 }  # fmt: skip
 _DAY = "|".join(sorted((*_DAYS, "day", "weekday", "weekend"), key=len, reverse=True))
 _TIME = r"noon|midnight|\d{1,2}(?::\d{2})?\s*(?:am|pm)?"
-_AT = rf"(?:\s+at\s+(?P<time>{_TIME}))?"
+_TIMES = rf"(?:{_TIME})(?:\s*(?:,\s*(?:and\s+)?|\band\s+)(?:{_TIME}))*"
+_AT = rf"(?:\s+at\s+(?P<time>{_TIMES}))?"
 
 _UNIT_WORDS = {
     "second": "second", "seconds": "second", "sec": "second", "secs": "second", "s": "second",
@@ -29,6 +30,8 @@ _ON_DAYS = re.compile(
 _MONTHLY = re.compile(
     rf"every\s+(?P<dom>\d{{1,2}})(?:st|nd|rd|th)\s+(?:day\s+)?of\s+(?:the\s+|every\s+)?month{_AT}"
 )
+UNION = " | "
+"""Joins the cron lines of a phrase whose times do not share their minutes."""
 _CLOCK = re.compile(r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<half>am|pm)?")
 
 # Phrases of one unit run on the clock, as Fugit (Solid Queue, GoodJob) turns them into cron.
@@ -74,15 +77,13 @@ def translate(phrase: str) -> Translation | None:
         return _every_n(match.group("n"), _UNIT_WORDS[match.group("unit")])
     match = _ON_DAYS.fullmatch(text)
     if match:
-        minute, hour = _clock(match.group("time"))
-        return Translation(cron=f"{minute} {hour} * * {_weekdays(match.group('days'))}")
+        return _lines(match.group("time"), f"* * {_weekdays(match.group('days'))}")
     match = _MONTHLY.fullmatch(text)
     if match:
         day = int(match.group("dom"))
         if not 1 <= day <= 31:
             raise PhraseError(f"day of month {day} is not 1-31")
-        minute, hour = _clock(match.group("time"))
-        return Translation(cron=f"{minute} {hour} {day} * *")
+        return _lines(match.group("time"), f"{day} * *")
     return None
 
 
@@ -115,6 +116,29 @@ def _weekdays(days: str) -> str:
         elif name:
             numbers.add(_DAYS[name])
     return "*" if len(numbers) == 7 else ",".join(str(day) for day in sorted(numbers))
+
+
+def _clocks(text: str | None) -> list[tuple[str, str]]:
+    """The (minute, hour) cron fields of one or several times, as few pairs as possible.
+
+    Times that share their minutes make one pair ("9am, 3pm and 9pm": ``("0", "9,15,21")``);
+    others make one pair per minute ("9:30am and 5pm": ``("30", "9")``, ``("0", "17")``),
+    ordered by the first hour of each.
+    """
+    times = {_clock(part) for part in re.split(r"\s*(?:,|\band\b)\s*", text or "") if part}
+    times = times or {_clock(None)}
+    minutes = sorted({minute for minute, _hour in times})
+    hours = sorted({hour for _minute, hour in times})
+    if len(minutes) * len(hours) == len(times):
+        return [(",".join(map(str, minutes)), ",".join(map(str, hours)))]
+    groups = {m: sorted(h for minute, h in times if minute == m) for m in minutes}
+    ordered = sorted(groups.items(), key=lambda item: (item[1][0], item[0]))
+    return [(str(minute), ",".join(map(str, hours))) for minute, hours in ordered]
+
+
+def _lines(text: str | None, days: str) -> Translation:
+    """One cron line per (minute, hours) pair, joined with `` | `` (see :data:`UNION`)."""
+    return Translation(cron=UNION.join(f"{m} {h} {days}" for m, h in _clocks(text)))
 
 
 def _clock(text: str | None) -> tuple[int, int]:

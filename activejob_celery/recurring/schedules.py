@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,113 +12,21 @@ from zoneinfo import ZoneInfo
 from celery.schedules import crontab, schedule as interval_schedule
 
 from ..errors import ConfigurationError
-from .phrases import PhraseError, translate
+from .crontabs import UnionCrontab, ZonedCrontab
+from .phrases import UNION, PhraseError, translate
 
 SUPPORTED_FORMS = (
     'a cron line "MIN HOUR DAY MONTH WEEKDAY" with an optional IANA time zone '
     '("0 2 * * * America/New_York"), @hourly / @daily / @weekly / @monthly / @yearly, or a phrase: '
     '"every N seconds|minutes|hours|days", "every second|minute|hour|day|week|month", '
     '"every day at 2am", "every day at 14:30", "every monday at 9am", "every weekday at 8:15", '
-    '"every 1st of month at 3am" (phrases also take a trailing time zone)'
+    '"every 1st of month at 3am", "every day at 9am, 3pm, 9pm" (phrases also take a '
+    "trailing time zone); a six-field cron line (seconds first) at second 0"
 )
 _ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
             "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
             "@hourly": "0 * * * *"}  # fmt: skip
-_ALL_HOURS = set(range(24))
-
-
-class ZonedCrontab(crontab):  # type: ignore[misc]
-    """Celery's crontab evaluated in its own IANA time zone, safe across DST changes.
-
-    Celery's crontab takes the app's time zone for every entry; this one carries ``zone``
-    (None keeps the app's). Around a DST change it runs each matching wall-clock time once:
-    a time the clock skips runs when the clock jumps over it (02:30 runs at 03:30, as Rails'
-    ``Time.zone.local`` maps it), a repeated time runs on its first pass only, and entries
-    whose hour field is ``*`` keep running through the repeated hour (as cron does).
-
-    Example:
-        >>> nightly = ZonedCrontab(minute=0, hour=2, zone="America/New_York")
-        >>> nightly.next_after(datetime(2024, 5, 1, 12, tzinfo=timezone.utc)).isoformat()
-        '2024-05-02T06:00:00+00:00'
-    """
-
-    def __init__(self, *fields: Any, zone: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*fields, **kwargs)
-        self.zone = zone
-
-    @property
-    def tz(self) -> tzinfo:
-        """The zone the cron fields are read in."""
-        return ZoneInfo(self.zone) if self.zone else self.app.timezone
-
-    def next_after(self, last_run_at: datetime) -> datetime:
-        """The first run strictly after ``last_run_at``, as an aware UTC datetime.
-
-        Example:
-            >>> every_15 = ZonedCrontab(minute="*/15")
-            >>> every_15.next_after(datetime(2024, 1, 1, 9, 7, tzinfo=timezone.utc)).isoformat()
-            '2024-01-01T09:15:00+00:00'
-        """
-        last = self.maybe_make_aware(last_run_at).astimezone(self.tz)
-        after = last.astimezone(timezone.utc)
-        found = self._first_run(last, after)
-        if self.hour == _ALL_HOURS and last.fold == 0 and _passes(last)[1] is not None:
-            # `last` is on the first pass of a repeated hour: that hour's times come again.
-            start = last.replace(second=0, microsecond=0)
-            while _passes(start - timedelta(minutes=1))[1] is not None:
-                start -= timedelta(minutes=1)
-            found = min(found, self._first_run(start - timedelta(microseconds=1), after))
-        return found
-
-    def _first_run(self, wall: datetime, after: datetime) -> datetime:
-        for _ in range(2000):
-            start, delta, _now = self.remaining_delta(wall)
-            wall = start + delta
-            first, second = _passes(wall)
-            if first > after:
-                return first
-            if second is not None and second > after and self.hour == _ALL_HOURS:
-                return second
-        raise ConfigurationError(f"{self!r} never runs")  # unreachable for valid fields
-
-    def remaining_estimate(self, last_run_at: datetime, ffwd: Any = None) -> timedelta:
-        """Time from now until the run after ``last_run_at`` (what beat and RedBeat ask).
-
-        ``ffwd`` is only there to keep Celery's signature.
-        """
-        now: datetime = self.maybe_make_aware(self.now())
-        return self.next_after(last_run_at) - now
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ZonedCrontab):
-            return bool(super().__eq__(other)) and other.zone == self.zone
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((repr(self), self.zone))
-
-    def __repr__(self) -> str:
-        return f"{super().__repr__()[:-1]} {self.zone or 'app time zone'}>"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        fields = (self._orig_minute, self._orig_hour, self._orig_day_of_week,
-                  self._orig_day_of_month, self._orig_month_of_year)  # fmt: skip
-        return _rebuild_crontab, (fields, self.zone)
-
-
-def _rebuild_crontab(fields: tuple[Any, ...], zone: str | None) -> ZonedCrontab:
-    return ZonedCrontab(*fields, zone=zone)
-
-
-def _passes(wall: datetime) -> tuple[datetime, datetime | None]:
-    """The UTC instants of a wall time: its first pass, and a second one in a repeated hour.
-
-    A wall time the clock skips has ``fold=0`` map to the offset before the change, that is
-    one gap later (02:30 -> 03:30 EDT); a repeated one has two passes, ``fold=0`` first.
-    """
-    first = wall.replace(fold=0).astimezone(timezone.utc)
-    other = wall.replace(fold=1).astimezone(timezone.utc)
-    return first, (other if other > first else None)
+_CRON_FIELD = re.compile(r"[\d*/,\-?]+|[a-z]{3}(?:[-,][a-z]{3})*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -145,8 +54,10 @@ class RecurringSchedule:
         if self.every is not None:
             return interval_schedule(timedelta(seconds=self.every), app=app)
         assert self.cron is not None
-        minute, hour, day_of_month, month, day_of_week = self.cron.split()
-        return ZonedCrontab(minute, hour, day_of_week, day_of_month, month, zone=self.zone, app=app)
+        lines = [_fields(line) for line in self.cron.split(UNION)]
+        if len(lines) > 1:
+            return UnionCrontab(*lines, zone=self.zone, app=app)
+        return ZonedCrontab(*lines[0], zone=self.zone, app=app)
 
     def next_time(self, after: datetime, app: Any = None) -> datetime:
         """The run that follows a run at ``after`` (intervals count from it), in UTC.
@@ -219,6 +130,15 @@ def _parse(text: str) -> RecurringSchedule:
             return _cron(text, str(translation.cron), zone)
     elif len(words) == 5:
         return _cron(text, " ".join(words), zone)
+    elif len(words) == 6 and all(_CRON_FIELD.fullmatch(word) for word in words):
+        # sidekiq-cron's and Fugit's six fields start with the second: only 0 fits a minute.
+        if words[0] not in ("0", "00"):
+            raise ConfigurationError(
+                f"schedule {text!r}: a six-field cron line starts with the second; only second "
+                "0 is supported (recurring jobs run at most once a minute on a cron line; use "
+                '"every N seconds" for shorter intervals)'
+            )
+        return _cron(text, " ".join(words[1:]), zone)
     elif len(words) == 6 and zone is None:
         raise ConfigurationError(
             f"schedule {text!r}: {words[-1]!r} is not an IANA time zone name "
@@ -227,7 +147,19 @@ def _parse(text: str) -> RecurringSchedule:
     raise ConfigurationError(f"schedule {text!r} is not supported; use {SUPPORTED_FORMS}")
 
 
-def _cron(text: str, line: str, zone: str | None) -> RecurringSchedule:
+def _fields(line: str) -> tuple[str, ...]:
+    """Celery's crontab argument order from a cron line's field order."""
+    minute, hour, day_of_month, month, day_of_week = line.split()
+    return minute, hour, day_of_week, day_of_month, month
+
+
+def _cron(text: str, lines: str, zone: str | None) -> RecurringSchedule:
+    for line in lines.split(UNION):
+        _check_line(text, line)
+    return RecurringSchedule(text, cron=lines, zone=zone)
+
+
+def _check_line(text: str, line: str) -> None:
     minute, hour, day_of_month, month, day_of_week = line.split()
     if day_of_month != "*" and day_of_week != "*":
         # cron runs when EITHER day field matches, Celery when BOTH do: refuse to guess.
@@ -242,7 +174,6 @@ def _cron(text: str, line: str, zone: str | None) -> RecurringSchedule:
             f"schedule {text!r} is not a valid cron line: {error} (fields are minute 0-59, "
             "hour 0-23, day of month 1-31, month 1-12 or jan-dec, day of week 0-6 or sun-sat)"
         ) from None
-    return RecurringSchedule(text, cron=line, zone=zone)
 
 
 def _is_zone(name: str) -> bool:

@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from redbeat.decoder import RedBeatJSONDecoder, RedBeatJSONEncoder, from_timestamp
@@ -15,7 +15,8 @@ from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf, get_redis
 from ..errors import ConfigurationError
 from ..queue_name import queue_name_from_part
 from .config import RecurringJob
-from .schedules import ZonedCrontab, next_run_after, parse_schedule
+from .crontabs import ZonedCrontab
+from .schedules import next_run_after, parse_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ def save(app: Any, prefix: str, job: RecurringJob, now: datetime | None = None) 
     """Add or update one entry; returns ``"added"``, ``"updated"`` or ``"unchanged"``.
 
     A new entry's ``last_run_at`` is now, so it first runs at its next scheduled time rather
-    than on the next tick (sibson/redbeat#154); an existing entry keeps its run history and
-    its ``enabled`` flag.
+    than on the next tick (sibson/redbeat#154), or ``first_in`` from now for an interval that
+    has one; an existing entry keeps its run history and its ``enabled`` flag.
     """
     key = redis_key(app, prefix, job.key)
     client = get_redis(app)
@@ -137,7 +138,7 @@ def save(app: Any, prefix: str, job: RecurringJob, now: datetime | None = None) 
         app=app,
     )
     meta = RedBeatSchedulerEntry.decode_meta(stored_meta)
-    entry.last_run_at = meta.get("last_run_at") or now or datetime.now(timezone.utc)
+    entry.last_run_at = meta.get("last_run_at") or _created(job, now or datetime.now(timezone.utc))
     old = json.loads(stored_spec) if stored_spec else None
     with client.pipeline() as pipe:
         pipe.hset(key, SPEC_FIELD, json.dumps(spec, sort_keys=True))
@@ -150,6 +151,13 @@ def save(app: Any, prefix: str, job: RecurringJob, now: datetime | None = None) 
     if old is None:
         return "added"
     return "unchanged" if old == spec and score is not None else "updated"
+
+
+def _created(job: RecurringJob, now: datetime) -> datetime:
+    """A new entry's ``last_run_at``: now, or as if it ran so that it runs ``first_in`` from now."""
+    if job.first_in is None or job.schedule.every is None:
+        return now
+    return now + timedelta(seconds=job.first_in - job.schedule.every)
 
 
 def delete(app: Any, redis_key_: str) -> None:

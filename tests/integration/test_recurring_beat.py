@@ -129,7 +129,10 @@ class Project:
             "--loglevel",
             "INFO",
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.root), **self.env}
+        # Keep the caller's PYTHONPATH: from a checkout that is not the installed one, beat
+        # must import the package under test, as the worker does.
+        path = os.pathsep.join(filter(None, (str(self.root), os.environ.get("PYTHONPATH"))))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **self.env}
         return WorkerProcess(args, cwd=workdir, env=env, stop_timeout=15)
 
 

@@ -133,7 +133,7 @@ def test_a_bare_class_name_must_be_unique():
 
     TwinJob2.__name__ = "TwinJob"
     with pytest.raises(
-        ConfigurationError, match=r"class TwinJob \(ambiguous: a.TwinJob, b.TwinJob\)"
+        ConfigurationError, match=r"class 'TwinJob' is ambiguous: it could be a.TwinJob, b.TwinJob"
     ):
         load_recurring({"twin": {"class": "TwinJob", "schedule": "every hour"}})
     [job] = load_recurring({"twin": {"class": "b.TwinJob", "schedule": "every hour"}})
@@ -182,12 +182,12 @@ ENTRY_ERRORS = [
         "command: entries are not supported",
     ),
     (
-        {"class": "RecurringCleanupJob", "cron": "0 2 * * *"},
-        "cron: write the cron line as schedule:",
+        {"class": "RecurringCleanupJob", "schedule": "@daily", "cron": "0 2 * * *"},
+        "give one of schedule, cron, not several",
     ),
     (
         {"class": "RecurringCleanupJob", "schedule": "@daily", "every": "1h"},
-        "every: write the interval",
+        "give one of schedule, every, not several",
     ),
     ({"class": "RecurringCleanupJob"}, "schedule: is missing"),
     ({"schedule": "@daily"}, "class: must name a registered job class"),
