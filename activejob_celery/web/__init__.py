@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from . import metrics
+from . import job_stats, metrics
 from .pausing import KeepPaused, PausedQueue, pause, paused_queues, resume
 from .security import Credentials, check_exposure, is_loopback
 from .state import redis_url
@@ -39,7 +39,8 @@ __all__ = [
 def setup(app: Any, settings: Settings | None = None) -> None:
     """Wire the worker side of the dashboard to ``app``: job counters and paused queues.
 
-    Connects the per-minute counter receiver to ``signals.perform`` and adds the consumer
+    Connects the per-minute counter receiver to ``signals.perform``, the per-class statistics
+    receivers (:mod:`~activejob_celery.web.job_stats`), and adds the consumer
     step that keeps paused queues paused when a worker starts. Does nothing without a Redis
     (``activejob_dead_letters_url`` or a Redis broker). Safe to call again.
 
@@ -50,6 +51,7 @@ def setup(app: Any, settings: Settings | None = None) -> None:
     if redis_url(app) is None:
         return
     metrics.setup(app, settings)
+    job_stats.setup(app, settings)
     if KeepPaused not in app.steps["consumer"]:
         app.steps["consumer"].add(KeepPaused)
 
