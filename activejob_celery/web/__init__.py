@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
+from ..parts_off import part_off, part_on
 from . import job_stats, metrics
 from .pausing import KeepPaused, PausedQueue, pause, paused_queues, resume
 from .security import Credentials, check_exposure, is_loopback
@@ -35,6 +36,12 @@ __all__ = [
     "setup",
 ]
 
+STATISTICS = "job statistics"
+OFF_REASON = (
+    "set activejob_dead_letters_url to a Redis URL (the broker is not Redis); the dashboard's "
+    "job counts and the per-class statistics of jobs stats --by-class are kept there"
+)
+
 
 def setup(app: Any, settings: Settings | None = None) -> None:
     """Wire the worker side of the dashboard to ``app``: job counters and paused queues.
@@ -49,7 +56,9 @@ def setup(app: Any, settings: Settings | None = None) -> None:
     """
     settings = settings or Settings.from_app(app)
     if redis_url(app) is None:
+        part_off(app, STATISTICS, OFF_REASON)  # said once, when a worker starts
         return
+    part_on(app, STATISTICS)
     metrics.setup(app, settings)
     job_stats.setup(app, settings)
     if KeepPaused not in app.steps["consumer"]:

@@ -9,10 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+from celery import Celery
 from playwright.sync_api import expect
+from starlette.testclient import TestClient
 
-from activejob_celery.web import job_stats, metrics
+from activejob_celery import init_app
+from activejob_celery.parts_off import warn_parts_off
+from activejob_celery.web import create_app, job_stats, metrics
 from tests.support.worker import run_worker, wait_for
+from tests.web.conftest import LOCAL, LOCAL_URL
 from tests.web.stats_jobs import StatsDeadJob, StatsSlowJob
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,3 +120,17 @@ def test_the_performance_page_in_a_browser(aj_web_app, aj_redis, aj_dashboard, a
     expect(slow.locator(".enqueued")).to_have_text("1")
     expect(slow.locator(".p50")).not_to_have_text("-")
     expect(dead.locator(".p95")).not_to_have_text("-")
+
+
+def test_without_a_redis_statistics_are_said_to_be_off(caplog):
+    app = Celery("aj_stats_amqp", broker="amqp://guest@127.0.0.1:1//", set_as_current=False)
+    init_app(app)
+    lines = warn_parts_off(app)
+    assert any(
+        "Job statistics are off for app 'aj_stats_amqp'" in line
+        and "activejob_dead_letters_url" in line
+        for line in lines
+    ), lines
+    with TestClient(create_app(app), base_url=LOCAL_URL, client=LOCAL) as client:
+        assert 'id="stats-off"' in client.get("/stats").text
+    app.close()
