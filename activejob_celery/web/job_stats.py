@@ -115,7 +115,7 @@ def record(
     Example:
         >>> record(app, "shop.jobs.ReceiptJob", "performed", duration=0.3)  # doctest: +SKIP
     """
-    prefix = _prefixes.get(app)
+    prefix = None if app is None else _prefixes.get(app)  # None: an adapter with no Celery app
     if prefix is None:
         return
     fields = [] if counter is None else [f"{job_class}|{counter}"]

@@ -208,3 +208,15 @@ def _flush_forever() -> None:
 
 def _flush_on_shutdown(**_: Any) -> None:
     flush()
+
+
+def _after_fork_in_child() -> None:
+    # A fork while the flusher held the lock would leave the child's copy locked for good (the
+    # embedded beat of ``worker -B`` enqueues, so counts, in such a child): start afresh.
+    global _lock
+    _lock = threading.Lock()
+    _pending.clear()
+    _Owner.pid, _Owner.thread = os.getpid(), None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

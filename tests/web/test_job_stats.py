@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from activejob_celery import perform_all_later
@@ -105,3 +107,23 @@ def test_a_failed_message_of_no_registered_class_counts_as_unknown(aj_web_app, m
     metrics.flush()
     [row] = by_class(aj_web_app) or []
     assert (row.job_class, row.hour.dead) == (job_stats.UNKNOWN_CLASS, 3)
+
+
+def test_an_adapter_without_a_celery_app_counts_nothing_and_raises_nothing(aj_web_app):
+    job_stats.record(None, "shop.jobs.ReceiptJob", "enqueued")
+    job_stats._on_enqueue(StatsQuickJob, job=StatsQuickJob(), adapter=object())
+    metrics.flush()
+    assert by_class(aj_web_app) == []
+
+
+def test_a_child_forked_while_the_tally_is_locked_still_counts(aj_web_app):
+    metrics.tally(aj_web_app, [("activejob:stats:parent", 60)], ["a.Job|performed"])
+    with metrics._lock:  # as if the flusher thread were writing at the moment of the fork
+        pid = os.fork()
+        if pid == 0:  # the child: counting must neither block nor inherit the parent's tally
+            signal.alarm(10)
+            metrics.tally(aj_web_app, [("activejob:stats:child", 60)], ["a.Job|performed"])
+            os._exit(0 if list(metrics._pending) == [(aj_web_app, "activejob:stats:child")] else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    metrics.flush()
