@@ -37,10 +37,12 @@ __all__ = [
 ]
 
 STATISTICS = "job statistics"
+"""The part (:mod:`activejob_celery.parts_off`) a worker warns about when there is no Redis."""
 OFF_REASON = (
     "set activejob_dead_letters_url to a Redis URL (the broker is not Redis); the dashboard's "
     "job counts and the per-class statistics of jobs stats --by-class are kept there"
 )
+"""Why the statistics are off, and the setting that turns them on."""
 
 
 def setup(app: Any, settings: Settings | None = None) -> None:

@@ -43,6 +43,7 @@ from . import metrics
 BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 """Upper edges (seconds) of the duration histogram; the last bucket holds longer runs."""
 COUNTERS = ("enqueued", "performed", "retried", "discarded", "dead")
+"""The counters kept per job class (what each counts: the module docstring)."""
 MINUTE_TTL = 65 * 60
 """Seconds a minute's hash is kept: the hour's 60, five to spare for clock skew."""
 QUARTER = 15 * 60
@@ -50,6 +51,7 @@ QUARTER = 15 * 60
 QUARTER_TTL = 24 * 3600 + 30 * 60
 """Seconds a quarter hour's hash is kept: the day's 96, two to spare."""
 UNKNOWN_CLASS = "(unknown)"
+"""The class a failed message is counted under when it names no registered job class."""
 
 _prefixes: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _UID = "activejob.web.job_stats"
