@@ -1,4 +1,7 @@
-"""``celery -A app jobs stats``: queue depths, scheduled and dead counts, as a table or JSON."""
+"""``celery -A app jobs stats``: queue depths, scheduled and dead counts, as a table or JSON.
+
+``--by-class`` adds each job class's counts and p50/p95 durations over the last hour and day.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from typing import Any
 import click
 
 from ..amqp_queues import UNKNOWN
+from ..web import stats_view
+from ..web.job_stats import COUNTERS
 
 SEP = "\x06\x16"
 """kombu's Redis separator: priority bucket ``n`` of queue ``q`` is the list ``q\\x06\\x16n``."""
@@ -15,15 +20,26 @@ SEP = "\x06\x16"
 
 @click.command(name="stats")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as a JSON object.")
+@click.option(
+    "--by-class",
+    is_flag=True,
+    help="Add per job class: enqueued, performed, retried, discarded, dead, p50/p95 durations.",
+)
 @click.pass_context
-def stats(ctx: click.Context, as_json: bool) -> None:
+def stats(ctx: click.Context, as_json: bool, by_class: bool) -> None:
     """Per-queue depth, scheduled count and dead count by class.
 
-    Example: celery -A shop jobs stats --json
+    Example: celery -A shop jobs stats --by-class --json
     """
     from . import app_from
 
-    report = collect_stats(app_from(ctx))
+    app = app_from(ctx)
+    report = collect_stats(app)
+    classes = stats_view.by_class(app) if by_class else None
+    if classes is not None:
+        report["by_class"] = stats_view.as_json(classes)
+    elif by_class:
+        report["by_class"] = None
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -39,6 +55,35 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     if dead["by_class"]:
         click.echo("")
         click.echo(table(["CLASS", "DEAD"], list(dead["by_class"].items()), right={1}))
+    if by_class:
+        click.echo("")
+        click.echo(class_table(classes))
+
+
+def class_table(rows: list[stats_view.ClassStats] | None) -> str:
+    """The ``--by-class`` table: one line per class and window (last hour, last day).
+
+    Example:
+        >>> from activejob_celery.web.stats_view import ClassStats, Window
+        >>> print(class_table([ClassStats("a.Job", Window(), Window(dead=1))]))
+        CLASS  WINDOW  ENQUEUED  PERFORMED  RETRIED  DISCARDED  DEAD  P50  P95
+        a.Job  hour           0          0        0          0     0    -    -
+        a.Job  day            0          0        0          0     1    -    -
+    """
+    from ..dead_letters.formatting import table
+
+    if rows is None:
+        return "Statistics by class: unavailable (they are kept in a Redis: no Redis here)"
+    if not rows:
+        return "Statistics by class: no job was counted in the last day."
+    headers = ["CLASS", "WINDOW", *(name.upper() for name in COUNTERS), "P50", "P95"]
+    lines = []
+    for row in rows:
+        for name, window in (("hour", row.hour), ("day", row.day)):
+            counts = [getattr(window, counter) for counter in COUNTERS]
+            p50, p95 = (str(value) if value else "-" for value in (window.p50, window.p95))
+            lines.append([row.job_class, name, *counts, p50, p95])
+    return table(headers, lines, right=set(range(2, len(headers))))
 
 
 def collect_stats(app: Any) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from . import metrics
+from ..parts_off import part_off, part_on
+from . import job_stats, metrics
 from .pausing import KeepPaused, PausedQueue, pause, paused_queues, resume
 from .security import Credentials, check_exposure, is_loopback
 from .state import redis_url
@@ -35,11 +36,20 @@ __all__ = [
     "setup",
 ]
 
+STATISTICS = "job statistics"
+"""The part (:mod:`activejob_celery.parts_off`) a worker warns about when there is no Redis."""
+OFF_REASON = (
+    "set activejob_dead_letters_url to a Redis URL (the broker is not Redis); the dashboard's "
+    "job counts and the per-class statistics of jobs stats --by-class are kept there"
+)
+"""Why the statistics are off, and the setting that turns them on."""
+
 
 def setup(app: Any, settings: Settings | None = None) -> None:
     """Wire the worker side of the dashboard to ``app``: job counters and paused queues.
 
-    Connects the per-minute counter receiver to ``signals.perform`` and adds the consumer
+    Connects the per-minute counter receiver to ``signals.perform``, the per-class statistics
+    receivers (:mod:`~activejob_celery.web.job_stats`), and adds the consumer
     step that keeps paused queues paused when a worker starts. Does nothing without a Redis
     (``activejob_dead_letters_url`` or a Redis broker). Safe to call again.
 
@@ -48,8 +58,11 @@ def setup(app: Any, settings: Settings | None = None) -> None:
     """
     settings = settings or Settings.from_app(app)
     if redis_url(app) is None:
+        part_off(app, STATISTICS, OFF_REASON)  # said once, when a worker starts
         return
+    part_on(app, STATISTICS)
     metrics.setup(app, settings)
+    job_stats.setup(app, settings)
     if KeepPaused not in app.steps["consumer"]:
         app.steps["consumer"].add(KeepPaused)
 

@@ -5,17 +5,21 @@ in-process tally, and a daemon thread per process writes the tallies every secon
 pipeline (``HINCRBY`` per minute and field, ``EXPIRE``) to the hash
 ``<key_prefix>:metrics:<epoch minute>``. Fields are ``performed`` (no error escaped ``perform``)
 and ``failed`` (an error escaped: the Celery task failed). A process that dies loses at most
-its last second of counts; a worker shutting down writes what it holds.
+its last second of counts; a worker shutting down (or any process exiting) writes what it
+holds. :func:`tally` is the same path for other counters (the per-class statistics of
+:mod:`activejob_celery.web.job_stats`): one pipeline a second per process, whatever the job rate.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import os
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,7 +39,8 @@ FIELDS = ("performed", "failed")
 
 _prefixes: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
-_pending: dict[tuple[Any, str], list[int]] = {}
+_pending: dict[tuple[Any, str], tuple[int, dict[str, int]]] = {}
+"""(app, key) -> (TTL in seconds, field -> count to add)."""
 
 
 class _Owner:
@@ -75,6 +80,8 @@ def setup(app: Any, settings: Settings) -> None:
     signals.perform.connect(record_perform, weak=False, dispatch_uid="activejob.web.metrics")
     for shutdown in (worker_process_shutdown, worker_shutdown):
         shutdown.connect(_flush_on_shutdown, weak=False, dispatch_uid="activejob.web.metrics")
+    atexit.unregister(flush)  # once per process: a script that enqueued and exits keeps its counts
+    atexit.register(flush)
 
 
 def record_perform(sender: Any, exception: BaseException | None = None, **_: Any) -> None:
@@ -103,11 +110,27 @@ def record(app: Any, *, failed: bool, now: float | None = None) -> None:
     if prefix is None:
         return
     key = f"{prefix}:{int((time.time() if now is None else now) // 60)}"
+    tally(app, ((key, RETENTION),), (FIELDS[1] if failed else FIELDS[0],))
+
+
+def tally(app: Any, keys: Iterable[tuple[str, int]], fields: Iterable[str]) -> None:
+    """Add one to each of ``fields`` in each hash of ``keys`` (``(key, ttl)`` pairs), in memory.
+
+    The flusher thread writes the sums within a second (``HINCRBY`` and ``EXPIRE`` in one
+    pipeline); nothing here touches the network.
+
+    Example:
+        >>> tally(app, [("activejob:stats:m:29000000", 3900)], ["a.Job|dead"])  # doctest: +SKIP
+    """
+    fields = tuple(fields)
     with _lock:
         if _Owner.pid != os.getpid():  # a forked child: the parent's tally and thread are not ours
             _pending.clear()
             _Owner.pid, _Owner.thread = os.getpid(), None
-        _pending.setdefault((app, key), [0, 0])[1 if failed else 0] += 1
+        for key, ttl in keys:
+            counts = _pending.setdefault((app, key), (ttl, {}))[1]
+            for field in fields:
+                counts[field] = counts.get(field, 0) + 1
         if _Owner.thread is None:
             _Owner.thread = threading.Thread(
                 target=_flush_forever, name="activejob-counters", daemon=True
@@ -122,22 +145,24 @@ def flush() -> None:
         >>> flush()                                             # doctest: +SKIP
     """
     with _lock:
+        if _Owner.pid != os.getpid():  # a forked child: what it holds was counted by the parent
+            _pending.clear()
+            _Owner.pid, _Owner.thread = os.getpid(), None
         pending = dict(_pending)
         _pending.clear()
-    by_app: dict[Any, list[tuple[str, list[int]]]] = {}
-    for (app, key), counts in pending.items():
-        by_app.setdefault(app, []).append((key, counts))
+    by_app: dict[Any, list[tuple[str, int, dict[str, int]]]] = {}
+    for (app, key), (ttl, counts) in pending.items():
+        by_app.setdefault(app, []).append((key, ttl, counts))
     for app, entries in by_app.items():
         try:
             client = redis_for(app)
             if client is None:
                 continue
             with client.pipeline(transaction=False) as pipe:
-                for key, counts in entries:
-                    for field, count in zip(FIELDS, counts, strict=True):
-                        if count:
-                            pipe.hincrby(key, field, count)
-                    pipe.expire(key, RETENTION)
+                for key, ttl, counts in entries:
+                    for field, count in counts.items():
+                        pipe.hincrby(key, field, count)
+                    pipe.expire(key, ttl)
                 pipe.execute()
         except Exception as error:  # counts are dropped: a chart is never worth a stuck worker
             if not _Owner.failing:
@@ -185,8 +210,13 @@ def _flush_on_shutdown(**_: Any) -> None:
     flush()
 
 
-# A fork while the flusher thread holds the tally's lock would leave the lock held forever in
-# the child (a prefork pool process), and its first counted job would block: forks wait for it.
-os.register_at_fork(
-    before=_lock.acquire, after_in_parent=_lock.release, after_in_child=_lock.release
-)
+def _after_fork_in_child() -> None:
+    # A fork while the flusher held the lock would leave the child's copy locked for good (the
+    # embedded beat of ``worker -B`` enqueues, so counts, in such a child): start afresh.
+    global _lock
+    _lock = threading.Lock()
+    _pending.clear()
+    _Owner.pid, _Owner.thread = os.getpid(), None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

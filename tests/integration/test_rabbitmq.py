@@ -180,7 +180,8 @@ def test_rabbitmq_alone_runs_jobs_and_each_redis_part_warns_once_at_worker_start
             buffer.add(name)
 
     app = rabbit_app(aj_rabbit)  # no scheduler, dead-letter or RedBeat URL
-    assert set(parts_off(app)) == {"scheduled set", "dead letters", "recurring jobs"}
+    parts = {"scheduled set", "dead letters", "recurring jobs", "job statistics"}
+    assert set(parts_off(app)) == parts
     with caplog.at_level(logging.WARNING), run_worker(app):
         assert RabbitHelloJob.perform_later("ada").successfully_enqueued
         assert wait_for(lambda: buffer.values, timeout=20) == ["ada"]
@@ -189,6 +190,7 @@ def test_rabbitmq_alone_runs_jobs_and_each_redis_part_warns_once_at_worker_start
         ("Scheduled set is off", "activejob_scheduler_url"),
         ("Dead letters are off", "activejob_dead_letters_url"),
         ("Recurring jobs are off", "redbeat_redis_url"),
+        ("Job statistics are off", "activejob_dead_letters_url"),
     ]:
         said = [line for line in lines if line.startswith(part)]
         assert len(said) == 1, (part, lines)

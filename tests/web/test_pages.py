@@ -52,6 +52,7 @@ def test_every_page_renders(aj_web_client):
         ("/scheduled", "Scheduled jobs"),
         ("/dead", "Dead letters"),
         ("/recurring", "Recurring jobs"),
+        ("/stats", "Performance by job class"),
     ]:
         response = aj_web_client.get(path)
         assert response.status_code == 200, path

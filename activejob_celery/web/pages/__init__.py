@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from . import dead, queues, recurring, scheduled
+from . import dead, queues, recurring, scheduled, stats
 
 
 def routes() -> list[Route]:
@@ -25,6 +25,7 @@ def routes() -> list[Route]:
         *scheduled.routes(),
         *dead.routes(),
         *recurring.routes(),
+        *stats.routes(),
     ]
 
 
