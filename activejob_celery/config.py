@@ -48,6 +48,7 @@ class Settings:
     default_priority: int | None = None
     retry_jitter: float = 0.15
     log_arguments: bool = True
+    raise_on_enqueue_error: bool = False
     default_locale: str = "en"
     default_timezone: str = "UTC"
     scheduler: str | None = None
