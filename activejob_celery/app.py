@@ -146,6 +146,7 @@ class JobQueues(bootsteps.StartStopStep):  # type: ignore[misc]
         if not internals.consumes_selected_queues(queues):
             for name in job_queue_names(worker.app):
                 queues.select_add(name)
+            routing.warn_unlisted_routes(worker.app)
         super().__init__(worker, **kwargs)
 
 

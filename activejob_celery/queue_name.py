@@ -70,7 +70,7 @@ def resolve_queue_name(job: ApplicationJob) -> str:
     source = type(job)._queue_name_source
     part = source(job) if callable(source) else source
     if part is None:
-        routed = routing.routed_queue(routing.job_app(job), job.job_name)
+        routed = routing.job_routed_queue(job)
         if routed is not None:
             return routed
     return queue_name_from_part(part)

@@ -14,8 +14,9 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import queue_name as names
-from . import registry
+from celery.app.routes import MapRoute
+
+from . import queue_name as names, registry
 from .adapters import celery_app
 from .config import PREFIX, current_settings
 from .errors import ConfigurationError
@@ -40,11 +41,11 @@ def job_app(job: ApplicationJob) -> Celery | None:
     return app if app is not None else celery_app()
 
 
-def route_queue(app: Celery, job_name: str) -> str | None:
+def route_queue(app: Celery, job_name: str, args: tuple[Any, ...] = ()) -> str | None:
     """The queue a ``task_routes`` entry gives ``job_name``, or None when none matches.
 
-    Celery's router is asked by name (``args`` and ``kwargs`` empty), so the same answer holds
-    at enqueue and for a worker's queue set. A router function that raises counts as no route
+    Celery's router is asked as ``send_task`` asks it: ``args`` is ``(payload,)`` for a job
+    (empty when asking for a whole class). A router function that raises counts as no route
     here; Celery calls it again when publishing and raises there (an ``EnqueueError``).
 
     Example:
@@ -56,7 +57,7 @@ def route_queue(app: Celery, job_name: str) -> str | None:
         return None
     router = app.amqp.router
     try:
-        route = router.lookup_route(job_name, (), {}, {}, app.tasks.get(job_name))
+        route = router.lookup_route(job_name, args, {}, {}, app.tasks.get(job_name))
     except Exception as error:  # a user's router function; Celery raises it when publishing
         logger.debug("task_routes raised for %s: %r; no route taken", job_name, error)
         return None
@@ -64,6 +65,54 @@ def route_queue(app: Celery, job_name: str) -> str | None:
         route = route.get("queue")
     name = getattr(route, "name", route)  # a kombu Queue or its name
     return name if isinstance(name, str) and name else None
+
+
+def router_functions(app: Celery) -> list[Any]:
+    """The ``task_routes`` entries that are functions (they may route by a job's arguments)."""
+    if not app.conf.task_routes:
+        return []
+    return [route for route in app.amqp.router.routes if not isinstance(route, MapRoute)]
+
+
+def job_routed_queue(job: ApplicationJob) -> str | None:
+    """:func:`routed_queue` for one job; a router function sees the job's payload.
+
+    The payload it is shown names the queue the job's name alone routes to (a job's
+    ``queue_name`` is part of its payload); whatever the function answers for it wins.
+
+    Example:
+        >>> job_routed_queue(InvoiceJob(tenant="big"))          # doctest: +SKIP
+        'invoices_big'
+    """
+    app = job_app(job)
+    routed = routed_queue(app, job.job_name)
+    if app is None or not router_functions(app):
+        return routed
+    job._queue_name = routed if routed is not None else names.queue_name_from_part(None)
+    try:
+        payload = job.serialize()
+    except Exception:  # an argument that cannot be serialized: enqueueing will say so
+        return routed
+    finally:
+        job._queue_name = None
+    by_payload = route_queue(app, job.job_name, (payload,))
+    return by_payload if by_payload is not None else routed
+
+
+def warn_unlisted_routes(app: Celery) -> None:
+    """At the start of a worker without ``-Q``: say that router functions' queues may be missed.
+
+    Example:
+        >>> warn_unlisted_routes(app)                           # doctest: +SKIP
+    """
+    functions = router_functions(app)
+    if functions:
+        logger.warning(
+            "task_routes has a router function (%r): this worker, started without -Q, consumes "
+            "the queues it gives each job class by name, not ones it picks from a job's "
+            "arguments. Name those queues with -Q (or in task_queues).",
+            functions[0],
+        )
 
 
 def routed_queue(app: Celery | None, job_name: str) -> str | None:
@@ -161,6 +210,9 @@ __all__ = [
     "default_queue",
     "job_app",
     "job_queue_names",
+    "job_routed_queue",
     "route_queue",
     "routed_queue",
+    "router_functions",
+    "warn_unlisted_routes",
 ]

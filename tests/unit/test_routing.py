@@ -1,4 +1,4 @@
-"""Queue precedence: set(queue=) > queue_as > task_routes > activejob default > task_default_queue."""
+"""Queue precedence: set(queue=), queue_as, task_routes, activejob default, task_default_queue."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from kombu import Queue
 
 from activejob_celery import ApplicationJob, init_app, queue_as
 from activejob_celery.app import job_queue_names
-from activejob_celery.routing import route_queue
+from activejob_celery.routing import route_queue, warn_unlisted_routes
 
 
 @pytest.fixture
@@ -122,3 +122,20 @@ def test_the_worker_default_set_and_declared_queues_follow_routing(aj_routed_app
             pass
 
     assert "late" in app.amqp.queues
+
+
+def by_tenant(name, args, kwargs, options, task=None, **kw):
+    if name == RouteMeJob.job_name and args:
+        return {"queue": f"tenant_{args[0]['arguments'][0]}"}
+    return None
+
+
+def test_a_router_function_sees_the_payload_as_celery_gives_it(aj_routed_app, caplog):
+    app = aj_routed_app(task_routes=(by_tenant,))
+    job = RouteMeJob("big")
+    assert job.queue_name == "tenant_big"
+    assert job.serialize()["queue_name"] == "tenant_big"
+    assert RouteMeJob(object()).queue_name == "default"  # unserializable: no payload to route
+    warn_unlisted_routes(app)
+    [record] = [r for r in caplog.records if "router function" in r.getMessage()]
+    assert record.levelname == "WARNING" and "-Q" in record.getMessage()
