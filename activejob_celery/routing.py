@@ -10,7 +10,9 @@ the rest, the queues a worker without ``-Q`` consumes, and declares them in ``ap
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,53 @@ logger = logging.getLogger(__name__)
 
 CELERY_DEFAULT_QUEUE = "celery"
 """Celery's own ``task_default_queue``; a job uses the setting only when the app changed it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RoutingConf:
+    """What routing reads from an app's configuration, read once (Celery's conf is slow to read).
+
+    Example:
+        >>> RoutingConf.of(app).celery_default                  # doctest: +SKIP
+        'proj'
+    """
+
+    has_routes: bool
+    default_given: bool
+    """Whether ``activejob_default_queue_name`` was set on the app."""
+    celery_default: str | None
+    """``task_default_queue`` when the app changed it from ``"celery"``, else None."""
+    router: Any = None
+    """Celery's router (``app.amqp.router``) when ``task_routes`` is set."""
+    functions: tuple[Any, ...] = ()
+    """The ``task_routes`` entries that are functions."""
+
+    @classmethod
+    def of(cls, app: Celery) -> RoutingConf:
+        """The app's routing configuration, read on first use and kept for the app's life."""
+        found = _conf.get(app)
+        if found is None:
+            conf = app.conf
+            key = PREFIX + "default_queue_name"
+            name = conf.task_default_queue
+            router = app.amqp.router if conf.task_routes else None
+            routes = () if router is None else router.routes
+            found = _conf[app] = cls(
+                has_routes=router is not None,
+                router=router,
+                functions=tuple(route for route in routes if not isinstance(route, MapRoute)),
+                default_given=conf.get(key) is not None
+                or conf.get("CELERY_" + key.upper()) is not None,
+                celery_default=(
+                    name
+                    if isinstance(name, str) and name not in ("", CELERY_DEFAULT_QUEUE)
+                    else None
+                ),
+            )
+        return found
+
+
+_conf: weakref.WeakKeyDictionary[Any, RoutingConf] = weakref.WeakKeyDictionary()
 
 
 def job_app(job: ApplicationJob) -> Celery | None:
@@ -53,9 +102,9 @@ def route_queue(app: Celery, job_name: str, args: tuple[Any, ...] = ()) -> str |
         >>> route_queue(app, "shop.jobs.ReceiptJob")                     # doctest: +SKIP
         'jobs_all'
     """
-    if not app.conf.task_routes:
+    router = RoutingConf.of(app).router
+    if router is None:
         return None
-    router = app.amqp.router
     try:
         route = router.lookup_route(job_name, args, {}, {}, app.tasks.get(job_name))
     except Exception as error:  # a user's router function; Celery raises it when publishing
@@ -69,9 +118,7 @@ def route_queue(app: Celery, job_name: str, args: tuple[Any, ...] = ()) -> str |
 
 def router_functions(app: Celery) -> list[Any]:
     """The ``task_routes`` entries that are functions (they may route by a job's arguments)."""
-    if not app.conf.task_routes:
-        return []
-    return [route for route in app.amqp.router.routes if not isinstance(route, MapRoute)]
+    return list(RoutingConf.of(app).functions)
 
 
 def job_routed_queue(job: ApplicationJob) -> str | None:
@@ -140,12 +187,10 @@ def celery_default_queue(app: Celery) -> str | None:
         >>> Celery("proj", set_as_current=False).conf.task_default_queue   # doctest: +SKIP
         'celery'
     """
-    key = PREFIX + "default_queue_name"
-    given = app.conf.get(key) is not None or app.conf.get("CELERY_" + key.upper()) is not None
-    if given or current_settings().default_queue_name != "default":
+    conf = RoutingConf.of(app)
+    if conf.default_given or current_settings().default_queue_name != "default":
         return None
-    name = app.conf.task_default_queue
-    return name if isinstance(name, str) and name not in ("", CELERY_DEFAULT_QUEUE) else None
+    return conf.celery_default
 
 
 def default_queue(app: Celery | None) -> str:
