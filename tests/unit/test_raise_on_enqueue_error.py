@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from activejob_celery import ApplicationJob, EnqueueError, after_enqueue, perform_all_later
+from activejob_celery import (
+    ApplicationJob,
+    ConfigurationError,
+    EnqueueError,
+    after_enqueue,
+    perform_all_later,
+)
 from activejob_celery.config import Settings
 from tests.unit.test_enqueuing import FailingAdapter, FlakyAdapter
 
@@ -12,6 +18,8 @@ from tests.unit.test_enqueuing import FailingAdapter, FlakyAdapter
 def test_the_setting_defaults_to_off_and_is_read_from_the_app():
     assert Settings().raise_on_enqueue_error is False
     assert Settings(raise_on_enqueue_error=True).raise_on_enqueue_error is True
+    with pytest.raises(ConfigurationError, match="activejob_raise_on_enqueue_error"):
+        Settings(raise_on_enqueue_error="yes")  # type: ignore[arg-type]
 
 
 def test_perform_later_set_and_enqueue_raise_when_on(aj_settings):
