@@ -12,6 +12,7 @@ from kombu import Queue
 
 from activejob_celery import ApplicationJob, init_app, queue_as
 from activejob_celery.app import job_queue_names
+from activejob_celery.recurring import load_recurring
 from activejob_celery.routing import route_queue, warn_unlisted_routes
 
 
@@ -139,3 +140,13 @@ def test_a_router_function_sees_the_payload_as_celery_gives_it(aj_routed_app, ca
     warn_unlisted_routes(app)
     [record] = [r for r in caplog.records if "router function" in r.getMessage()]
     assert record.levelname == "WARNING" and "-Q" in record.getMessage()
+
+
+def test_recurring_runs_follow_the_routes(aj_routed_app):
+    aj_routed_app(task_routes={RouteMeJob.job_name: "jobs_all"}, activejob_queue_adapter="test")
+    [entry] = load_recurring({"r": {"class": RouteMeJob.job_name, "schedule": "@daily"}})
+    assert entry.enqueue().queue_name == "jobs_all"
+    [configured] = load_recurring(
+        {"r": {"class": RouteMeJob.job_name, "schedule": "@daily", "queue": "chosen"}}
+    )
+    assert configured.enqueue().queue_name == "chosen"  # the entry's queue is set(queue=)
