@@ -117,7 +117,9 @@ ACK = """
 -- KEYS: entries hash, claims zset; ARGV: member, value, member, value ... published by this poller
 for i = 1, #ARGV, 2 do
   redis.call('ZREM', KEYS[2], ARGV[i])
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
 end
 return #ARGV / 2
 """

@@ -24,13 +24,17 @@ APP = "tests.integration.apps.events_app"
 
 
 @pytest.fixture
-def events_app(aj_redis: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The user-style app module; jobs are enqueued through an app on this test's database."""
+def events_app(aj_redis: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The user-style app module (imported once: its own ``app`` may be on another test's
+    database); ``events_app.here`` is an app on this test's database, and jobs are enqueued
+    through it (the app ``init_app`` saw last)."""
     monkeypatch.setenv("AJ_EVENTS_REDIS_URL", aj_redis.url)
     from tests.integration.apps import events_app
 
-    make_app(aj_redis.url)  # perform_later publishes through the app init_app saw last
-    return events_app
+    here = make_app(aj_redis.url)
+    monkeypatch.setattr(events_app, "here", here, raising=False)
+    yield events_app
+    here.close()
 
 
 class Flower:
@@ -62,7 +66,7 @@ class Flower:
 
 @pytest.fixture
 def flower(events_app: Any, aj_redis: Any) -> Iterator[Flower]:
-    watcher = Flower(events_app.app)
+    watcher = Flower(events_app.here)
     watcher.thread.start()
     # Events travel by Redis pub/sub: only a subscribed receiver gets them.
     wait_for(
@@ -101,4 +105,45 @@ def test_flowers_state_shows_a_retried_job_as_retry_then_success_under_one_task_
     # One task for the job in Flower's list, not one per run.
     named = [t.uuid for t in flower.state.tasks.values() if t.name == job.job_name]
     assert named == [job.provider_job_id]
-    assert store_for(events_app.app).count() == 0
+    assert store_for(events_app.here).count() == 0
+
+
+def test_one_failing_job_logs_one_traceback_and_rails_lines(aj_redis: Any, events_app: Any) -> None:
+    job = events_app.BrokenJob.perform_later(42)
+    store = store_for(events_app.here)
+    with _worker(aj_redis) as worker:
+        worker.wait_ready(timeout=30)
+        wait_for(lambda: store.count() == 1, timeout=30, message="the dead letter")
+        wait_for(lambda: "raised unexpected" in worker.log_text(), timeout=30)
+        log = worker.log_text()
+    assert log.count("Traceback (most recent call last)") == 1
+    assert f"Error performing BrokenJob (Job ID: {job.job_id})" in log
+    assert "ValueError (order 42 is broken):\nTraceback (most recent call last)" in log
+    # Celery's failure line stays (its text and level), without a second copy of the traceback.
+    [celery_line] = [line for line in log.splitlines() if "raised unexpected" in line]
+    assert "ERROR" in celery_line and job.provider_job_id in celery_line
+    assert "ValueError('order 42 is broken')" in celery_line
+    # Nothing is hidden: the dead letter keeps the full traceback.
+    [letter] = store.list()
+    assert "Traceback (most recent call last)" in letter.traceback
+    assert 'raise ValueError(f"order {order_id} is broken")' in letter.traceback
+
+
+def test_an_unknown_task_kept_as_a_dead_letter_is_not_said_to_be_discarded(
+    aj_redis: Any, events_app: Any
+) -> None:
+    task_id = events_app.here.send_task(
+        "billing.jobs.GoneJob", args=({"job_class": "billing.jobs.GoneJob"},), queue="default"
+    ).id
+    store = store_for(events_app.here)
+    with _worker(aj_redis) as worker:
+        worker.wait_ready(timeout=30)
+        wait_for(lambda: store.count() == 1, timeout=30, message="the dead letter")
+        wait_for(lambda: "Received unregistered task" in worker.log_text(), timeout=30)
+        log = worker.log_text()
+    [letter] = store.list()
+    assert letter.reason == "unknown_job_class" and letter.id == task_id
+    assert "ignored and discarded" not in log
+    assert f"The message was kept as dead letter {task_id} (reason unknown_job_class)" in log
+    assert "Received unregistered task of type 'billing.jobs.GoneJob'" in log
+    assert "Traceback" not in log

@@ -35,7 +35,8 @@ def test_an_entry_stored_again_under_its_member_while_published_is_kept(
     def publish_then_retry(member_: str, value: bytes, producer: Any) -> None:
         publish_one(member_, value, producer)
         retry = QuickRetryJob()
-        retry.job_id, retry._run_task_id, retry._retrying = first.job_id, first.provider_job_id, True
+        retry.job_id, retry._run_task_id = first.job_id, first.provider_job_id
+        retry._retrying = True  # as retry_job sets it
         try:
             retry.enqueue(wait=60)
         finally:
