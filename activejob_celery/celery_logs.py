@@ -27,6 +27,7 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
 __all__ = [
+    "TRACEBACK_NOTE",
     "TRACE_LOGGER",
     "CONSUMER_LOGGER",
     "KeptMessageFilter",
@@ -39,6 +40,8 @@ __all__ = [
 TRACE_LOGGER = "celery.app.trace"
 CONSUMER_LOGGER = "celery.worker.consumer.consumer"
 _LOGGED = "_activejob_traceback_logged"
+TRACEBACK_NOTE = "(traceback in the job's 'Error performing' line above)"
+"""Ends Celery's failure line when its traceback was left out."""
 
 # Celery's sentences (celery/worker/consumer/consumer.py) that are false for a kept message.
 _DISCARDED = (
@@ -74,7 +77,7 @@ class TracebackOnceFilter(logging.Filter):
             record.exc_info = None
             record.exc_text = None
             if isinstance(record.msg, str):
-                record.msg += " (traceback in the job's 'Error performing' line above)"
+                record.msg += " " + TRACEBACK_NOTE
         return True
 
 
