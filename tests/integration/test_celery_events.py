@@ -80,17 +80,18 @@ def flower(events_app: Any, aj_redis: Any) -> Iterator[Flower]:
     watcher.connection.release()
 
 
-def _worker(aj_redis: Any) -> Any:
+def _worker(aj_redis: Any, pool: str = "solo") -> Any:
     return run_worker_subprocess(
-        APP, cwd=ROOT, env={"AJ_EVENTS_REDIS_URL": aj_redis.url}, extra_args=["-E"]
+        APP, cwd=ROOT, env={"AJ_EVENTS_REDIS_URL": aj_redis.url}, pool=pool, extra_args=["-E"]
     )
 
 
+@pytest.mark.parametrize("pool", ["solo", "prefork"])
 def test_flowers_state_shows_a_retried_job_as_retry_then_success_under_one_task_id(
-    aj_redis: Any, events_app: Any, flower: Flower
+    aj_redis: Any, events_app: Any, flower: Flower, pool: str
 ) -> None:
     job = events_app.FlakyEventsJob.perform_later()
-    with _worker(aj_redis) as worker:
+    with _worker(aj_redis, pool) as worker:
         worker.wait_ready(timeout=30)
         wait_for(
             lambda: states.SUCCESS in flower.states_of(job.provider_job_id),
@@ -108,10 +109,13 @@ def test_flowers_state_shows_a_retried_job_as_retry_then_success_under_one_task_
     assert store_for(events_app.here).count() == 0
 
 
-def test_one_failing_job_logs_one_traceback_and_rails_lines(aj_redis: Any, events_app: Any) -> None:
+@pytest.mark.parametrize("pool", ["solo", "prefork"])
+def test_one_failing_job_logs_one_traceback_and_rails_lines(
+    aj_redis: Any, events_app: Any, pool: str
+) -> None:
     job = events_app.BrokenJob.perform_later(42)
     store = store_for(events_app.here)
-    with _worker(aj_redis) as worker:
+    with _worker(aj_redis, pool) as worker:
         worker.wait_ready(timeout=30)
         wait_for(lambda: store.count() == 1, timeout=30, message="the dead letter")
         wait_for(lambda: "raised unexpected" in worker.log_text(), timeout=30)
