@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from activejob_celery import ApplicationJob
+from activejob_celery.interruptions import Start, ledger_for, run_id
 from activejob_celery.scheduler import scheduled_set_for
 from tests.integration.test_scheduler_claims import aj_other_db
 from tests.support.fixtures import make_app
@@ -51,3 +52,18 @@ def test_an_entry_stored_again_under_its_member_while_published_is_kept(
     assert other.zcard("activejob:scheduled:claims") == 0
     assert [job.job_id for job in scheduled.list()] == [first.job_id]
     app.close()
+
+
+def test_a_retry_under_the_runs_task_id_is_a_new_run_for_the_run_marks(aj_app: Any) -> None:
+    """The retry's run may start before the failed run's mark is cleared (a retry with no wait
+    on another worker): it is not an interruption, and the late clearing of the first run's mark
+    does not clear the retry's, so a crash of the retry's run is still seen."""
+    ledger = ledger_for(aj_app)
+    assert ledger is not None
+    first, retry = run_id("task-1", 0), run_id("task-1", 1)
+    assert first != retry
+    assert ledger.start("job-1", first) == Start(interrupted=False, interruptions=0)
+    assert ledger.start("job-1", retry) == Start(interrupted=False, interruptions=0)
+    ledger.finish("job-1", first, done=False)  # the first run's end lands late
+    # The retry's process dies; its message comes back: an interruption, counted once.
+    assert ledger.start("job-1", retry) == Start(interrupted=True, interruptions=1)
