@@ -89,6 +89,11 @@ class JobCore:
         self._after_discard_ran = False
         """Whether ``after_discard`` ran in this run (it runs once; ``perform_now`` resets it)."""
         self._serialized_arguments: list[Any] | None = None
+        self._run_task_id: str | None = None
+        """The Celery task id of this run in a worker: its ``retry_job`` publishes under it too."""
+        self._retrying = False
+        self._retried: tuple[datetime | None] | None = None
+        """Set by a successful ``retry_job`` in this run: ``(scheduled_at,)`` of the new enqueue."""
 
     def perform(self, *args: Any, **kwargs: Any) -> Any:
         """The job's work; every concrete job class defines it."""

@@ -140,11 +140,16 @@ def retry_job(
     """Enqueue ``job`` again; its in-memory queue, priority and time are restored afterwards."""
     saved = (job.scheduled_at, job._queue_name, job._priority)
     seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
+    job._retrying = True  # a worker's run publishes its retry under its own task id
     try:
         with signals.instrument(
             signals.enqueue_retry, job, job.adapter(), error=error, wait=seconds
         ):
             # A failed retry is the worker's to handle (rescue reads enqueue_error): never raised.
-            return _enqueue(job, wait=wait, wait_until=wait_until, queue=queue, priority=priority)
+            result = _enqueue(job, wait=wait, wait_until=wait_until, queue=queue, priority=priority)
+            if job.successfully_enqueued:
+                job._retried = (job.scheduled_at,)
+            return result
     finally:
+        job._retrying = False
         job.scheduled_at, job._queue_name, job._priority = saved

@@ -41,6 +41,7 @@ __all__ = [
     "flush_all",
     "ledger_for",
     "ledger_problem",
+    "run_id",
     "task_ledger",
 ]
 
@@ -112,6 +113,19 @@ def task_ledger(task: Any, *, in_worker: bool = False) -> Ledger | None:
     except Exception as error:  # no store: run unmarked (the worker said so at start)
         logger.debug("No run marks for %s: %s", task.name, error)
         return None
+
+
+def run_id(task_id: str, executions: int) -> str:
+    """The mark's name for one run: the task id and the job's ``executions`` before the run.
+
+    A retry from a worker publishes under the same task id (as Celery's ``Task.retry`` does) with
+    one more execution, so it is a new run; a redelivery of the same message is the same run.
+
+    Example:
+        >>> run_id("5f0c9d6e", 2)
+        '5f0c9d6e#2'
+    """
+    return f"{task_id}#{executions}"
 
 
 def flush_all() -> None:

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import signals
+from . import celery_logs, signals
 from .config import current_settings
 from .global_id import Identifiable
 
@@ -191,6 +191,8 @@ def on_perform(
     """``Performed X (Job ID: ..) from Celery(default) in 12.34ms``, or the error line."""
     name, where = type(job).__qualname__, _where(job, adapter)
     if exception is not None:
+        if logger.isEnabledFor(logging.ERROR):  # Celery's failure line then leaves it out
+            celery_logs.mark_traceback_logged(exception)
         _log(
             logging.ERROR,
             "Error performing %s (Job ID: %s) from %s in %.2fms: %s:",
@@ -271,11 +273,12 @@ _RECEIVERS = (
 
 
 def attach() -> None:
-    """Connect the log lines to the signals (idempotent).
+    """Connect the log lines to the signals, filter Celery's own lines (idempotent).
 
     Example:
         >>> attach()
     """
+    celery_logs.install()
     for signal, receiver in _RECEIVERS:
         signal.connect(
             receiver,

@@ -6,12 +6,14 @@ import logging
 from typing import Any, ClassVar
 
 from celery import Task
+from celery.exceptions import Retry
+from celery.utils.serialization import get_pickleable_exception
 
 from .dead_letters.binding import settings_for
 from .errors import JobInterruptedError, MalformedPayloadError, UnknownJobClassError
 from .execution import instantiate, perform_now
 from .failures import job_failed
-from .interruptions import Ledger, finish_quietly, task_ledger
+from .interruptions import Ledger, finish_quietly, run_id, task_ledger
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +66,11 @@ def run_payload(payload: Any, task: Any = None) -> Any:
     except UnknownJobClassError as error:
         job_failed(payload, error, reason="unknown_job_class", job=None)
         raise
+    if in_worker(task):
+        job._run_task_id = str(task.request.id)
     ledger = task_ledger(task)
-    task_id = str(task.request.id) if ledger is not None else ""
+    # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
+    task_id = run_id(str(task.request.id), job.executions) if ledger is not None else ""
     interruption, limit_reached = (
         _begin(ledger, task, job, task_id) if ledger is not None else (None, False)
     )
@@ -76,9 +81,8 @@ def run_payload(payload: Any, task: Any = None) -> Any:
             done = True
             raise interruption
         result = perform_now(job, interruption=interruption)
-        done = not isinstance(result, BaseException)  # a handled error may have re-enqueued it
+        done = not isinstance(result, BaseException) and job._retried is None
         succeeded = done
-        return result
     except Exception as error:
         if not done:
             job_failed(payload, error, reason=job.failure_reason or "unhandled", job=job)
@@ -89,6 +93,30 @@ def run_payload(payload: Any, task: Any = None) -> Any:
             # The common case, a run that succeeded, is cleared with this process's next start
             # (one round trip a run); the others at once.
             finish_quietly(ledger, job.job_id, task_id, done=done, later=succeeded)
+    if job._retried is not None and in_worker(task):
+        raise retry_as_celery(job, result)
+    return result
+
+
+def in_worker(task: Any) -> bool:
+    """Whether ``task`` runs in a worker (not called directly, not eager)."""
+    request = getattr(task, "request", None)
+    return request is not None and not request.called_directly and not request.is_eager
+
+
+def retry_as_celery(job: Any, result: Any) -> Retry:
+    """Celery's ``Retry`` for a run whose job was enqueued again (``retry_on`` or ``retry_job``).
+
+    The new message is already published (under this run's task id, as ``Task.retry`` does);
+    raising this ends the run the way ``Task.retry`` ends one: state RETRY, the ``task-retried``
+    event, the ``task_retry`` signal, one "retry" log line, the message acknowledged.
+
+    Example:
+        >>> raise retry_as_celery(job, error)                   # doctest: +SKIP
+    """
+    (when,) = job._retried
+    error = get_pickleable_exception(result) if isinstance(result, BaseException) else None
+    return Retry(exc=error, when=when.isoformat() if when is not None else 0)
 
 
 def _begin(
@@ -109,14 +137,14 @@ def _begin(
         if delivery.get("redelivered"):
             logger.warning(
                 "Job %s (job_id %s, task %s) was delivered again by the broker; it may run twice",
-                job.job_name, job.job_id, task_id,
+                job.job_name, job.job_id, task.request.id,
             )  # fmt: skip
         return None, False
     limit = settings_for(task.app).max_interruptions
     logger.warning(
         "Job %s (job_id %s, task %s) was delivered again: its previous run started and never "
         "finished (its worker process died); interruption %d of at most %d",
-        job.job_name, job.job_id, task_id, start.interruptions, limit,
+        job.job_name, job.job_id, task.request.id, start.interruptions, limit,
     )  # fmt: skip
     error = JobInterruptedError(
         f"{job.job_name} {job.job_id}: its previous run was interrupted "

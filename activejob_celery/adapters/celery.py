@@ -115,7 +115,10 @@ class CeleryAdapter(QueueAdapter):
 
     def prepare(self, job: ApplicationJob) -> Outgoing:
         """Give ``job`` this enqueue's task id and build what its message carries."""
-        job.provider_job_id = task_id = str(uuid.uuid4())
+        # A retry from a worker's run keeps the run's task id, as Celery's ``Task.retry`` does,
+        # so Flower and ``celery events`` follow one task through RETRY to its end.
+        reused = job._run_task_id if job._retrying else None
+        job.provider_job_id = task_id = reused or str(uuid.uuid4())
         priority = celery_priority(job.priority, self.app, job.queue_name)
         return Outgoing(task_id, job.serialize(), priority, self.reprs(job))
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from celery import bootsteps
 
+from ..celery_logs import install as install_log_filters, kept_as
 from .binding import settings_for
 from .messages import letter_for_message, message_problem, unknown_task_error
 from .record import DeadLetter
@@ -39,6 +40,7 @@ class DeadLetterConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, c: Any) -> None:
         """Wrap Celery's rejection hooks once, and the strategies and channel of this connection."""
         keeper = MessageKeeper(c)
+        install_log_filters()  # Celery's consumer lines name the dead letter that kept a message
         if not getattr(c, "_activejob_dead_letter_hooks", False):
             from ..worker_checks import check_at_start  # the checks import the task module
 
@@ -137,7 +139,8 @@ class MessageKeeper:
                     "Message for unknown task %s stored as dead letter %s",
                     letter.job_class, letter.id,
                 )  # fmt: skip
-                return original(body, message, exc)
+                with kept_as(letter.id, letter.reason):  # not "ignored and discarded"
+                    return original(body, message, exc)
 
             return self.settle(letter, message, then)
 
@@ -149,11 +152,12 @@ class MessageKeeper:
         def on_rejected(body: Any, message: Any, exc: BaseException | None = None) -> Any:
             error = exc if exc is not None else ValueError("message has no task header")
             letter = self.letter(message, error, "malformed_message")
-            return self.settle(
-                letter,
-                message,
-                lambda: original(body, message) if exc is None else original(body, message, exc),
-            )
+
+            def then() -> Any:
+                with kept_as(letter.id, letter.reason):  # not "ignored and discarded"
+                    return original(body, message) if exc is None else original(body, message, exc)
+
+            return self.settle(letter, message, then)
 
         return on_rejected
 

@@ -29,7 +29,7 @@ except ImportError as missing:
         "pip install 'activejob-celery[sentry]'"
     ) from missing
 
-from .. import failures, reporting
+from .. import celery_logs, failures, reporting
 from ..config import current_settings
 from ..rescue import RetryOn, find_handler
 
@@ -273,6 +273,8 @@ def _is_job_log_event(event: Event) -> bool:
     name = event.get("logger")
     if name == _FAILURE_LOGGER:
         return True
+    if name == celery_logs.TRACE_LOGGER:  # Celery's failure line, its traceback left out for ours
+        return celery_logs.TRACEBACK_NOTE in str((event.get("logentry") or {}).get("message"))
     if name != _JOB_LOGGER:
         return False
     message = str((event.get("logentry") or {}).get("message") or "")

@@ -114,12 +114,14 @@ return #ARGV / 3
 """Store entries: one command per call, and atomic, so no member is ever without its entry."""
 
 ACK = """
--- KEYS: entries hash, claims zset; ARGV: members published by this poller
-for i = 1, #ARGV, 1000 do
-  local chunk = {unpack(ARGV, i, math.min(i + 999, #ARGV))}
-  redis.call('ZREM', KEYS[2], unpack(chunk))
-  redis.call('HDEL', KEYS[1], unpack(chunk))
+-- KEYS: entries hash, claims zset; ARGV: member, value, member, value ... published by this poller
+for i = 1, #ARGV, 2 do
+  redis.call('ZREM', KEYS[2], ARGV[i])
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
 end
-return #ARGV
+return #ARGV / 2
 """
-"""Forget claimed entries once they are published."""
+"""Forget claimed entries once they are published; an entry stored again meanwhile under the
+same member (a worker's retry keeps its task id) is a new enqueue and stays."""

@@ -151,7 +151,9 @@ class ScheduledSet:
             )
         finally:
             if done or aside:
-                self._ack(keys=[self.entries_key, self.claims_key], args=done + aside)
+                values = dict(handed)
+                pairs = [item for member in done + aside for item in (member, values[member])]
+                self._ack(keys=[self.entries_key, self.claims_key], args=pairs)
         return len(done), len(handed) - len(done)
 
     def _publish_one(self, member: str, value: bytes, producer: Any) -> None:

@@ -12,7 +12,7 @@ import redis
 from activejob_celery import ApplicationJob, JobInterruptedError, retry_on
 from activejob_celery.config import Settings
 from activejob_celery.dead_letters import store_for
-from activejob_celery.interruptions import Ledger, Start, ledger_for
+from activejob_celery.interruptions import Ledger, Start, ledger_for, run_id
 from activejob_celery.rescue import exception_key
 from activejob_celery.worker_checks import visibility_warnings
 from tests.integration.dead_letters_support import job_payload, settle
@@ -32,7 +32,7 @@ def _interrupt(app, job, times=1):
     an unacknowledged message flags it)."""
     ledger = ledger_for(app)
     for _ in range(times):
-        ledger.start(job.job_id, job.provider_job_id)
+        ledger.start(job.job_id, run_id(job.provider_job_id, job.executions))
     with redis.Redis.from_url(app.conf.broker_url) as broker:
         key, raw = pop_entry(broker, job.queue_name)
         entry = json.loads(raw)
@@ -48,7 +48,7 @@ def test_a_first_delivery_never_counts_as_interrupted(aj_app, aj_job_buffer):
             aj_job_buffer.add(self.job_id)
 
     job = SteadyJob.perform_later()
-    ledger_for(aj_app).start(job.job_id, job.provider_job_id)  # a mark, but no redelivery
+    ledger_for(aj_app).start(job.job_id, run_id(job.provider_job_id, 0))  # a mark, no redelivery
     with run_worker(aj_app):
         wait_for(lambda: aj_job_buffer.values == [job.job_id], timeout=20)
     assert store_for(aj_app).count() == 0

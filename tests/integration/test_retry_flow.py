@@ -31,11 +31,16 @@ def aj_task_outcomes() -> Iterator[list[tuple[str, str, str]]]:
     def on_failure(sender: Any = None, task_id: str = "", **kwargs: Any) -> None:
         outcomes.append(("failure", sender.name, task_id))
 
+    def on_retry(sender: Any = None, request: Any = None, **kwargs: Any) -> None:
+        outcomes.append(("retry", sender.name, request.id))
+
     celery_signals.task_success.connect(on_success, weak=False)
     celery_signals.task_failure.connect(on_failure, weak=False)
+    celery_signals.task_retry.connect(on_retry, weak=False)
     yield outcomes
     celery_signals.task_success.disconnect(on_success)
     celery_signals.task_failure.disconnect(on_failure)
+    celery_signals.task_retry.disconnect(on_retry)
 
 
 @pytest.fixture
@@ -58,7 +63,8 @@ def test_a_job_failing_twice_then_succeeding_runs_three_times(
     aj_failures: list[tuple[str, str]],
 ) -> None:
     """Two failures retried after ~1 s each, then success: same ``job_id``, ``executions`` 1..3,
-    a new Celery task id per run, and every Celery task succeeds (handled errors are success)."""
+    and, as Celery's ``Task.retry`` does, one Celery task id for every run: the retried runs end
+    in Celery's RETRY (``task_retry``), the last one in SUCCESS."""
 
     class TwiceFlakyJob(ApplicationJob):
         retry_on(Flaky, wait=1, attempts=3)
@@ -73,7 +79,7 @@ def test_a_job_failing_twice_then_succeeding_runs_three_times(
         job = TwiceFlakyJob.perform_later("k")
         assert job.successfully_enqueued
         wait_for(
-            lambda: sum(o[1] == TwiceFlakyJob.job_name for o in aj_task_outcomes) >= 3,
+            lambda: any(o[0] == "success" for o in aj_task_outcomes),
             timeout=40,
             message="three finished runs",
         )
@@ -84,8 +90,11 @@ def test_a_job_failing_twice_then_succeeding_runs_three_times(
         (job.job_id, 3, "k"),
     ]
     task_ids = [provider_job_id for _, _, provider_job_id, _ in runs]
-    assert len(set(task_ids)) == 3
-    assert aj_task_outcomes == [("success", TwiceFlakyJob.job_name, tid) for tid in task_ids]
+    assert task_ids == [job.provider_job_id] * 3
+    assert aj_task_outcomes == [
+        (outcome, TwiceFlakyJob.job_name, job.provider_job_id)
+        for outcome in ("retry", "retry", "success")
+    ]
     assert aj_failures == []
 
 
@@ -95,8 +104,8 @@ def test_a_job_that_always_fails_runs_attempts_times_then_after_discard_once(
     aj_task_outcomes: list[tuple[str, str, str]],
     aj_failures: list[tuple[str, str]],
 ) -> None:
-    """``attempts=3``: three runs, then after_discard exactly once; the first two Celery tasks
-    succeed and the last one fails (the error is raised again after after_discard)."""
+    """``attempts=3``: three runs, then after_discard exactly once; the first two runs end in
+    Celery's RETRY and the last one fails (the error is raised again after after_discard)."""
 
     class AlwaysFailsJob(ApplicationJob):
         retry_on(Flaky, wait=1, attempts=3)
@@ -126,9 +135,10 @@ def test_a_job_that_always_fails_runs_attempts_times_then_after_discard_once(
     assert [v for v in values if v[0] == "after_discard"] == [("after_discard", 3, "attempt 3")]
     assert values[-1][0] == "after_discard"
     task_ids = [provider_job_id for _, _, provider_job_id, _ in runs]
+    assert task_ids == [job.provider_job_id] * 3
     assert aj_task_outcomes == [
-        ("success", AlwaysFailsJob.job_name, task_ids[0]),
-        ("success", AlwaysFailsJob.job_name, task_ids[1]),
-        ("failure", AlwaysFailsJob.job_name, task_ids[2]),
+        ("retry", AlwaysFailsJob.job_name, job.provider_job_id),
+        ("retry", AlwaysFailsJob.job_name, job.provider_job_id),
+        ("failure", AlwaysFailsJob.job_name, job.provider_job_id),
     ]
     assert aj_failures == [("exhausted", "Flaky")]
