@@ -66,3 +66,25 @@ class Table:
 
 
 add_locator("seeds", Table.locate)
+
+
+@dataclass
+class Mail:
+    """A delivered mail (Rails' ``ActionMailer::Base.deliveries`` holds these)."""
+
+    to: list[str]
+    subject: str
+    body: str = ""
+
+    def deliver_now(self) -> None:
+        deliveries.append(self)
+
+
+deliveries: list[Mail] = []
+"""Rails' ``ActionMailer::Base.deliveries``."""
+
+
+def welcome(user: Record) -> Mail:
+    """``UserMailer.welcome(user)``."""
+    email = user.attributes.get("email", f"user{user.id}@example.com")
+    return Mail(to=[email], subject="Welcome!", body=f"Hello {user.attributes.get('name', '')}")

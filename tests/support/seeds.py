@@ -5,6 +5,8 @@ Starting a worker per test would cost seconds each; the seed modules share one p
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -51,3 +53,31 @@ def seed_worker(queues: Sequence[str]) -> Iterator[SeedWorker]:
                 yield SeedWorker(app=app, server=server, worker=worker)
         finally:
             app.close()
+
+
+def asgi_get(
+    app: Any, path: str, *, basic_auth: tuple[str, str] | None = None
+) -> tuple[int, bytes]:
+    """GET ``path`` from an ASGI app (no HTTP client needed); returns (status, body)."""
+    headers = [(b"host", b"jobs.example.com")]
+    if basic_auth is not None:
+        token = base64.b64encode(":".join(basic_auth).encode())
+        headers.append((b"authorization", b"Basic " + token))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": b"", "headers": headers, "client": ("203.0.113.9", 50000),
+        "server": ("jobs.example.com", 80),
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, body
