@@ -419,6 +419,28 @@ def test_recurring_yml_solid_queue_entries_load() -> None:
     assert (job.job_class, job.schedule.cron) == (CardAutoPostponeJob, "0 * * * *")
 
 
+class Notification:
+    class Bundle:
+        class DeliverJob(ApplicationJob):  # Notification::Bundle::DeliverJob, no job_name given
+            def perform(self) -> None: ...
+
+
+@pytest.mark.xfail(reason="issue 22: recurring `class: A::B::Job` names", strict=False)
+def test_recurring_yml_namespaced_class_as_written() -> None:
+    """Configuration (Solid Queue) yaml: ``class: Notification::Bundle::DeliverJob`` as written."""
+    from activejob_celery.recurring import load_recurring
+
+    [job] = load_recurring(
+        {
+            "deliver_notifications": {
+                "class": "Notification::Bundle::DeliverJob",
+                "schedule": "*/30 * * * *",
+            }
+        }
+    )
+    assert job.job_class is Notification.Bundle.DeliverJob
+
+
 # --- 11. Error Handling Concern ----------------------------------------------------------------
 
 
