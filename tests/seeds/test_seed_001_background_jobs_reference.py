@@ -397,22 +397,24 @@ def test_recurring_yml_solid_queue_phrases() -> None:
     """Configuration (yaml): ``class: CleanupJob / schedule: every day at 2am`` ... per
     environment.
     """
+    # ``class: CleanupJob`` as written works when the bare name is unique in the app; the seed
+    # modules share one registry (three CleanupJobs), so these entries give the job_name.
     document = {
         "production": {
-            "cleanup_old_records": {"class": "CleanupJob", "schedule": "every day at 2am"},
+            "cleanup_old_records": {"class": CleanupJob.job_name, "schedule": "every day at 2am"},
             "send_daily_digest": {
                 "class": "DailyDigestJob",
                 "schedule": "every day at 8am",
                 "args": ["digest"],
             },
-            "process_payments": {"class": "CleanupJob", "schedule": "every 15 minutes"},
+            "process_payments": {"class": CleanupJob.job_name, "schedule": "every 15 minutes"},
             "generate_reports": {
                 "class": "DailyDigestJob",
                 "schedule": "every monday at 9am",
                 "args": ["weekly"],
             },
         },
-        "development": {"test_job": {"class": "CleanupJob", "schedule": "every 5 minutes"}},
+        "development": {"test_job": {"class": CleanupJob.job_name, "schedule": "every 5 minutes"}},
     }
     jobs = {job.key: job for job in load_recurring(document, environment="production")}
     assert jobs["cleanup_old_records"].schedule.cron == "0 2 * * *"
@@ -437,7 +439,7 @@ def test_recurring_yml_solid_queue_phrases() -> None:
 )
 def test_schedule_syntax_phrases(phrase: str) -> None:
     """Schedule Syntax (yaml): each ``schedule:`` phrase of the guide loads."""
-    [job] = load_recurring({"entry": {"class": "CleanupJob", "schedule": phrase}})
+    [job] = load_recurring({"entry": {"class": CleanupJob.job_name, "schedule": phrase}})
     assert job.next_time(datetime(2030, 1, 1, tzinfo=timezone.utc)) > datetime(
         2030, 1, 1, tzinfo=timezone.utc
     )
@@ -447,7 +449,7 @@ def test_schedule_syntax_phrases(phrase: str) -> None:
 def test_schedule_syntax_multiple_times() -> None:
     """Schedule Syntax (yaml): ``schedule: every day at 9am, 3pm, 9pm``."""
     [job] = load_recurring(
-        {"entry": {"class": "CleanupJob", "schedule": "every day at 9am, 3pm, 9pm"}}
+        {"entry": {"class": CleanupJob.job_name, "schedule": "every day at 9am, 3pm, 9pm"}}
     )
     start = datetime(2030, 1, 1, tzinfo=timezone.utc)
     first = job.next_time(start)

@@ -384,8 +384,8 @@ def test_sidekiq_schedule_yml() -> None:
     """
     jobs = load_recurring(
         {
-            "daily_report": {"cron": "0 2 * * *", "class": "DailyReportJob", "queue": "low"},
-            "hourly_sync": {"every": "1h", "class": "DailyReportJob", "queue": "default"},
+            "daily_report": {"cron": "0 2 * * *", "class": DailyReportJob.job_name, "queue": "low"},
+            "hourly_sync": {"every": "1h", "class": DailyReportJob.job_name, "queue": "default"},
         }
     )
     by_key = {job.key: job for job in jobs}

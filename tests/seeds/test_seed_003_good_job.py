@@ -353,7 +353,7 @@ class WeeklyReportJob(ApplicationJob):
 
 
 GOOD_JOB_CRON = {
-    "daily_cleanup": {"cron": "0 2 * * *", "class": "CleanupJob"},
+    "daily_cleanup": {"cron": "0 2 * * *", "class": CleanupJob.job_name},
     "hourly_sync": {"cron": "0 * * * *", "class": "DataSyncJob"},
     "weekly_report": {
         "cron": "0 9 * * 1",
@@ -673,7 +673,9 @@ def test_testing_scheduled_jobs_cron_task_runs(adapter: TestAdapter) -> None:
 
     The entry's ``enqueue()`` is what a cron tick runs: it calls ``CleanupJob.perform_later``.
     """
-    [entry] = load_recurring({"daily_cleanup": {"schedule": "0 2 * * *", "class": "CleanupJob"}})
+    [entry] = load_recurring(
+        {"daily_cleanup": {"schedule": "0 2 * * *", "class": CleanupJob.job_name}}
+    )
     entry.enqueue()
     assert_enqueued_with(job=CleanupJob, queue="maintenance")
 
