@@ -46,10 +46,11 @@ class SeedWorker:
 @contextlib.contextmanager
 def seed_worker(queues: Sequence[str]) -> Iterator[SeedWorker]:
     """A private redis-server, an app with ``init_app`` and a solo worker on ``queues``."""
-    with RedisServer.start_private() as server:
+    # Generous start and stop limits: five engineers share two cores.
+    with RedisServer.start_private(startup_timeout=60.0) as server:
         app = make_app(server.url(1))
         try:
-            with run_worker(app, queues=queues) as worker:
+            with run_worker(app, queues=queues, shutdown_timeout=60.0) as worker:
                 yield SeedWorker(app=app, server=server, worker=worker)
         finally:
             app.close()
