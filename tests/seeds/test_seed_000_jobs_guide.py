@@ -1,6 +1,6 @@
 """Seed 000, "Jobs Guide" (Comprehensive guide for Rails Active Job background processing).
 
-One test per ```ruby block of /work/shared/seeds/000_e49c59ae8774c76a.txt, in order; see README.md.
+One test per ```ruby block of ../shared/seeds/000_e49c59ae8774c76a.txt, in order; see README.md.
 """
 
 from __future__ import annotations
@@ -163,9 +163,6 @@ def test_job_with_options_retries_a_timeout_after_five_seconds(adapter: TestAdap
     assert timedelta(seconds=5) <= retry.scheduled_at - started < timedelta(seconds=7)
 
 
-@pytest.mark.xfail(
-    reason="issue 22: EXPONENTIALLY_LONGER must be Rails' 3, 18, 83, 258 s", strict=False
-)
 def test_exponentially_longer_waits_rails_numbers() -> None:
     """Job with Options / Retry Strategies: ``wait: :exponentially_longer`` is "3s, 18s, 83s,
     258s".
@@ -428,7 +425,6 @@ class Notification:
             def perform(self) -> None: ...
 
 
-@pytest.mark.xfail(reason="issue 22: recurring `class: A::B::Job` names", strict=False)
 def test_recurring_yml_namespaced_class_as_written() -> None:
     """Configuration (Solid Queue) yaml: ``class: Notification::Bundle::DeliverJob`` as written."""
     from activejob_celery.recurring import load_recurring

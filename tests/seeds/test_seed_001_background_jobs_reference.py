@@ -1,6 +1,6 @@
 """Seed 001, "Background Jobs Reference" (Solid Queue setup, jobs, scheduling, testing, monitoring).
 
-One test per ```ruby block of /work/shared/seeds/001_1eee392408365147.txt, in order, plus the
+One test per ```ruby block of ../shared/seeds/001_1eee392408365147.txt, in order, plus the
 guide's recurring.yml blocks; see README.md.
 """
 
@@ -443,7 +443,6 @@ def test_schedule_syntax_phrases(phrase: str) -> None:
     )
 
 
-@pytest.mark.xfail(reason="issue 22: 'every day at 9am, 3pm, 9pm'", strict=False)
 def test_schedule_syntax_multiple_times() -> None:
     """Schedule Syntax (yaml): ``schedule: every day at 9am, 3pm, 9pm``."""
     [job] = load_recurring(

@@ -1,6 +1,6 @@
 """Seed 002, "Background Job Patterns" (ActiveJob and Sidekiq in Rails applications).
 
-One test per ```ruby block of /work/shared/seeds/002_b9acd58728e77ad3.txt, in order, plus the
+One test per ```ruby block of ../shared/seeds/002_b9acd58728e77ad3.txt, in order, plus the
 guide's sidekiq yaml blocks; see README.md.
 """
 
@@ -375,9 +375,6 @@ def test_recurring_job_pattern_runs_once_per_day(seed: SeedWorker) -> None:
     )
 
 
-@pytest.mark.xfail(
-    reason="issue 22: sidekiq-cron/sidekiq-scheduler formats (cron:, every:)", strict=False
-)
 def test_sidekiq_schedule_yml() -> None:
     """With sidekiq-cron or sidekiq-scheduler (yaml): ``cron: "0 2 * * *"`` and ``every:
     "1h"``.

@@ -1,6 +1,6 @@
 """Seed 004, "Rails Background Jobs Specialist" (app/jobs: design, queues, errors, batches).
 
-One test per ```ruby block of /work/shared/seeds/004_1ad557003beef194.txt, in order; see README.md.
+One test per ```ruby block of ../shared/seeds/004_1ad557003beef194.txt, in order; see README.md.
 """
 
 from __future__ import annotations
