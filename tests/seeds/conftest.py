@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from activejob_celery.testing import TestAdapter, restore_adapters, use_test_adapter
+from tests.support.fixtures import isolated_state
 from tests.support.seeds import BUFFER, SeedWorker, seed_worker
 
 
@@ -19,7 +20,7 @@ def seed(request: pytest.FixtureRequest) -> Iterator[SeedWorker]:
     state).
     """
     queues = getattr(request.module, "QUEUES", ["default"])
-    with seed_worker(queues) as worker:
+    with isolated_state(), seed_worker(queues) as worker:  # nothing leaks to later modules
         yield worker
 
 

@@ -395,19 +395,19 @@ def test_recurring_yml_solid_queue_phrases() -> None:
     """Configuration (yaml): ``class: CleanupJob / schedule: every day at 2am`` ... per
     environment.
     """
-    # ``class: CleanupJob`` as written works when the bare name is unique in the app; the seed
-    # modules share one registry (three CleanupJobs), so these entries give the job_name.
+    # ``class: CleanupJob`` as written works when the bare name is unique in the app; the test
+    # suite shares one registry (other modules define the same names), so entries give job_name.
     document = {
         "production": {
             "cleanup_old_records": {"class": CleanupJob.job_name, "schedule": "every day at 2am"},
             "send_daily_digest": {
-                "class": "DailyDigestJob",
+                "class": DailyDigestJob.job_name,
                 "schedule": "every day at 8am",
                 "args": ["digest"],
             },
             "process_payments": {"class": CleanupJob.job_name, "schedule": "every 15 minutes"},
             "generate_reports": {
-                "class": "DailyDigestJob",
+                "class": DailyDigestJob.job_name,
                 "schedule": "every monday at 9am",
                 "args": ["weekly"],
             },

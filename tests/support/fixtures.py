@@ -6,6 +6,7 @@ collide with ``celery.contrib.pytest`` or pytest-celery fixtures.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections.abc import Iterator
@@ -24,25 +25,38 @@ from tests.support.worker import run_worker
 @pytest.fixture(autouse=True)
 def aj_isolation() -> Iterator[None]:
     """Restore the job registry, settings, named adapters and app list after every test."""
+    with isolated_state():
+        yield
+
+
+@contextlib.contextmanager
+def isolated_state() -> Iterator[None]:
+    """Restore the job registry, settings, named adapters, app list and Sentry reporting on exit.
+
+    Also for fixtures of a wider scope (a module's worker): what their ``init_app`` changed
+    process-wide must not reach the modules that run after them.
+    """
     saved_registry = registry.snapshot()
     saved_settings = config.current_settings()
     saved_adapters = dict(adapters._named)
     saved_apps = list(app_module._apps)
     sentry_was_installed = _sentry_installed()
     attach()
-    yield
-    if _sentry_installed() and not sentry_was_installed:
-        # init_app installs Sentry reporting once a test has imported sentry_sdk.
-        sys.modules["activejob_celery.integrations.sentry"].uninstall()
-    registry.restore(saved_registry)
-    config.use_settings(saved_settings)
-    adapters._named.clear()
-    adapters._named.update(saved_adapters)
-    app_module._apps.clear()
-    for saved in saved_apps:
-        app_module._apps.add(saved)
-    adapters.override = None  # a test that swapped in the test adapter and forgot to restore
-    swap._swaps.clear()
+    try:
+        yield
+    finally:
+        if _sentry_installed() and not sentry_was_installed:
+            # init_app installs Sentry reporting once a test has imported sentry_sdk.
+            sys.modules["activejob_celery.integrations.sentry"].uninstall()
+        registry.restore(saved_registry)
+        config.use_settings(saved_settings)
+        adapters._named.clear()
+        adapters._named.update(saved_adapters)
+        app_module._apps.clear()
+        for saved in saved_apps:
+            app_module._apps.add(saved)
+        adapters.override = None  # a test that swapped in the test adapter and forgot to restore
+        swap._swaps.clear()
 
 
 def _sentry_installed() -> bool:
