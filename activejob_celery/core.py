@@ -15,6 +15,8 @@ from .queue_priority import resolve_priority
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from typing_extensions import NotRequired  # typing's own needs Python 3.11
+
 
 class JobPayload(TypedDict):
     """The job as it travels: the single argument of the job's Celery task."""
@@ -25,6 +27,8 @@ class JobPayload(TypedDict):
     """UUID4, stable across retries."""
     provider_job_id: str | None
     """The Celery task id of this enqueue."""
+    result_id: NotRequired[str]
+    """A retry's: the task id of the job's first enqueue, where its result is stored."""
     queue_name: str
     priority: int | None
     """Lower runs first; None when the job has no priority."""
@@ -43,7 +47,14 @@ class JobPayload(TypedDict):
 
 _UNSET: Any = object()
 _REQUIRED_STRINGS = ("job_class", "job_id", "queue_name")
-_OPTIONAL_STRINGS = ("provider_job_id", "locale", "timezone", "enqueued_at", "scheduled_at")
+_OPTIONAL_STRINGS = (
+    "provider_job_id",
+    "result_id",
+    "locale",
+    "timezone",
+    "enqueued_at",
+    "scheduled_at",
+)
 
 
 def format_time(value: datetime) -> str:
@@ -75,6 +86,8 @@ class JobCore:
         self.keyword_arguments = kwargs
         self.job_id = str(uuid.uuid4())
         self.provider_job_id: str | None = None
+        self.result_id: str | None = None
+        """The task id of the job's first enqueue, carried by its retries (results go there)."""
         self._queue_name: str | None = None
         self._priority: int | None = _UNSET
         self.executions = 0
@@ -124,7 +137,7 @@ class JobCore:
             [42]
         """
         scheduled_at = self.scheduled_at
-        return {
+        payload: JobPayload = {
             "job_class": self.job_name,
             "job_id": self.job_id,
             "provider_job_id": self.provider_job_id,
@@ -138,6 +151,9 @@ class JobCore:
             "enqueued_at": format_time(datetime.now(timezone.utc)),
             "scheduled_at": None if scheduled_at is None else format_time(scheduled_at),
         }
+        if self.result_id is not None:  # only a retry carries it: first payloads keep Rails' keys
+            payload["result_id"] = self.result_id
+        return payload
 
     def serialized_arguments(self) -> list[Any]:
         """The encoded arguments; undecoded payload arguments are passed on untouched."""
@@ -155,6 +171,7 @@ class JobCore:
             validate_payload(payload)
         self.job_id = payload["job_id"]
         self.provider_job_id = payload.get("provider_job_id")
+        self.result_id = payload.get("result_id")
         self._queue_name = payload["queue_name"]
         self._priority = payload.get("priority")
         self.arguments = []
