@@ -2,10 +2,11 @@
 
 A job's Celery task takes one argument, the job payload. A signature of a job carries a *call*
 instead: ``{"_aj_call": job_name, "args": [...], "kwargs": [...]}`` with the arguments encoded
-by the job's argument serializers. Celery appends a parent task's result to a partial
-signature's positional arguments (``Job.s``); the task then builds the payload at run time: the
-call's arguments, then each appended value (already JSON, decoded by the same serializers), then
-the keyword arguments, with a fresh ``job_id`` and the task id as ``provider_job_id``.
+by the job's argument serializers. Celery adds a parent task's result to a partial signature's
+positional arguments (``Job.s``) as it does for any task: in front of the signature's own
+(``Signature.clone`` prepends). The task builds the payload at run time: the values Celery
+added (already JSON, decoded by the same serializers), the call's arguments, then the keyword
+arguments, with a fresh ``job_id`` and the task id as ``provider_job_id``.
 
 Example:
     >>> from celery import chain                                       # doctest: +SKIP
@@ -78,13 +79,13 @@ def job_signature(
 
 
 def is_call(args: tuple[Any, ...] | list[Any]) -> bool:
-    """Whether a job task's arguments are a signature's call (plus appended parent results).
+    """Whether a job task's arguments are a signature's call (plus values Celery added).
 
     Example:
-        >>> is_call(({"_aj_call": "jobs.TotalJob", "args": [], "kwargs": []}, 3))
+        >>> is_call((3, {"_aj_call": "jobs.TotalJob", "args": [], "kwargs": []}))
         True
     """
-    return bool(args) and isinstance(args[0], dict) and CALL_KEY in args[0]
+    return any(isinstance(arg, dict) and CALL_KEY in arg for arg in args)
 
 
 def payload_from_call(
@@ -97,15 +98,20 @@ def payload_from_call(
 ) -> JobPayload:
     """The payload of one run of a signature, with a fresh ``job_id``.
 
-    Its arguments are the call's, then the appended values (a parent's result), then keywords.
+    Its arguments are the values Celery put before the call (a parent's result, as Celery
+    passes it to a partial signature: first), the call's own, any after it, then keywords.
 
     Raises:
         MalformedPayloadError: the call names another job or its arguments have the wrong shape.
 
     Example:
-        >>> payload_from_call(TotalJob, (call, 5), {}, task_id="t1", queue=None)  # doctest: +SKIP
+        >>> payload_from_call(TotalJob, (5, call), {}, task_id="t1", queue=None)  # doctest: +SKIP
     """
-    call, appended = args[0], list(args[1:])
+    where = [i for i, arg in enumerate(args) if isinstance(arg, dict) and CALL_KEY in arg]
+    if len(where) != 1:
+        raise MalformedPayloadError(f"a job task got {len(where)} signature calls; expected one")
+    call = args[where[0]]
+    given, appended = list(args[: where[0]]), list(args[where[0] + 1 :])
     if call.get(CALL_KEY) != job_class.job_name:
         raise MalformedPayloadError(
             f"a signature of {call.get(CALL_KEY)!r} reached the task of {job_class.job_name!r}"
@@ -125,7 +131,9 @@ def payload_from_call(
         job.queue_name = queue
     payload = job.serialize()
     payload["job_id"] = str(uuid.uuid4())
-    payload["arguments"] = positional + appended + ([encoded_kwargs] if encoded_kwargs else [])
+    payload["arguments"] = (
+        given + positional + appended + ([encoded_kwargs] if encoded_kwargs else [])
+    )
     return payload
 
 

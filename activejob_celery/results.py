@@ -89,7 +89,10 @@ class CeleryCitizen:
 
     @classmethod
     def s(cls, *args: Any, **kwargs: Any) -> Signature:
-        """A partial signature: a parent's result is appended to ``perform``'s arguments.
+        """A partial signature: a parent's result is added to ``perform``'s arguments.
+
+        Celery's convention: values given later (a chain parent's result, a chord's list of
+        results, ``sig.delay(x)``) come before the signature's own arguments.
 
         Example:
             >>> chain(FetchJob.s(42), TotalJob.s(10)).delay()  # doctest: +SKIP
