@@ -11,8 +11,9 @@ A run ends in one of four ways, and Celery hears of each as it would of a task's
 - the job was discarded (``discard_on``, an exhausted ``retry_on`` with a block): with results
   on or in a canvas, the error is stored as the task's FAILURE (a chord or chain fails as with a
   failed task); without, nothing is stored.
-- the error escaped: Celery stores the FAILURE as for any task (and, for a retried job, under
-  the first enqueue's id too).
+- the error escaped: the FAILURE is stored as for any task.
+
+Whatever is stored goes under the first enqueue's task id only (a retry carries it), once.
 
 Example:
     >>> run_in_task(task, payload, run_payload)               # doctest: +SKIP
@@ -51,6 +52,7 @@ def run_in_task(task: Any, payload: Any, runner: Runner) -> Any:
             value = runner(payload, task=task, seen=seen)
     except Exception as error:
         if storing and not eager and result_id != task_id:
+            request.ignore_result = True  # stored once, under the first enqueue's id
             task.backend.store_result(result_id, error, states.FAILURE)
         raise
     job = seen[0]
@@ -63,6 +65,7 @@ def run_in_task(task: Any, payload: Any, runner: Runner) -> Any:
         if eager:
             keep_eager(result_id, encoded)
         elif result_id != task_id:
+            request.ignore_result = True  # stored once, under the first enqueue's id
             task.backend.store_result(result_id, encoded, states.SUCCESS)
     return encoded
 
@@ -84,7 +87,8 @@ def _handled(
         if eager:
             return None
         if storing or links:
-            task.backend.mark_as_failure(task_id, error, request=request, store_result=storing)
+            here = storing and result_id == task_id
+            task.backend.mark_as_failure(task_id, error, request=request, store_result=here)
         if storing and result_id != task_id:
             task.backend.store_result(result_id, error, states.FAILURE)
         if links:
@@ -95,6 +99,7 @@ def _handled(
         if eager:
             keep_eager(result_id, None)
         elif result_id != task_id:
+            request.ignore_result = True
             task.backend.store_result(result_id, None, states.SUCCESS)
     return None
 
