@@ -12,9 +12,9 @@ from activejob_celery import ApplicationJob, retry_on
 from activejob_celery.canvas import CALL_KEY
 from tests.support.fixtures import make_app
 from tests.support.results import UNCLOSED_SOCKETS, close_results
+from tests.support.worker import run_worker, wait_for
 
 pytestmark = pytest.mark.filterwarnings(UNCLOSED_SOCKETS)
-from tests.support.worker import run_worker, wait_for
 
 
 class Flaky(Exception):

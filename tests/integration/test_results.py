@@ -13,7 +13,10 @@ from activejob_celery import ApplicationJob, retry_on
 from activejob_celery.errors import ConfigurationError
 from activejob_celery.rescue import discard_on
 from tests.support.fixtures import make_app
+from tests.support.results import UNCLOSED_SOCKETS, close_results
 from tests.support.worker import run_worker, wait_for
+
+pytestmark = pytest.mark.filterwarnings(UNCLOSED_SOCKETS)
 
 
 class Flaky(Exception):
@@ -28,7 +31,7 @@ class Fatal(Exception):
 def results_app(aj_redis: Any) -> Iterator[Celery]:
     app = make_app(aj_redis.url, result_backend=aj_redis.url)
     yield app
-    app.close()
+    close_results(app)
 
 
 def _stored_ids(client: Any) -> list[str]:
@@ -60,7 +63,7 @@ def test_the_setting_turns_results_on_for_every_job(aj_redis):
 
     with run_worker(app):
         assert AnswerJob.perform_later().result(timeout=30) == 42
-    app.close()
+    close_results(app)
 
 
 def test_jobs_keep_ignoring_results_when_off(results_app, aj_redis, aj_job_buffer):
