@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, cast
 
 from .arguments import deserialize_arguments, serialize_arguments
 from .config import current_settings
@@ -14,8 +14,6 @@ from .queue_priority import resolve_priority
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from typing_extensions import NotRequired  # typing's own needs Python 3.11
 
 
 class JobPayload(TypedDict):
@@ -27,8 +25,6 @@ class JobPayload(TypedDict):
     """UUID4, stable across retries."""
     provider_job_id: str | None
     """The Celery task id of this enqueue."""
-    result_id: NotRequired[str]
-    """A retry's: the task id of the job's first enqueue, where its result is stored."""
     queue_name: str
     priority: int | None
     """Lower runs first; None when the job has no priority."""
@@ -151,8 +147,9 @@ class JobCore:
             "enqueued_at": format_time(datetime.now(timezone.utc)),
             "scheduled_at": None if scheduled_at is None else format_time(scheduled_at),
         }
-        if self.result_id is not None:  # only a retry carries it: first payloads keep Rails' keys
-            payload["result_id"] = self.result_id
+        if self.result_id is not None:
+            # Only a retry carries it (where the result goes); first payloads keep Rails' keys.
+            cast("dict[str, Any]", payload)["result_id"] = self.result_id
         return payload
 
     def serialized_arguments(self) -> list[Any]:
@@ -171,7 +168,7 @@ class JobCore:
             validate_payload(payload)
         self.job_id = payload["job_id"]
         self.provider_job_id = payload.get("provider_job_id")
-        self.result_id = payload.get("result_id")
+        self.result_id = cast("dict[str, Any]", payload).get("result_id")
         self._queue_name = payload["queue_name"]
         self._priority = payload.get("priority")
         self.arguments = []
