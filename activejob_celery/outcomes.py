@@ -34,8 +34,11 @@ from .results import encode_result, keep_eager, wants_results
 Runner = Callable[..., Any]
 
 
-def run_in_task(task: Any, payload: Any, runner: Runner) -> Any:
+def run_in_task(task: Any, payload: Any, runner: Runner, *, signed: bool = False) -> Any:
     """Run ``payload`` with ``runner`` (``run_payload``) in ``task``; return the task's value.
+
+    ``signed``: the run is a signature's (``Job.s``/``Job.si``), so its value is passed on even
+    where Celery runs the canvas in the caller (eager mode, ``sig.apply()``).
 
     Example:
         >>> run_in_task(app.tasks[TotalJob.job_name], payload, run_payload)  # doctest: +SKIP
@@ -58,7 +61,7 @@ def run_in_task(task: Any, payload: Any, runner: Runner) -> Any:
     job = seen[0]
     if isinstance(value, BaseException):
         return _handled(task, job, value, result_id, storing=storing, links=bool(links))
-    if not (storing or links):
+    if not (storing or links or signed):
         return None  # the job's own return value is not a Celery result
     encoded = encode_result(job, value)
     if storing:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from celery.result import AsyncResult
 
+from . import registry
 from .adapters import celery_app
 from .arguments import deserialize_argument, serialize_argument
 from .canvas import job_signature
@@ -29,6 +30,7 @@ from .config import current_settings
 from .errors import ConfigurationError, SerializationError
 
 if TYPE_CHECKING:
+    from celery import Celery
     from celery.canvas import Signature
 
     from .base import ApplicationJob
@@ -48,6 +50,26 @@ def wants_results(job_class: type[Any] | None) -> bool:
     """
     own = getattr(job_class, "store_result", None)
     return bool(current_settings().store_results if own is None else own)
+
+
+def check_backend(app: Celery) -> bool:
+    """Warn once (at ``init_app``) when jobs store results but the app has no result backend.
+
+    Example:
+        >>> check_backend(app)                                # doctest: +SKIP
+        True
+    """
+    if app.conf.result_backend:
+        return True
+    storing = sorted(cls.job_name for cls in registry.job_classes() if wants_results(cls))
+    if current_settings().store_results or storing:
+        logger.warning(
+            "Jobs store results (activejob_store_results or store_result = True on %s) but the "
+            "app has no result backend: set result_backend, or their results are lost",
+            ", ".join(storing) or "every job",
+        )
+        return False
+    return True
 
 
 def encode_result(job: ApplicationJob, value: Any) -> Any:

@@ -43,7 +43,8 @@ class JobTask(Task):  # type: ignore[misc]
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the job whose payload is the single argument (or a signature's call, see canvas)."""
         request = self.request
-        if is_call(args):
+        signed = is_call(args)
+        if signed:
             try:
                 payload = payload_from_call(
                     self.job_class,  # type: ignore[arg-type]
@@ -71,7 +72,7 @@ class JobTask(Task):  # type: ignore[misc]
             raise error
         else:
             payload = args[0]
-        return run_in_task(self, payload, run_payload)
+        return run_in_task(self, payload, run_payload, signed=signed)
 
 
 def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -> Any:

@@ -155,3 +155,13 @@ def test_eager_results_and_a_chain(eager_app):
     job = DoubleJob.perform_later(21)
     assert job.result() == 42
     assert chain(DoubleJob.s(1), DoubleJob.s(), DoubleJob.s()).apply().get() == 8
+
+
+def test_an_eager_chain_passes_results_without_a_result_backend(eager_app, aj_job_buffer):
+    class IncrementJob(ApplicationJob):
+        def perform(self, number):
+            aj_job_buffer.add(number)
+            return number + 1
+
+    chain(IncrementJob.s(1), IncrementJob.s(), IncrementJob.s()).delay()
+    assert aj_job_buffer.values == [1, 2, 3]
