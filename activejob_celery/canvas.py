@@ -38,8 +38,8 @@ CALL_KEY = "_aj_call"
 
 # Message options a canvas run passes on to the message of its retry, so that the rest of the
 # canvas (chain, link callbacks, chord) waits for the job's final run, as Celery's own retry does.
-_CANVAS_OPTIONS = ("chain", "callbacks", "errbacks", "chord", "group_id", "group_index")
-_SEND_NAMES = {"callbacks": "link", "errbacks": "link_error"}
+_CANVAS_OPTIONS = ("chain", "callbacks", "errbacks", "chord", "group", "group_index")
+_SEND_NAMES = {"callbacks": "link", "errbacks": "link_error", "group": "group_id"}
 _retry_options: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "activejob_celery_canvas_retry_options", default=None
 )

@@ -88,12 +88,11 @@ def _handled(
     if job.failure_reason in ("discarded", "exhausted"):
         request.ignore_result = True
         if eager:
+            if storing:
+                keep_eager(result_id, error)
             return None
-        if storing or links:
-            here = storing and result_id == task_id
-            task.backend.mark_as_failure(task_id, error, request=request, store_result=here)
-        if storing and result_id != task_id:
-            task.backend.store_result(result_id, error, states.FAILURE)
+        if storing or links:  # under the first id; the chord counts this run, the chain fails
+            task.backend.mark_as_failure(result_id, error, request=request, store_result=storing)
         if links:
             raise Ignore()
         return None

@@ -150,6 +150,11 @@ class CeleryCitizen:
                 "store_result = True on the class or activejob_store_results = True"
             )
         if result_id in _eager_results:
-            return deserialize_argument(_eager_results[result_id])
+            kept = _eager_results[result_id]
+            if isinstance(kept, BaseException):
+                if propagate:
+                    raise kept
+                return kept
+            return deserialize_argument(kept)
         value = AsyncResult(result_id, app=celery_app()).get(timeout=timeout, propagate=propagate)
         return deserialize_argument(value) if not isinstance(value, BaseException) else value

@@ -103,9 +103,12 @@ def test_plain_tasks_and_jobs_mixed_in_a_chain(canvas_app, aj_job_buffer):
         assert result.get(timeout=60) == (5 * 2 + 1) * 2
 
 
-def test_a_job_that_retries_inside_a_chain_passes_on_its_final_result(canvas_app, aj_job_buffer):
+@pytest.mark.parametrize("wait", [0, 1], ids=["at-once", "through-the-scheduled-set"])
+def test_a_job_that_retries_inside_a_chain_passes_on_its_final_result(
+    canvas_app, aj_job_buffer, wait
+):
     class FlakyJob(ApplicationJob):
-        retry_on(Flaky, wait=0, attempts=5)
+        retry_on(Flaky, wait=wait, attempts=5, jitter=0)
 
         def perform(self, number):
             aj_job_buffer.add(("flaky", self.executions))
@@ -138,3 +141,45 @@ def test_a_signature_carries_a_call_with_encoded_arguments(canvas_app):
         "kwargs": [{"flag": True, "_aj_kwargs": ["flag"]}],
     }
     assert ShapeJob.si().immutable and not sig.immutable
+
+
+def test_a_chord_waits_for_a_retried_part_and_sums_its_final_result(canvas_app):
+    class SometimesFlakyJob(ApplicationJob):
+        store_result = True
+        retry_on(Flaky, wait=0, attempts=5)
+
+        def perform(self, number):
+            if number == 2 and self.executions < 2:
+                raise Flaky("once")
+            return number * 10
+
+    class TotalJob(ApplicationJob):
+        store_result = True
+
+        def perform(self, results):
+            return sorted(results)
+
+    with run_worker(canvas_app):
+        result = chord(SometimesFlakyJob.s(n) for n in range(4))(TotalJob.s())
+        assert result.get(timeout=60) == [0, 10, 20, 30]
+
+
+def test_a_discarded_job_fails_the_rest_of_its_chain(canvas_app, aj_job_buffer):
+    from activejob_celery.rescue import discard_on
+
+    class DiscardedJob(ApplicationJob):
+        store_result = True  # Celery stores a failure for the chain only when results are kept
+        discard_on(Flaky)
+
+        def perform(self):
+            raise Flaky("discarded")
+
+    class NeverJob(ApplicationJob):
+        def perform(self, *args):
+            aj_job_buffer.add("ran")
+
+    with run_worker(canvas_app):
+        result = chain(DiscardedJob.si(), NeverJob.s()).delay()
+        with pytest.raises(Flaky):
+            result.get(timeout=30)
+    assert aj_job_buffer.values == []

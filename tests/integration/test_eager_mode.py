@@ -165,3 +165,17 @@ def test_an_eager_chain_passes_results_without_a_result_backend(eager_app, aj_jo
 
     chain(IncrementJob.s(1), IncrementJob.s(), IncrementJob.s()).delay()
     assert aj_job_buffer.values == [1, 2, 3]
+
+
+def test_an_eager_discarded_job_result_raises_its_error(eager_app):
+    class GoneJob(ApplicationJob):
+        store_result = True
+        discard_on(Fatal)
+
+        def perform(self):
+            raise Fatal("gone")
+
+    job = GoneJob.perform_later()
+    with pytest.raises(Fatal, match="gone"):
+        job.result()
+    assert isinstance(job.result(propagate=False), Fatal)
