@@ -91,7 +91,11 @@ def encode_result(job: ApplicationJob, value: Any) -> Any:
 
 
 def keep_eager(result_id: str, value: Any) -> None:
-    """Keep the final result of an eager run for ``job.result()`` (the last 1 000 only)."""
+    """Keep the final result of an eager run for ``job.result()`` (the last 1 000 only).
+
+    Example:
+        >>> keep_eager("task-id", 42)
+    """
     _eager_results[result_id] = value
     _eager_results.move_to_end(result_id)
     while len(_eager_results) > _EAGER_KEPT:
