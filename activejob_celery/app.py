@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 
-from . import internals, log_subscriber, registry, results
+from . import discovery, internals, log_subscriber, registry, results, routing
 from .adapters import use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
 from .errors import ConfigurationError
 from .priority_buckets import check_steps
-from .queue_name import queue_name_from_part
 from .queue_patterns import QueuePatterns, QueuePatternWatch
 from .reliable_fetch import ReliableFetch
 from .task import JobTask
@@ -55,6 +54,8 @@ def init_app(app: Celery) -> Settings:
     for job_class in registry.job_classes():
         register_task(app, job_class)
     registry.add_listener(_register_everywhere)
+    routing.declare_job_queues(app)  # so `celery purge` and workers without -Q see them
+    discovery.extend_autodiscovery(app)  # autodiscover_tasks() also imports jobs modules
     app.steps["worker"].update((JobQueues, QueuePatterns))
     app.steps["consumer"].add(QueuePatternWatch)
     log_subscriber.attach()
@@ -92,6 +93,8 @@ def register_task(app: Celery, job_class: type[ApplicationJob]) -> Any:
 def _register_everywhere(job_class: type[ApplicationJob]) -> None:
     for app in list(_apps):
         register_task(app, job_class)
+        name = routing.class_queue(app, job_class)
+        routing.declare_job_queues(app, [] if name is None else [name])
 
 
 def _check_protocol(app: Celery) -> None:
@@ -129,16 +132,9 @@ def _configure_fetch(app: Celery, settings: Settings) -> None:
         logger.warning("Reliable fetch is off for app %r: it needs the dead-letter store", app.main)
 
 
-def job_queue_names() -> list[str]:
-    """The default queue plus every queue a registered job class names statically."""
-    names = [queue_name_from_part(None)]
-    for job_class in registry.job_classes():
-        source = job_class._queue_name_source
-        if source is None or isinstance(source, str):
-            name = queue_name_from_part(source)
-            if name not in names:
-                names.append(name)
-    return names
+def job_queue_names(app: Celery | None = None) -> list[str]:
+    """The default job queue plus every queue a registered job class is known to use."""
+    return routing.job_queue_names(app)
 
 
 class JobQueues(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -149,8 +145,9 @@ class JobQueues(bootsteps.StartStopStep):  # type: ignore[misc]
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         queues = worker.app.amqp.queues
         if not internals.consumes_selected_queues(queues):
-            for name in job_queue_names():
+            for name in job_queue_names(worker.app):
                 queues.select_add(name)
+            routing.warn_unlisted_routes(worker.app)
         super().__init__(worker, **kwargs)
 
 

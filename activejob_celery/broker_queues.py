@@ -83,7 +83,7 @@ def configured_queues(app: Any) -> list[str]:
     """The job queues (see ``app.job_queue_names``) plus the app's declared Celery queues."""
     from .app import job_queue_names
 
-    names = job_queue_names()
+    names = job_queue_names(app)
     names += [name for name in app.amqp.queues if name not in names]
     return names
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from . import signals
+from .enqueuing import raise_enqueue_error
 from .log_subscriber import enqueue_tags
 
 if TYPE_CHECKING:
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 def perform_all_later(*jobs: ApplicationJob | Iterable[ApplicationJob]) -> None:
     """Enqueue ``jobs`` grouped by adapter; check ``successfully_enqueued`` on each afterwards."""
     groups: dict[int, tuple[QueueAdapter, list[ApplicationJob]]] = {}
-    for job in _flatten(jobs):
+    flat = _flatten(jobs)
+    for job in flat:
         job.successfully_enqueued = False
         job.enqueue_error = None
         adapter = job.adapter()
@@ -30,6 +32,7 @@ def perform_all_later(*jobs: ApplicationJob | Iterable[ApplicationJob]) -> None:
             ) as event,
         ):
             event.payload["enqueued_count"] = adapter.enqueue_all(group)
+    raise_enqueue_error(flat)  # activejob_raise_on_enqueue_error: after every group was tried
 
 
 def _flatten(items: Iterable[object]) -> list[ApplicationJob]:

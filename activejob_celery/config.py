@@ -49,6 +49,7 @@ class Settings:
     retry_jitter: float = 0.15
     log_arguments: bool = True
     store_results: bool = False
+    raise_on_enqueue_error: bool = False
     default_locale: str = "en"
     default_timezone: str = "UTC"
     scheduler: str | None = None
@@ -103,6 +104,8 @@ class Settings:
                 f"activejob_scheduler={self.scheduler!r}; use 'redis' (the durable scheduled set) "
                 "or 'celery' (native ETA, for brokers such as RabbitMQ)"
             )
+        if not isinstance(self.raise_on_enqueue_error, bool):
+            raise ConfigurationError("activejob_raise_on_enqueue_error must be True or False")
         if isinstance(self.retry_jitter, bool) or not isinstance(self.retry_jitter, int | float):
             raise ConfigurationError("activejob_retry_jitter must be a number such as 0.15")
         if self.retry_jitter < 0:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import signals
 from .adapters import celery_app
 from .callbacks import HALTED, run_callbacks
+from .config import current_settings
 from .errors import ConfigurationError, EnqueueError
 from .log_subscriber import enqueue_tags
 
@@ -69,7 +70,35 @@ def naive_time_zone(job: ApplicationJob) -> tzinfo:
 
 
 def enqueue(job: J, **options: Any) -> J | bool:
-    """Run the enqueue callbacks around the adapter call; returns the job, or False if halted."""
+    """Run the enqueue callbacks around the adapter call; returns the job, or False if halted.
+
+    With ``activejob_raise_on_enqueue_error`` on, a broker failure raises its ``EnqueueError``
+    instead of returning the job with ``successfully_enqueued=False``.
+
+    Example:
+        >>> enqueue(GuestsCleanupJob(42), wait=60)               # doctest: +SKIP
+    """
+    result = _enqueue(job, **options)
+    raise_enqueue_error([job])
+    return result
+
+
+def raise_enqueue_error(jobs: list[ApplicationJob]) -> None:
+    """Raise the first job's ``enqueue_error`` when ``activejob_raise_on_enqueue_error`` is on.
+
+    Example:
+        >>> raise_enqueue_error([job])                          # doctest: +SKIP
+        Traceback (most recent call last):
+        activejob_celery.errors.EnqueueError: Error while publishing ...
+    """
+    if not current_settings().raise_on_enqueue_error:
+        return
+    for job in jobs:
+        if job.enqueue_error is not None:
+            raise job.enqueue_error
+
+
+def _enqueue(job: J, **options: Any) -> J | bool:
     apply_options(job, **options)
     job.successfully_enqueued = False
     job.enqueue_error = None
@@ -117,6 +146,7 @@ def retry_job(
         with signals.instrument(
             signals.enqueue_retry, job, job.adapter(), error=error, wait=seconds
         ):
-            return enqueue(job, wait=wait, wait_until=wait_until, queue=queue, priority=priority)
+            # A failed retry is the worker's to handle (rescue reads enqueue_error): never raised.
+            return _enqueue(job, wait=wait, wait_until=wait_until, queue=queue, priority=priority)
     finally:
         job.scheduled_at, job._queue_name, job._priority = saved

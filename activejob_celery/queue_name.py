@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import routing
 from .config import current_settings
 from .declaration import Declaration, collect
 from .errors import ConfigurationError
@@ -56,7 +57,20 @@ def queue_name_from_part(part: str | None) -> str:
 
 
 def resolve_queue_name(job: ApplicationJob) -> str:
-    """Evaluate the class's queue source for ``job``."""
+    """Evaluate the class's queue source for ``job``; without one, Celery's routing decides.
+
+    After ``queue_as`` come a ``task_routes`` entry for the job's name, then
+    ``activejob_default_queue_name``, then a changed ``task_default_queue`` (see
+    :mod:`activejob_celery.routing`).
+
+    Example:
+        >>> resolve_queue_name(GuestsCleanupJob())             # doctest: +SKIP
+        'default'
+    """
     source = type(job)._queue_name_source
     part = source(job) if callable(source) else source
+    if part is None:
+        routed = routing.job_routed_queue(job)
+        if routed is not None:
+            return routed
     return queue_name_from_part(part)

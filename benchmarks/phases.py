@@ -89,7 +89,9 @@ class Phases:
         ):
             self.clear()
             send()
-            [raw] = self.redis.lrange(self.ba.QUEUE, 0, -1)
+            queue = self.ba.QUEUE
+            names = [queue, *self.redis.scan_iter(match=f"{queue}\x06\x16*")]
+            [raw] = [raw for name in names for raw in self.redis.lrange(name, 0, -1)]
             sizes[f"message_bytes_{name}"] = float(len(raw))
         self.clear()
         return sizes

@@ -295,7 +295,9 @@ class Bench:
         poller.start()
         try:
             while len(late) < self.o.lat_n:
-                popped = client.brpop(["default"], timeout=30)
+                # Every priority list of the queue (a job without a priority is in the 0 list).
+                lists = ["default", *(f"default\x06\x16{step}" for step in range(1, 10))]
+                popped = client.brpop(lists, timeout=30)
                 if popped is None:
                     raise SystemExit("the release-lateness run stalled")
                 now = time.time()

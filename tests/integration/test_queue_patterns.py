@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.broker_lists import queue_length
 from tests.support.fixtures import make_app
 from tests.support.worker import run_worker_subprocess, wait_for
 
@@ -70,7 +71,7 @@ def test_prefix_pattern_consumes_matching_queues_only(aj_redis, patterns_app):
         wait_for(lambda: "m:mailers" in ran(aj_redis), timeout=40)
         log = process.log_text()
     assert ran(aj_redis) == {"m:mailers"}
-    assert aj_redis.client.llen("default") == 1  # still waiting for a worker of its own
+    assert queue_length(aj_redis.client, "default") == 1  # still waiting for a worker of its own
     assert "Queue pattern 'mail*' matches no queue yet" in log
 
 
@@ -84,4 +85,4 @@ def test_mixed_names_and_patterns(aj_redis, patterns_app):
         assert job.set(queue="low_bulk").perform_later("b").successfully_enqueued
         wait_for(lambda: "b:low_bulk" in ran(aj_redis), timeout=40)
     assert ran(aj_redis) == {"c:critical", "l:low_mail", "b:low_bulk"}
-    assert aj_redis.client.llen("other") == 1
+    assert queue_length(aj_redis.client, "other") == 1
