@@ -112,3 +112,12 @@ def test_storing_results_without_a_result_backend_warns_once_at_init(memory_app,
         assert check_backend(memory_app) is False
     assert "result_backend" in caplog.text
     assert stamp_job.job_name in caplog.text
+
+
+def test_a_signature_goes_to_the_queue_routing_gives_the_job():
+    app = Celery("unit_canvas_routes", broker="memory://", set_as_current=False)
+    app.conf.task_routes = {"tests.unit.test_canvas.*": {"queue": "routed"}}
+    init_app(app)
+    assert SignedJob.s().options["queue"] == "routed"
+    assert SignedJob.si().set(queue="other").options["queue"] == "other"
+    app.close()
