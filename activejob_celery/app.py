@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 
-from . import discovery, internals, log_subscriber, registry, routing
+from . import discovery, internals, log_subscriber, registry, results, routing
 from .adapters import use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
@@ -65,6 +65,7 @@ def init_app(app: Celery) -> Settings:
     for feature in (scheduler, dead_letters, recurring, web):
         feature.setup(app, settings)
     _configure_fetch(app, settings)
+    results.check_backend(app)  # results need a result backend: say so once
     from .integrations import autoinstall
 
     autoinstall()  # Sentry reporting, when sentry-sdk is already in use in this process

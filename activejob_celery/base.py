@@ -28,6 +28,7 @@ from .configured_job import ConfiguredJob
 from .core import JobCore, JobPayload
 from .declaration import close_collector, declared_classmethod, open_collector
 from .errors import ConfigurationError
+from .results import CeleryCitizen
 
 if TYPE_CHECKING:
     from .adapters.base import QueueAdapter
@@ -107,7 +108,7 @@ def _set_on_instance(job: ApplicationJob, **options: Any) -> ApplicationJob:
     return job
 
 
-class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
+class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
     """The base class of every job.
 
     Subclass it, declare queue, retries and callbacks in the class body, and define ``perform``.

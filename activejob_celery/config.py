@@ -48,6 +48,7 @@ class Settings:
     default_priority: int | None = None
     retry_jitter: float = 0.15
     log_arguments: bool = True
+    store_results: bool = False
     raise_on_enqueue_error: bool = False
     default_locale: str = "en"
     default_timezone: str = "UTC"
@@ -109,6 +110,8 @@ class Settings:
             raise ConfigurationError("activejob_retry_jitter must be a number such as 0.15")
         if self.retry_jitter < 0:
             raise ConfigurationError("activejob_retry_jitter must not be negative")
+        if not isinstance(self.store_results, bool):
+            raise ConfigurationError("activejob_store_results must be True or False")
         if self.smtp_ssl and self.smtp_starttls:
             raise ConfigurationError(
                 "activejob_smtp_ssl and activejob_smtp_starttls exclude each other: ssl speaks TLS "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, cast
 
 from .arguments import deserialize_arguments, serialize_arguments
 from .config import current_settings
@@ -43,7 +43,14 @@ class JobPayload(TypedDict):
 
 _UNSET: Any = object()
 _REQUIRED_STRINGS = ("job_class", "job_id", "queue_name")
-_OPTIONAL_STRINGS = ("provider_job_id", "locale", "timezone", "enqueued_at", "scheduled_at")
+_OPTIONAL_STRINGS = (
+    "provider_job_id",
+    "result_id",
+    "locale",
+    "timezone",
+    "enqueued_at",
+    "scheduled_at",
+)
 
 
 def format_time(value: datetime) -> str:
@@ -75,6 +82,8 @@ class JobCore:
         self.keyword_arguments = kwargs
         self.job_id = str(uuid.uuid4())
         self.provider_job_id: str | None = None
+        self.result_id: str | None = None
+        """The task id of the job's first enqueue, carried by its retries (results go there)."""
         self._queue_name: str | None = None
         self._priority: int | None = _UNSET
         self.executions = 0
@@ -129,7 +138,7 @@ class JobCore:
             [42]
         """
         scheduled_at = self.scheduled_at
-        return {
+        payload: JobPayload = {
             "job_class": self.job_name,
             "job_id": self.job_id,
             "provider_job_id": self.provider_job_id,
@@ -143,6 +152,10 @@ class JobCore:
             "enqueued_at": format_time(datetime.now(timezone.utc)),
             "scheduled_at": None if scheduled_at is None else format_time(scheduled_at),
         }
+        if self.result_id is not None:
+            # Only a retry carries it (where the result goes); first payloads keep Rails' keys.
+            cast("dict[str, Any]", payload)["result_id"] = self.result_id
+        return payload
 
     def serialized_arguments(self) -> list[Any]:
         """The encoded arguments; undecoded payload arguments are passed on untouched."""
@@ -160,6 +173,7 @@ class JobCore:
             validate_payload(payload)
         self.job_id = payload["job_id"]
         self.provider_job_id = payload.get("provider_job_id")
+        self.result_id = cast("dict[str, Any]", payload).get("result_id")
         self._queue_name = payload["queue_name"]
         self._priority = payload.get("priority")
         self.arguments = []

@@ -139,6 +139,8 @@ def retry_job(
 ) -> J | bool:
     """Enqueue ``job`` again; its in-memory queue, priority and time are restored afterwards."""
     saved = (job.scheduled_at, job._queue_name, job._priority)
+    if job.result_id is None:  # a result is stored under the first enqueue's task id
+        job.result_id = job.provider_job_id
     seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
     job._retrying = True  # a worker's run publishes its retry under its own task id
     try:

@@ -9,11 +9,14 @@ from celery import Task
 from celery.exceptions import Retry
 from celery.utils.serialization import get_pickleable_exception
 
+from .canvas import is_call, payload_from_call
 from .dead_letters.binding import settings_for
 from .errors import JobInterruptedError, MalformedPayloadError, UnknownJobClassError
 from .execution import instantiate, perform_now
 from .failures import job_failed
 from .interruptions import Ledger, finish_quietly, run_id, task_ledger
+from .outcomes import run_in_task
+from .results import wants_results
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +31,39 @@ class JobTask(Task):  # type: ignore[misc]
 
     acks_late = True
     reject_on_worker_lost = True
-    ignore_result = True
     typing = False
     serializer = "json"
     job_class: ClassVar[type | None] = None
     # Worker-side only, so named as Celery names its own (imported by the worker's strategy).
     Request = "activejob_celery.job_request:JobRequest"
 
-    def run(self, *args: Any, **kwargs: Any) -> None:
-        """Run the job whose payload is the single argument."""
-        if len(args) != 1 or kwargs:
+    @property
+    def ignore_result(self) -> bool:  # read by Celery when a run starts
+        """Whether Celery skips storing this task's results: unless the job stores results."""
+        return not wants_results(self.job_class)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the job whose payload is the single argument (or a signature's call, see canvas)."""
+        request = self.request
+        signed = is_call(args)
+        if signed:
+            try:
+                payload = payload_from_call(
+                    self.job_class,  # type: ignore[arg-type]
+                    args,
+                    kwargs,
+                    task_id=request.id,
+                    queue=_queue_of(request),
+                )
+            except MalformedPayloadError as bad_call:
+                job_failed(
+                    {"args": list(args), "kwargs": kwargs},
+                    bad_call,
+                    reason="malformed_message",
+                    job=None,
+                )
+                raise
+        elif len(args) != 1 or kwargs:
             error = MalformedPayloadError(
                 f"a job task takes exactly one payload argument, got {len(args)} positional "
                 f"and {len(kwargs)} keyword arguments"
@@ -46,12 +72,12 @@ class JobTask(Task):  # type: ignore[misc]
                 {"args": list(args), "kwargs": kwargs}, error, reason="malformed_message", job=None
             )
             raise error
-        run_payload(args[0], task=self)
-        # The job's own return value (or a handled error object) is not a Celery result.
-        return None
+        else:
+            payload = args[0]
+        return run_in_task(self, payload, run_payload, signed=signed)
 
 
-def run_payload(payload: Any, task: Any = None) -> Any:
+def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -> Any:
     """Instantiate and perform; every failure is reported with its reason, then re-raised.
 
     In a worker (``task`` given), the run is marked in the dead-letter store's Redis first:
@@ -68,6 +94,8 @@ def run_payload(payload: Any, task: Any = None) -> Any:
         raise
     if in_worker(task):
         job._run_task_id = str(task.request.id)
+    if seen is not None:
+        seen.append(job)
     ledger = task_ledger(task)
     # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
     task_id = run_id(str(task.request.id), job.executions) if ledger is not None else ""
@@ -151,3 +179,10 @@ def _begin(
         f"({start.interruptions} of at most {limit}, activejob_max_interruptions)"
     )
     return error, start.interruptions >= limit
+
+
+def _queue_of(request: Any) -> str | None:
+    """The queue a signature's message came from (its routing key), for the job's retries."""
+    delivery = getattr(request, "delivery_info", None) or {}
+    queue = delivery.get("routing_key")
+    return queue if isinstance(queue, str) and queue else None

@@ -7,7 +7,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from ..canvas import retry_send_options
 from ..config import current_settings
+from ..eager import is_eager, run_eagerly
 from ..errors import EnqueueError, SerializationError
 from ..queue_priority import celery_priority
 from .base import QueueAdapter
@@ -86,11 +88,17 @@ class CeleryAdapter(QueueAdapter):
         """Set by the scheduled set's setup when the broker is plain Redis (the fast path)."""
 
     def enqueue(self, job: ApplicationJob) -> None:
-        """Publish ``job`` to run as soon as possible."""
+        """Publish ``job`` to run as soon as possible (eager mode: run it now)."""
+        if is_eager(self.app):
+            run_eagerly(self.app, job)
+            return
         self.publish(job)
 
     def enqueue_at(self, job: ApplicationJob, timestamp: float) -> None:
-        """Hand ``job`` to ``scheduler`` to run at ``timestamp``."""
+        """Hand ``job`` to ``scheduler`` to run at ``timestamp`` (eager mode: run it now)."""
+        if is_eager(self.app):
+            run_eagerly(self.app, job)  # as Celery's eager mode ignores countdown and eta
+            return
         self.scheduler.schedule(job, timestamp)
 
     def publish(
@@ -98,7 +106,14 @@ class CeleryAdapter(QueueAdapter):
     ) -> None:
         """Serialize ``job`` and publish it; broker failures become EnqueueError."""
         direct = self.direct
-        use_direct = eta is None and producer is None and direct is not None and direct.usable()
+        links = retry_send_options()  # a canvas run's retry carries the canvas links
+        use_direct = (
+            eta is None
+            and producer is None
+            and not links
+            and direct is not None
+            and direct.usable()
+        )
         outgoing = None if use_direct else self.prepare(job)
         try:
             if outgoing is None:
@@ -134,6 +149,7 @@ class CeleryAdapter(QueueAdapter):
             priority=outgoing.priority,
             producer=producer,
             **outgoing.reprs,
+            **retry_send_options(),
             **options,
         )
 
@@ -193,6 +209,11 @@ class CeleryAdapter(QueueAdapter):
 
     def enqueue_all(self, jobs: list[ApplicationJob]) -> int:
         """Publish in pipelined batches of 1000; scheduled jobs go to the scheduler in bulk."""
+        if is_eager(self.app):
+            for job in jobs:
+                run_eagerly(self.app, job)
+                job.successfully_enqueued = True
+            return len(jobs)
         scheduled = [job for job in jobs if job.scheduled_at is not None]
         immediate = [job for job in jobs if job.scheduled_at is None]
         for start in range(0, len(immediate), BATCH_SIZE):
