@@ -115,7 +115,9 @@ class CeleryAdapter(QueueAdapter):
 
     def prepare(self, job: ApplicationJob) -> Outgoing:
         """Give ``job`` this enqueue's task id and build what its message carries."""
-        job.provider_job_id = task_id = str(uuid.uuid4())
+        # A job deferred to a commit already told its caller the id it is published with.
+        reserved = job.__dict__.pop("_reserved_task_id", None)
+        job.provider_job_id = task_id = reserved or str(uuid.uuid4())
         priority = celery_priority(job.priority, self.app, job.queue_name)
         return Outgoing(task_id, job.serialize(), priority, self.reprs(job))
 
