@@ -7,20 +7,17 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from tests.contrib import django_setup  # noqa: F401  (configures Django before its imports)
-
-from django.contrib.auth.models import User  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-
-from activejob_celery import ApplicationJob, DeserializationError  # noqa: E402
-from activejob_celery.arguments import deserialize_arguments  # noqa: E402
-from activejob_celery.dead_letters import store_for  # noqa: E402
-from activejob_celery.rescue import discard_on  # noqa: E402
-from tests.contrib.shop.models import Customer  # noqa: E402
-from tests.support.fixtures import JobBuffer  # noqa: E402
-from tests.support.worker import run_worker, wait_for  # noqa: E402
+from activejob_celery import ApplicationJob, DeserializationError
+from activejob_celery.arguments import deserialize_arguments
+from activejob_celery.dead_letters import store_for
+from activejob_celery.rescue import discard_on
+from tests.contrib.shop.models import Customer
+from tests.support.fixtures import JobBuffer
+from tests.support.worker import run_worker, wait_for
 
 buffer = JobBuffer()
 
@@ -164,9 +161,7 @@ def test_the_setting_turns_deferral_on_for_classes_that_do_not_say(
 ) -> None:
     from activejob_celery.config import Settings, current_settings, use_settings
 
-    use_settings(
-        Settings(**{**vars(current_settings()), "enqueue_after_transaction_commit": True})
-    )
+    use_settings(Settings(**{**vars(current_settings()), "enqueue_after_transaction_commit": True}))
     with transaction.atomic():
         DiscardMissingJob.perform_later(Customer.objects.create(name="Later"))
         assert aj_publishes == []

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from tests.contrib import django_setup  # noqa: F401  (configures Django before its imports)
+from django.test import TestCase, TransactionTestCase
 
-from django.test import TestCase, TransactionTestCase  # noqa: E402
-
-from activejob_celery import ApplicationJob  # noqa: E402
-from activejob_celery.testing import enqueued_jobs, restore_adapters, use_test_adapter  # noqa: E402
-from tests.contrib.shop.models import Customer  # noqa: E402
+from activejob_celery import ApplicationJob
+from activejob_celery.testing import enqueued_jobs, restore_adapters, use_test_adapter
+from tests.contrib.shop.models import Customer
 
 
 class WelcomeJob(ApplicationJob):

@@ -126,15 +126,14 @@ def test_a_rollback_publishes_nothing(
 def test_a_released_savepoint_waits_for_the_outer_commit_and_dies_with_its_rollback(
     factory: sessionmaker[Session], aj_publishes: list[dict[str, Any]]
 ) -> None:
-    with factory() as session:
-        with session.begin():
-            with session.begin_nested():  # after_commit fires here: nothing may be published
-                item = LineItem(order_id=1, code="nested")
-                session.add(item)
-                session.flush()
-                ShipJob.perform_later(item)
-            assert aj_publishes == []
-            session.rollback()
+    with factory() as session, session.begin():
+        with session.begin_nested():  # after_commit fires here: nothing may be published
+            item = LineItem(order_id=1, code="nested")
+            session.add(item)
+            session.flush()
+            ShipJob.perform_later(item)
+        assert aj_publishes == []
+        session.rollback()
     assert aj_publishes == []
 
 
