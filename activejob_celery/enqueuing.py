@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 J = TypeVar("J", bound="ApplicationJob")
 
 # --- enqueue after transaction commit (set by activejob_celery.contrib.transactions) ---
-deferral: Callable[[ApplicationJob], bool] | None = None
-"""Takes a job about to be enqueued; True when it will be published at a commit instead."""
+deferral: Callable[..., bool] | None = None
+"""``deferral(job, bulk=False)``: True when ``job`` will be published at a commit instead."""
 
 
 def apply_options(

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .. import enqueuing
+from .. import bulk as bulk_module, enqueuing
 from ..config import current_settings
 from ..dead_letters.binding import app_in_scope, settings_for
 from ..dead_letters.recorder import letter_for_failure, store_letter
@@ -64,12 +64,15 @@ def wants_deferral(job: ApplicationJob) -> bool:
     return bool(flag)
 
 
-def defer(job: ApplicationJob) -> bool:
-    """Keep ``job`` for the commit of the open transaction; False when none is open."""
+def defer(job: ApplicationJob, bulk: bool = False) -> bool:
+    """Keep ``job`` for the commit of the open transaction; False when none is open.
+
+    ``bulk``: from ``perform_all_later``, so published as it publishes (no enqueue callbacks).
+    """
     if not _hooks or not wants_deferral(job):
         return False
     reserved = str(uuid.uuid4())
-    publish = functools.partial(publish_deferred, job, reserved)
+    publish = functools.partial(publish_deferred, job, reserved, bulk)
     for hook in list(_hooks):
         if hook(job, publish):
             job.provider_job_id = reserved
@@ -79,7 +82,7 @@ def defer(job: ApplicationJob) -> bool:
     return False
 
 
-def publish_deferred(job: ApplicationJob, reserved: str) -> None:
+def publish_deferred(job: ApplicationJob, reserved: str, bulk: bool = False) -> None:
     """Publish ``job`` now (the transaction committed), with the id it was given at enqueue.
 
     Nothing escapes: a failure sets ``successfully_enqueued`` False, is logged with the job id and
@@ -87,7 +90,10 @@ def publish_deferred(job: ApplicationJob, reserved: str) -> None:
     """
     job.__dict__["_reserved_task_id"] = reserved  # read by CeleryAdapter.prepare
     try:
-        enqueuing.enqueue_now(job)
+        if bulk:
+            bulk_module.enqueue_flat([job])
+        else:
+            enqueuing.enqueue_now(job)
     except Exception as error:  # the commit is done: nothing may escape into the caller's code
         job.successfully_enqueued = False
         job.enqueue_error = error

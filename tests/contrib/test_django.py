@@ -11,8 +11,9 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from activejob_celery import ApplicationJob, DeserializationError
+from activejob_celery import ApplicationJob, DeserializationError, perform_all_later
 from activejob_celery.arguments import deserialize_arguments
+from activejob_celery.callbacks import before_enqueue
 from activejob_celery.dead_letters import store_for
 from activejob_celery.rescue import discard_on
 from tests.contrib.shop.models import Customer
@@ -48,6 +49,10 @@ class DiscardMissingJob(ApplicationJob):
 @pytest.fixture(autouse=True)
 def _clear() -> None:
     buffer.clear()
+
+
+def published(publishes: list[dict[str, Any]]) -> list[str]:
+    return [headers["id"] for headers in publishes]
 
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -189,3 +194,33 @@ def test_a_publish_failing_after_commit_is_logged_and_kept_as_a_dead_letter(
     assert any(job.job_id in record.getMessage() for record in caplog.records)
     [letter] = store_for(aj_app).list()
     assert (letter.job_id, letter.reason) == (job.job_id, "enqueue_failed")
+
+
+def test_perform_all_later_publishes_immediate_jobs_now_and_deferred_ones_at_commit(
+    aj_app: Celery, aj_publishes: list[dict[str, Any]]
+) -> None:
+    with transaction.atomic():
+        customer = Customer.objects.create(name="Mixed")
+        deferred, immediate = GreetJob(customer), ImmediateJob(customer)
+        perform_all_later([deferred, immediate])
+        assert deferred.successfully_enqueued and deferred.provider_job_id
+        assert published(aj_publishes) == [immediate.provider_job_id]
+    assert published(aj_publishes) == [immediate.provider_job_id, deferred.provider_job_id]
+
+
+class CallbackJob(ApplicationJob):
+    enqueue_after_transaction_commit = True
+
+    @before_enqueue
+    def seen(self) -> None:
+        buffer.add(("before_enqueue", transaction.get_connection().in_atomic_block))
+
+    def perform(self) -> None:
+        pass
+
+
+def test_enqueue_callbacks_run_at_commit_time(aj_app: Celery) -> None:
+    with transaction.atomic():
+        CallbackJob.perform_later()
+        assert buffer.values == []
+    assert buffer.values == [("before_enqueue", False)]
