@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from ...global_id import GlobalID, add_identifier, add_locator, check_app_name
@@ -22,7 +23,11 @@ class DjangoLocator:
 
     def __call__(self, gid: GlobalID) -> object:
         """The record, or None when it does not exist."""
-        return self.model(gid)._base_manager.filter(pk=gid.model_id).first()
+        model = self.model(gid)
+        try:
+            return model._base_manager.get(pk=gid.model_id)
+        except (model.DoesNotExist, ValueError, TypeError, ValidationError):
+            return None  # a key of the wrong form names no record either
 
     def locate_many(self, gids: Sequence[GlobalID]) -> list[object]:
         """The records of one model in the order given, in one query (None for missing ones)."""
