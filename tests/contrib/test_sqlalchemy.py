@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
-from activejob_celery import ApplicationJob, SerializationError
+from activejob_celery import ApplicationJob, DeserializationError, SerializationError
 from activejob_celery.arguments import deserialize_arguments
 from activejob_celery.contrib.sqlalchemy import install
 from tests.contrib.sa_models import Base, LineItem, Order
@@ -166,3 +167,30 @@ def test_outside_a_transaction_the_job_is_published_at_once(
         session.add(item)
     job = ShipJob.perform_later(item)
     assert job and published(aj_publishes) == [job.provider_job_id]
+
+
+def test_a_session_dropped_without_close_does_not_keep_later_jobs(
+    factory: sessionmaker[Session], aj_publishes: list[dict[str, Any]]
+) -> None:
+    with factory.begin() as session:
+        item = LineItem(order_id=3, code="later")
+        session.add(item)
+    abandoned = factory()
+    abandoned.execute(sa.text("SELECT 1"))  # autobegins a transaction that is never ended
+    del abandoned
+    gc.collect()
+    job = ShipJob.perform_later(item)
+    assert job and published(aj_publishes) == [job.provider_job_id]
+
+
+def test_a_deleted_row_is_a_deserialization_error_naming_the_global_id(
+    factory: sessionmaker[Session],
+) -> None:
+    with factory.begin() as session:
+        order = Order(id=9, name="gone")
+        session.add(order)
+    arguments = ShipJob(order).serialize()["arguments"]
+    with factory.begin() as session:
+        session.execute(sa.delete(Order))
+    with pytest.raises(DeserializationError, match=r"gid://db/tests\.contrib\.sa_models\.Order/9"):
+        deserialize_arguments(arguments)

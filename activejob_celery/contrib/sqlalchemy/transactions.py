@@ -8,6 +8,7 @@ transaction publishes them after it commits and drops them when it rolls back.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,18 +38,28 @@ class TransactionTracker:
         event.listen(session_factory, "after_commit", self._committed)
         event.listen(session_factory, "after_transaction_end", self._ended)
 
-    def _open(self) -> list[Session]:
-        sessions: list[Session] | None = getattr(self._local, "sessions", None)
+    def _open(self) -> list[weakref.ref[Session]]:
+        # Weak: a session dropped without close() must neither be kept alive nor take jobs.
+        sessions: list[weakref.ref[Session]] | None = getattr(self._local, "sessions", None)
         if sessions is None:
             sessions = self._local.sessions = []
         return sessions
 
+    def current(self) -> Session | None:
+        """This thread's newest session of the factory with a transaction open, or None."""
+        sessions = self._open()
+        while sessions:
+            session = sessions[-1]()
+            if session is not None and session.in_transaction():
+                return session
+            sessions.pop()
+        return None
+
     def defer(self, job: ApplicationJob, publish: Callable[[], None]) -> bool:
         """Keep ``publish`` on the innermost transaction of this thread's newest open session."""
-        sessions = self._open()
-        if not sessions:
+        session = self.current()
+        if session is None:
             return False
-        session = sessions[-1]
         transaction = session.get_nested_transaction() or session.get_transaction()
         if transaction is None:
             return False
@@ -57,7 +68,7 @@ class TransactionTracker:
 
     def _created(self, session: Session, transaction: SessionTransaction) -> None:
         if transaction.parent is None and not session.info.get(LOCATOR_SESSION):
-            self._open().append(session)
+            self._open().append(weakref.ref(session))
 
     def _committed(self, session: Session) -> None:
         # Fires on the real commit and on a savepoint release, before the transaction closes.
@@ -71,8 +82,7 @@ class TransactionTracker:
         jobs = session.info.get(PENDING, {}).pop(transaction, [])
         if transaction.parent is None:
             sessions = self._open()
-            if session in sessions:
-                sessions.remove(session)
+            sessions[:] = [ref for ref in sessions if ref() not in (None, session)]
         if not jobs or not was_committed:
             return  # rolled back: its jobs are dropped
         if transaction.parent is not None:  # savepoint released: the outer one decides
