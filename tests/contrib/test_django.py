@@ -126,8 +126,9 @@ def test_inside_atomic_the_job_is_published_after_commit_and_sees_the_row(
             job = GreetJob.perform_later(customer)
             assert job is not False and job.successfully_enqueued
             assert job.job_id and job.provider_job_id
+            reserved = job.provider_job_id
             assert aj_publishes == []  # nothing leaves before COMMIT
-        assert [headers["id"] for headers in aj_publishes] == [job.provider_job_id]
+        assert [headers["id"] for headers in aj_publishes] == [reserved]
         wait_for(lambda: buffer.values, timeout=30)
     assert buffer.values == [("Customer", customer.pk, "Linus", None)]
 
@@ -224,3 +225,14 @@ def test_enqueue_callbacks_run_at_commit_time(aj_app: Celery) -> None:
         CallbackJob.perform_later()
         assert buffer.values == []
     assert buffer.values == [("before_enqueue", False)]
+
+
+def test_a_scheduled_job_keeps_the_provider_id_it_was_given_before_the_commit(
+    aj_app: Celery,
+) -> None:
+    with transaction.atomic():
+        job = GreetJob.set(wait=3600).perform_later(Customer.objects.create(name="Later"))
+        assert job
+        reserved = job.provider_job_id
+    assert job.successfully_enqueued and job.enqueue_error is None
+    assert reserved and job.provider_job_id == reserved
