@@ -17,8 +17,6 @@ from activejob_celery.arguments import deserialize_arguments
 from activejob_celery.contrib.sqlalchemy import install
 from tests.contrib.sa_models import Base, LineItem, Order
 from tests.support.fixtures import JobBuffer
-from tests.support.postgres import PostgresServer, postgres_problem
-from tests.support.requirements import need
 from tests.support.worker import run_worker, wait_for
 
 buffer = JobBuffer()
@@ -30,14 +28,6 @@ class ShipJob(ApplicationJob):
 
     def perform(self, item: LineItem) -> None:
         buffer.add((item.order_id, item.code, item.quantity))
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    problem = postgres_problem()
-    need(problem is None, f"no PostgreSQL server can start here: {problem}")
-    with PostgresServer.start_private() as server:
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
