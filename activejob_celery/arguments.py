@@ -67,6 +67,12 @@ def serialize_argument(value: Any) -> Any:
             raise SerializationError(
                 f"Unable to serialize {kind.__qualname__} as a global id: {error}"
             ) from error
+    try:  # a model an integration knows (Django, SQLAlchemy): no code in the model
+        uri = global_id.identified_uri(value)
+    except ValueError as error:
+        raise SerializationError(str(error)) from error
+    if uri is not None:
+        return {GLOBALID_KEY: uri}
     if isinstance(value, list):
         return [serialize_argument(item) for item in value]
     if isinstance(value, dict):
@@ -147,6 +153,8 @@ def deserialize_argument(value: Any) -> Any:
     if kind in _PASS_THROUGH or kind is float:
         return value
     if kind is list:
+        if len(value) > 1 and all(_is_reference(item) for item in value):
+            return global_id.locate_many([item[GLOBALID_KEY] for item in value])  # batched
         return [deserialize_argument(item) for item in value]
     if kind is not dict:
         raise ValueError(f"unsupported JSON type {kind.__name__}")
@@ -171,3 +179,7 @@ def deserialize_argument(value: Any) -> Any:
             raise ValueError(f"unexpected reserved key {key!r}")
         decoded[key] = deserialize_argument(item)
     return decoded
+
+
+def _is_reference(value: Any) -> bool:
+    return type(value) is dict and len(value) == 1 and type(value.get(GLOBALID_KEY)) is str

@@ -128,6 +128,9 @@ class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
     adapter object; None follows ``activejob_queue_adapter``."""
     log_arguments: ClassVar[bool | None] = None
     """Whether log lines show arguments; None follows ``activejob_log_arguments``."""
+    enqueue_after_transaction_commit: ClassVar[bool | None] = None
+    """Publish after the open database transaction commits (Django/SQLAlchemy integrations);
+    None follows ``activejob_enqueue_after_transaction_commit``."""
 
     _abstract: ClassVar[bool]
     _own_declarations: ClassVar[list[Any]]

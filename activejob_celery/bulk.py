@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from . import signals
+from . import enqueuing, signals
 from .enqueuing import raise_enqueue_error
 from .log_subscriber import enqueue_tags
 
@@ -16,8 +16,15 @@ if TYPE_CHECKING:
 
 def perform_all_later(*jobs: ApplicationJob | Iterable[ApplicationJob]) -> None:
     """Enqueue ``jobs`` grouped by adapter; check ``successfully_enqueued`` on each afterwards."""
-    groups: dict[int, tuple[QueueAdapter, list[ApplicationJob]]] = {}
     flat = _flatten(jobs)
+    if enqueuing.deferral is not None:  # enqueue after commit: see contrib.transactions
+        flat = [job for job in flat if not enqueuing.deferral(job, bulk=True)]
+    enqueue_flat(flat)
+
+
+def enqueue_flat(flat: list[ApplicationJob]) -> None:
+    """Enqueue ``flat`` now, grouped by adapter (``perform_all_later`` without deferral)."""
+    groups: dict[int, tuple[QueueAdapter, list[ApplicationJob]]] = {}
     for job in flat:
         job.successfully_enqueued = False
         job.enqueue_error = None

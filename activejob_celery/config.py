@@ -50,6 +50,7 @@ class Settings:
     log_arguments: bool = True
     store_results: bool = False
     raise_on_enqueue_error: bool = False
+    enqueue_after_transaction_commit: bool = False
     default_locale: str = "en"
     default_timezone: str = "UTC"
     scheduler: str | None = None
@@ -103,6 +104,11 @@ class Settings:
             raise ConfigurationError(
                 f"activejob_scheduler={self.scheduler!r}; use 'redis' (the durable scheduled set) "
                 "or 'celery' (native ETA, for brokers such as RabbitMQ)"
+            )
+        if not isinstance(self.enqueue_after_transaction_commit, bool):
+            raise ConfigurationError(
+                "activejob_enqueue_after_transaction_commit must be True or False, not "
+                f"{self.enqueue_after_transaction_commit!r}"
             )
         if not isinstance(self.raise_on_enqueue_error, bool):
             raise ConfigurationError("activejob_raise_on_enqueue_error must be True or False")

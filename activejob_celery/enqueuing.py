@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from .base import ApplicationJob
 
 J = TypeVar("J", bound="ApplicationJob")
+
+# --- enqueue after transaction commit (set by activejob_celery.contrib.transactions) ---
+deferral: Callable[..., bool] | None = None
+"""``deferral(job, bulk=False)``: True when ``job`` will be published at a commit instead."""
 
 
 def apply_options(
@@ -98,8 +103,15 @@ def raise_enqueue_error(jobs: list[ApplicationJob]) -> None:
             raise job.enqueue_error
 
 
-def _enqueue(job: J, **options: Any) -> J | bool:
+def _enqueue(job: J, *, defer: bool = True, **options: Any) -> J | bool:
     apply_options(job, **options)
+    if defer and deferral is not None and deferral(job):
+        return job  # published when the open transaction commits (contrib.transactions)
+    return enqueue_now(job)
+
+
+def enqueue_now(job: J) -> J | bool:
+    """Run the enqueue callbacks around the adapter call now (options already applied)."""
     job.successfully_enqueued = False
     job.enqueue_error = None
     adapter = job.adapter()
@@ -148,7 +160,9 @@ def retry_job(
             signals.enqueue_retry, job, job.adapter(), error=error, wait=seconds
         ):
             # A failed retry is the worker's to handle (rescue reads enqueue_error): never raised.
-            result = _enqueue(job, wait=wait, wait_until=wait_until, queue=queue, priority=priority)
+            result = _enqueue(
+                job, defer=False, wait=wait, wait_until=wait_until, queue=queue, priority=priority
+            )
             if job.successfully_enqueued:
                 job._retried = (job.scheduled_at,)
             return result

@@ -17,6 +17,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from celery import current_app
+from celery.local import Proxy
 from kombu.transport import redis as kombu_redis
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ RELIABLE_FETCH = "reliable fetch"
 DIRECT_PUBLISH = "direct publish"
 TRANSPORT_GUARD = "dead-letter transport guard"
 JOB_QUEUES = "job queue consumption without -Q"
+CURRENT_APP = "finding the project's Celery app (Django)"
 
 # What each part reads or writes, by owner: (part, what it is, attribute names).
 _SHAPES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
@@ -36,6 +39,7 @@ _SHAPES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
     (RELIABLE_FETCH, kombu_redis.QoS, ("_remove_from_indices", "restore_by_tag")),
     (DIRECT_PUBLISH, kombu_redis.Channel, ("_put", "_q_for_pri", "_get_message_priority")),
     (TRANSPORT_GUARD, kombu_redis.QoS, ("_delivered",)),
+    (CURRENT_APP, Proxy, ("_get_current_object",)),
 )
 
 _broken: set[str] | None = None
@@ -240,3 +244,16 @@ def cached_value(owner: object, name: str) -> Any:
     """
     value = vars(owner).get(name)
     return getattr(owner, name) if value is None else value
+
+
+# --- Django and SQLAlchemy ---
+
+
+def current_celery_app() -> Any:
+    """The app behind Celery's ``current_app`` proxy (Celery's documented way to unwrap it).
+
+    Example:
+        >>> current_celery_app().main                           # doctest: +SKIP
+        'proj'
+    """
+    return current_app._get_current_object()

@@ -131,9 +131,11 @@ class CeleryAdapter(QueueAdapter):
     def prepare(self, job: ApplicationJob) -> Outgoing:
         """Give ``job`` this enqueue's task id and build what its message carries."""
         # A retry from a worker's run keeps the run's task id, as Celery's ``Task.retry`` does,
-        # so Flower and ``celery events`` follow one task through RETRY to its end.
+        # so Flower and ``celery events`` follow one task through RETRY to its end; a job
+        # deferred to a commit already told its caller the id it is published with.
         reused = job._run_task_id if job._retrying else None
-        job.provider_job_id = task_id = reused or str(uuid.uuid4())
+        reserved = job.__dict__.pop("_reserved_task_id", None)
+        job.provider_job_id = task_id = reused or reserved or str(uuid.uuid4())
         priority = celery_priority(job.priority, self.app, job.queue_name)
         return Outgoing(task_id, job.serialize(), priority, self.reprs(job))
 
