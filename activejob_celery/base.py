@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from . import (
     bulk,
     callbacks,
+    concurrency,
     discarding,
     enqueuing,
     execution,
@@ -134,6 +135,8 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
     _after_discard: ClassVar[tuple[Callable[..., Any], ...]] = ()
     _perform_callbacks: ClassVar[tuple[Callback, ...]] = ()
     _enqueue_callbacks: ClassVar[tuple[Callback, ...]] = ()
+    _concurrency_limit: ClassVar[concurrency.Limit | None] = None
+    _uniqueness: ClassVar[concurrency.Uniqueness | None] = None
 
     # Declarations in their classmethod form, for setup after the class body.
     queue_as = declared_classmethod(queue_name.queue_as)
@@ -148,6 +151,8 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
     before_enqueue = declared_classmethod(callbacks.before_enqueue)
     around_enqueue = declared_classmethod(callbacks.around_enqueue)
     after_enqueue = declared_classmethod(callbacks.after_enqueue)
+    limits_concurrency = declared_classmethod(concurrency.limits_concurrency)
+    unique = declared_classmethod(concurrency.unique)
 
     perform_now = hybridmethod(_perform_now_on_class, execution.perform_now)
     """``Job.perform_now(*args)`` or ``job.perform_now()``: run here, with the full pipeline."""

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from celery import Task
 
+from .concurrency.gate import begin_run, end_run
 from .dead_letters.binding import settings_for
 from .errors import JobInterruptedError, MalformedPayloadError, UnknownJobClassError
 from .execution import instantiate, perform_now
@@ -64,6 +65,9 @@ def run_payload(payload: Any, task: Any = None) -> Any:
     except UnknownJobClassError as error:
         job_failed(payload, error, reason="unknown_job_class", job=None)
         raise
+    app = getattr(task, "app", None) if task is not None else None
+    if app is not None and not _begin_locks(job, app, payload):
+        return None  # parked in Redis for a concurrency slot, put off, or discarded by its limit
     ledger = task_ledger(task)
     task_id = str(task.request.id) if ledger is not None else ""
     interruption, limit_reached = (
@@ -85,10 +89,31 @@ def run_payload(payload: Any, task: Any = None) -> Any:
             done = True  # kept (a store that is down raises above: the message comes back)
         raise
     finally:
+        if app is not None:
+            _end_locks(job, app, finished=done or job.failure_reason is not None)
         if ledger is not None:
             # The common case, a run that succeeded, is cleared with this process's next start
             # (one round trip a run); the others at once.
             finish_quietly(ledger, job.job_id, task_id, done=done, later=succeeded)
+
+
+def _begin_locks(job: Any, app: Any, payload: Any) -> bool:
+    try:
+        return begin_run(job, app, payload)
+    except Exception as problem:  # never lose the job: it runs, and the log says why unguarded
+        logger.warning(
+            "Ran %s %s without its concurrency/unique check: %s", job.job_name, job.job_id, problem
+        )
+        return True
+
+
+def _end_locks(job: Any, app: Any, *, finished: bool) -> None:
+    try:
+        end_run(job, app, finished=finished)
+    except Exception as problem:  # the slot frees itself after its duration, the lock after ttl
+        logger.warning(
+            "Could not release the locks of %s %s: %s", job.job_name, job.job_id, problem
+        )
 
 
 def _begin(

@@ -1,0 +1,172 @@
+"""Where limits and unique locks act: at enqueue, when a run starts, and when it ends.
+
+A job class without ``limits_concurrency`` or ``unique`` pays one attribute lookup. Locks need
+the Celery adapter and a Redis (the scheduled set's); other adapters enqueue and run as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import signals
+from ..discarding import discard
+from ..errors import DeserializationError, JobNotUniqueError
+from .declarations import Limit, Uniqueness
+from .locks import BLOCKED, CONFLICT, TAKEN
+from .stores import store_for_adapter, store_for_app, unblock
+
+if TYPE_CHECKING:
+    from ..adapters.base import QueueAdapter
+    from ..base import ApplicationJob
+
+logger = logging.getLogger("activejob_celery.concurrency")
+
+WHILE_EXECUTING_DELAY = 2.0
+"""Seconds before a ``while_executing`` duplicate found running is tried again."""
+
+
+def rules(job: ApplicationJob) -> tuple[Limit | None, Uniqueness | None]:
+    """The job class's concurrency limit and uniqueness rule (either may be None)."""
+    kind = type(job)
+    return getattr(kind, "_concurrency_limit", None), getattr(kind, "_uniqueness", None)
+
+
+def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], None]) -> None:
+    """Enqueue-time checks around ``hand_over`` (the adapter call).
+
+    A unique duplicate is dropped (``successfully_enqueued`` stays False) or raises
+    ``JobNotUniqueError``; a job over its limit is parked in Redis (``successfully_enqueued``)
+    or discarded. Locks taken here are given back if the adapter call fails.
+    """
+    limit, rule = rules(job)
+    if limit is None and rule is None:
+        return hand_over()
+    store = store_for_adapter(adapter)
+    if store is None:
+        return hand_over()
+    unique_key = None
+    if (
+        rule is not None
+        and rule.until != "while_executing"
+        and not getattr(job, "_skip_unique", False)
+    ):
+        unique_key = rule.key_for(job)
+        delay = (
+            0.0
+            if job.scheduled_at is None
+            else max(0.0, job.scheduled_at.timestamp() - time.time())
+        )
+        if not store.lock(unique_key, job.job_id, rule.ttl + delay):
+            holder = store.lock_holder(unique_key)
+            logger.info(
+                "Not enqueued %s (job_id %s): a duplicate holds unique key %s (job_id %s)",
+                job.job_name, job.job_id, unique_key, holder,
+            )  # fmt: skip
+            _send(signals.discarded_by_limit, job, key=unique_key, reason="not_unique")
+            if rule.on_conflict == "raise":
+                raise JobNotUniqueError(
+                    f"{job.job_name} {job.job_id} is not unique: {holder} holds {unique_key}"
+                )
+            return None
+    slot_key = None
+    if limit is not None and job.scheduled_at is None:
+        slot_key = limit.key_for(job)
+        taken = _acquire(store, limit, slot_key, job, job.serialize())
+        if taken != TAKEN:
+            if taken == BLOCKED:
+                job.successfully_enqueued = True
+            elif unique_key is not None:
+                store.unlock(unique_key, job.job_id)
+            return None
+    try:
+        hand_over()
+    finally:
+        if not job.successfully_enqueued:
+            if slot_key is not None:
+                unblock(store, store.release(slot_key, job.job_id), adapter)
+            if unique_key is not None:
+                store.unlock(unique_key, job.job_id)
+    return None
+
+
+def begin_run(job: ApplicationJob, app: Any, payload: Any) -> bool:
+    """A worker is about to run ``job``: True to run it, False if it was parked or put off."""
+    limit, rule = rules(job)
+    if limit is None and rule is None:
+        return True
+    store = store_for_app(app)
+    if store is None:
+        return True
+    try:
+        job.decode_arguments()  # keys are callables of the arguments
+    except DeserializationError:
+        return True  # the run raises it, inside the job's rescue handlers
+    running = rule is not None and rule.until == "while_executing"
+    if rule is not None and running and not store.lock(rule.key_for(job), job.job_id, rule.ttl):
+        logger.info(
+            "Put off %s (job_id %s) for %.0fs: a duplicate is running (unique key %s)",
+            job.job_name, job.job_id, WHILE_EXECUTING_DELAY, rule.key_for(job),
+        )  # fmt: skip
+        job.enqueue(wait=WHILE_EXECUTING_DELAY)
+        return False
+    if limit is not None:
+        taken = _acquire(store, limit, limit.key_for(job), job, payload)
+        if taken != TAKEN:
+            if rule is not None and running:
+                store.unlock(rule.key_for(job), job.job_id)
+            return False
+    if rule is not None and rule.until == "executing":
+        store.unlock(rule.key_for(job), job.job_id)
+    return True
+
+
+def end_run(job: ApplicationJob, app: Any, *, finished: bool) -> None:
+    """A run ended: free its slot (unblocking one job per slot) and its unique lock.
+
+    ``finished`` is False when the job was re-enqueued for a retry: an ``"executed"`` lock is
+    kept for it.
+    """
+    limit, rule = rules(job)
+    if limit is None and rule is None:
+        return
+    store = store_for_app(app)
+    if store is None:
+        return
+    if limit is not None:
+        unblock(store, store.release(limit.key_for(job), job.job_id), None, app=app)
+    if rule is not None and (
+        rule.until == "while_executing" or (finished and rule.until == "executed")
+    ):
+        store.unlock(rule.key_for(job), job.job_id)
+
+
+def _acquire(store: Any, limit: Limit, key: str, job: ApplicationJob, payload: Any) -> int:
+    block = limit.on_conflict == "block"
+    taken = int(
+        store.acquire(
+            key, job.job_id, to=limit.to, duration=limit.duration, block=block,
+            priority=job.priority, parked={"payload": payload},
+        )
+    )  # fmt: skip
+    if taken == BLOCKED:
+        logger.info(
+            "Blocked %s (job_id %s) by its concurrency limit: %s has %d running",
+            job.job_name, job.job_id, key, limit.to,
+        )  # fmt: skip
+        _send(signals.blocked, job, key=key, reason="limit")
+    elif taken == CONFLICT:
+        logger.info(
+            "Discarded %s (job_id %s) by its concurrency limit: %s has %d running",
+            job.job_name, job.job_id, key, limit.to,
+        )  # fmt: skip
+        _send(signals.discarded_by_limit, job, key=key, reason="limit")
+        discard(job, None)
+    return taken
+
+
+def _send(signal: Any, job: ApplicationJob, **payload: Any) -> None:
+    if signal.receivers:
+        signal.send(type(job), job=job, **payload)
