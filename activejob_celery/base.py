@@ -157,7 +157,7 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
     perform_now = hybridmethod(_perform_now_on_class, execution.perform_now)
     """``Job.perform_now(*args)`` or ``job.perform_now()``: run here, with the full pipeline."""
     set = hybridmethod(_set_on_class, _set_on_instance)
-    """``Job.set(wait=, wait_until=, queue=, priority=)`` returns a configured job."""
+    """``Job.set(wait=, wait_until=, queue=, priority=, unique=)`` returns a configured job."""
 
     @classmethod
     def perform_later(cls: type[J], *args: Any, **kwargs: Any) -> J | bool:
@@ -179,6 +179,7 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
         wait_until: datetime | None = None,
         queue: str | None = None,
         priority: int | None = None,
+        unique: bool | None = None,
     ) -> J | bool:
         """Hand this job to its adapter, through the enqueue callbacks.
 
@@ -186,7 +187,7 @@ class ApplicationJob(JobCore, metaclass=JobMeta, abstract=True):
             >>> GuestsCleanupJob(42).enqueue(wait=60)               # doctest: +SKIP
         """
         return enqueuing.enqueue(
-            self, wait=wait, wait_until=wait_until, queue=queue, priority=priority
+            self, wait=wait, wait_until=wait_until, queue=queue, priority=priority, unique=unique
         )
 
     def retry_job(
