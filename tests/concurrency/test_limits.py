@@ -158,3 +158,18 @@ def test_a_dead_holders_slot_frees_after_duration(aj_app: Celery, aj_job_buffer:
     with run_worker(aj_app, pool="threads", concurrency=2):
         wait_for(lambda: maintenance.run_once() or aj_job_buffer.values, timeout=30)
         wait_for(lambda: aj_job_buffer.values == [1], timeout=30)
+
+
+def test_perform_all_later_goes_through_the_limit(aj_app: Celery) -> None:
+    from activejob_celery import perform_all_later
+
+    class BulkJob(ApplicationJob):
+        limits_concurrency(to=2)
+
+        def perform(self, n: int) -> None: ...
+
+    jobs = [BulkJob(n) for n in range(5)]
+    perform_all_later(jobs)
+    assert all(job.successfully_enqueued for job in jobs)
+    store = store_for_app(aj_app)
+    assert store is not None and store.blocked_count() == 3
