@@ -74,7 +74,7 @@ def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], No
     slot_key = None
     if limit is not None and job.scheduled_at is None:
         slot_key = limit.key_for(job)
-        taken = _acquire(store, limit, slot_key, job, job.serialize())
+        taken = _acquire(store, limit, slot_key, job, job.serialize)
         if taken != TAKEN:
             if taken == BLOCKED:
                 job.successfully_enqueued = True
@@ -113,7 +113,7 @@ def begin_run(job: ApplicationJob, app: Any, payload: Any) -> bool:
         job.enqueue(wait=WHILE_EXECUTING_DELAY)
         return False
     if limit is not None:
-        taken = _acquire(store, limit, limit.key_for(job), job, payload)
+        taken = _acquire(store, limit, limit.key_for(job), job, lambda: payload)
         if taken != TAKEN:
             if rule is not None and running:
                 store.unlock(rule.key_for(job), job.job_id)
@@ -143,14 +143,16 @@ def end_run(job: ApplicationJob, app: Any, *, finished: bool) -> None:
         store.unlock(rule.key_for(job), job.job_id)
 
 
-def _acquire(store: Any, limit: Limit, key: str, job: ApplicationJob, payload: Any) -> int:
-    block = limit.on_conflict == "block"
-    taken = int(
-        store.acquire(
-            key, job.job_id, to=limit.to, duration=limit.duration, block=block,
-            priority=job.priority, parked={"payload": payload},
-        )
-    )  # fmt: skip
+def _acquire(
+    store: Any, limit: Limit, key: str, job: ApplicationJob, payload: Callable[[], Any]
+) -> int:
+    # The payload is encoded only when the key is full (a second call parks it, atomically
+    # taking a slot instead if one was freed in between): one round trip in the common case.
+    options = {"to": limit.to, "duration": limit.duration, "priority": job.priority}
+    taken = int(store.acquire(key, job.job_id, block=False, **options))
+    if taken == CONFLICT and limit.on_conflict == "block":
+        parked = {"payload": payload()}
+        taken = int(store.acquire(key, job.job_id, block=True, parked=parked, **options))
     if taken == BLOCKED:
         logger.info(
             "Blocked %s (job_id %s) by its concurrency limit: %s has %d running",
