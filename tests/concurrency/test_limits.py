@@ -173,3 +173,24 @@ def test_perform_all_later_goes_through_the_limit(aj_app: Celery) -> None:
     assert all(job.successfully_enqueued for job in jobs)
     store = store_for_app(aj_app)
     assert store is not None and store.blocked_count() == 3
+
+
+def test_a_scheduled_job_takes_its_slot_when_due(aj_app: Celery, aj_redis: Any) -> None:
+    overlap = Overlap(aj_redis.url, "scheduled")
+
+    class LaterJob(ApplicationJob):
+        limits_concurrency(to=1)
+
+        def perform(self, n: int) -> None:
+            with overlap:
+                time.sleep(0.1)
+
+    store = store_for_app(aj_app)
+    assert store is not None
+    LaterJob.perform_later(0)
+    for n in range(1, 4):
+        LaterJob.set(wait=0.2).perform_later(n)
+    assert store.blocked_count() == 0  # not ready yet: no slot taken, none blocked
+    with run_worker(aj_app, pool="threads", concurrency=4):
+        wait_for(lambda: overlap.done == 4, timeout=60)
+    assert overlap.peak == 1

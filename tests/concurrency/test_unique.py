@@ -151,9 +151,19 @@ def test_while_executing_queues_duplicates_but_never_runs_them_together(
                 time.sleep(0.05)
 
     assert _race(SerialJob, 1, count=4) == 4  # all accepted: duplicates may queue
+    assert store_for_app(aj_app) is not None and _holder(SerialJob, 1) is None  # none yet
     with run_worker(aj_app, pool="threads", concurrency=4):
         wait_for(lambda: overlap.done == 4, timeout=60)
     assert overlap.peak == 1
+
+
+def test_while_executing_accepts_a_race_of_twenty(aj_app: Celery) -> None:
+    class QueuedJob(ApplicationJob):
+        unique(until="while_executing")
+
+        def perform(self, n: int) -> None: ...
+
+    assert _race(QueuedJob, 1) == 20
 
 
 def test_on_conflict_raise_and_set_unique_false(aj_app: Celery) -> None:
