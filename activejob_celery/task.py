@@ -90,7 +90,7 @@ def run_payload(payload: Any, task: Any = None) -> Any:
         raise
     finally:
         if app is not None:
-            _end_locks(job, app, finished=done or job.failure_reason is not None)
+            _end_locks(job, app)
         if ledger is not None:
             # The common case, a run that succeeded, is cleared with this process's next start
             # (one round trip a run); the others at once.
@@ -107,9 +107,9 @@ def _begin_locks(job: Any, app: Any, payload: Any) -> bool:
         return True
 
 
-def _end_locks(job: Any, app: Any, *, finished: bool) -> None:
+def _end_locks(job: Any, app: Any) -> None:
     try:
-        end_run(job, app, finished=finished)
+        end_run(job, app)
     except Exception as problem:  # the slot frees itself after its duration, the lock after ttl
         logger.warning(
             "Could not release the locks of %s %s: %s", job.job_name, job.job_id, problem

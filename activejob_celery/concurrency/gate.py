@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("activejob_celery.concurrency")
 
+_running: set[str] = set()
+"""Job ids running in this process under a limit or a unique rule."""
+_requeued: set[str] = set()
+"""Those of them that re-enqueued themselves during the run (retries)."""
+
 WHILE_EXECUTING_DELAY = 2.0
 """Seconds before a ``while_executing`` duplicate found running is tried again."""
 
@@ -83,6 +88,8 @@ def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], No
             return None
     try:
         hand_over()
+        if job.successfully_enqueued and job.job_id in _running:
+            _requeued.add(job.job_id)  # a retry from inside the run: "executed" keeps its lock
     finally:
         if not job.successfully_enqueued:
             if slot_key is not None:
@@ -120,15 +127,19 @@ def begin_run(job: ApplicationJob, app: Any, payload: Any) -> bool:
             return False
     if rule is not None and rule.until == "executing":
         store.unlock(rule.key_for(job), job.job_id)
+    _running.add(job.job_id)
     return True
 
 
-def end_run(job: ApplicationJob, app: Any, *, finished: bool) -> None:
+def end_run(job: ApplicationJob, app: Any) -> None:
     """A run ended: free its slot (unblocking one job per slot) and its unique lock.
 
-    ``finished`` is False when the job was re-enqueued for a retry: an ``"executed"`` lock is
-    kept for it.
+    An ``"executed"`` lock is kept when the run re-enqueued the job (a retry), else freed:
+    the job succeeded, was discarded, handled its error or failed for good.
     """
+    _running.discard(job.job_id)
+    finished = job.job_id not in _requeued
+    _requeued.discard(job.job_id)
     limit, rule = rules(job)
     if limit is None and rule is None:
         return

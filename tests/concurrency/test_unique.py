@@ -13,6 +13,7 @@ from celery import Celery
 from activejob_celery import (
     ApplicationJob,
     JobNotUniqueError,
+    rescue_from,
     retry_on,
     unique,
 )
@@ -101,6 +102,23 @@ def test_executed_keeps_the_lock_through_retries(aj_app: Celery, aj_job_buffer: 
     duplicate = RetriedJob.perform_later(1)
     assert duplicate is False or not duplicate.successfully_enqueued
     assert _holder(RetriedJob, 1) == first.job_id
+
+
+def test_a_handled_error_releases_the_lock(aj_app: Celery, aj_job_buffer: JobBuffer) -> None:
+    class HandledJob(ApplicationJob):
+        unique(until="executed")
+        rescue_from(Flaky, with_="note")
+
+        def note(self, error: Exception) -> None:
+            aj_job_buffer.add("handled")
+
+        def perform(self, n: int) -> None:
+            raise Flaky("handled, not retried")
+
+    assert HandledJob.perform_later(1)
+    with run_worker(aj_app, pool="threads", concurrency=2):
+        wait_for(lambda: aj_job_buffer.values == ["handled"], timeout=30)
+        wait_for(lambda: _holder(HandledJob, 1) is None, timeout=30)
 
 
 def test_a_dead_letter_releases_the_lock(aj_app: Celery, aj_job_buffer: JobBuffer) -> None:
