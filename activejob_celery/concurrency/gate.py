@@ -119,7 +119,9 @@ def begin_run(job: ApplicationJob, app: Any, payload: Any) -> bool:
         )  # fmt: skip
         job.enqueue(wait=WHILE_EXECUTING_DELAY)
         return False
-    if limit is not None:
+    if limit is not None and job.scheduled_at is not None:
+        # A job enqueued to run now took its slot at enqueue (or was given one when it was
+        # unblocked); a scheduled one (a retry with a wait too) takes it now that it is due.
         taken = _acquire(store, limit, limit.key_for(job), job, lambda: payload)
         if taken != TAKEN:
             if rule is not None and running:
