@@ -21,7 +21,12 @@ UNTIL = ("executing", "executed", "while_executing")
 
 @dataclasses.dataclass(frozen=True)
 class Limit:
-    """A job class's concurrency limit (see :func:`limits_concurrency`)."""
+    """A job class's concurrency limit (see :func:`limits_concurrency`).
+
+    Example:
+        >>> Limit(2, None, 180.0, "billing", "block").key_for(job)   # doctest: +SKIP
+        'billing'
+    """
 
     to: int
     key: KeySource
@@ -38,7 +43,12 @@ class Limit:
 
 @dataclasses.dataclass(frozen=True)
 class Uniqueness:
-    """A job class's uniqueness rule (see :func:`unique`)."""
+    """A job class's uniqueness rule (see :func:`unique`).
+
+    Example:
+        >>> ReportJob._uniqueness.key_for(ReportJob("2026-12-07"))   # doctest: +SKIP
+        'ReportJob/default/5f0c...'
+    """
 
     until: str
     key: KeySource

@@ -34,7 +34,12 @@ WHILE_EXECUTING_DELAY = 2.0
 
 
 def rules(job: ApplicationJob) -> tuple[Limit | None, Uniqueness | None]:
-    """The job class's concurrency limit and uniqueness rule (either may be None)."""
+    """The job class's concurrency limit and uniqueness rule (either may be None).
+
+    Example:
+        >>> rules(SyncAccountJob(42))                          # doctest: +SKIP
+        (Limit(to=2, ...), None)
+    """
     kind = type(job)
     return getattr(kind, "_concurrency_limit", None), getattr(kind, "_uniqueness", None)
 
@@ -45,6 +50,9 @@ def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], No
     A unique duplicate is dropped (``successfully_enqueued`` stays False) or raises
     ``JobNotUniqueError``; a job over its limit is parked in Redis (``successfully_enqueued``)
     or discarded. Locks taken here are given back if the adapter call fails.
+
+    Example:
+        >>> admit(job, adapter, lambda: hand_to_adapter(job, adapter))   # doctest: +SKIP
     """
     limit, rule = rules(job)
     if limit is None and rule is None:
@@ -100,7 +108,12 @@ def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], No
 
 
 def begin_run(job: ApplicationJob, app: Any, payload: Any) -> bool:
-    """A worker is about to run ``job``: True to run it, False if it was parked or put off."""
+    """A worker is about to run ``job``: True to run it, False if it was parked or put off.
+
+    Example:
+        >>> if begin_run(job, task.app, payload):              # doctest: +SKIP
+        ...     perform_now(job)
+    """
     limit, rule = rules(job)
     if limit is None and rule is None:
         return True
@@ -138,6 +151,9 @@ def end_run(job: ApplicationJob, app: Any) -> None:
 
     An ``"executed"`` lock is kept when the run re-enqueued the job (a retry), else freed:
     the job succeeded, was discarded, handled its error or failed for good.
+
+    Example:
+        >>> end_run(job, task.app)                             # doctest: +SKIP
     """
     _running.discard(job.job_id)
     finished = job.job_id not in _requeued

@@ -23,7 +23,12 @@ TAKEN, BLOCKED, CONFLICT = 1, 0, -1
 
 @dataclasses.dataclass(frozen=True)
 class KeyState:
-    """What one concurrency key holds: its limit, the holders and the blocked jobs in order."""
+    """What one concurrency key holds: its limit, the holders and the blocked jobs in order.
+
+    Example:
+        >>> [(s.key, len(s.blocked)) for s in store.keys_in_use()]   # doctest: +SKIP
+        [('SyncAccountJob/42', 3)]
+    """
 
     key: str
     limit: int | None

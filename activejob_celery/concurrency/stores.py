@@ -52,7 +52,12 @@ def store_for_app(app: Any) -> LockStore | None:
 
 
 def store_for_adapter(adapter: QueueAdapter) -> LockStore | None:
-    """The lock store behind a Celery adapter; None for other adapters (no locks there)."""
+    """The lock store behind a Celery adapter; None for other adapters (no locks there).
+
+    Example:
+        >>> store_for_adapter(named_adapter("inline")) is None  # doctest: +SKIP
+        True
+    """
     if not isinstance(adapter, CeleryAdapter):
         return None
     return store_for_app(adapter.app)
@@ -61,7 +66,12 @@ def store_for_adapter(adapter: QueueAdapter) -> LockStore | None:
 def unblock(
     store: LockStore, parked: list[dict[str, Any]], adapter: QueueAdapter | None, *, app: Any = None
 ) -> int:
-    """Publish jobs that were given a slot; a job that cannot be published becomes a dead letter."""
+    """Publish jobs that were given a slot; a job that cannot be published becomes a dead letter.
+
+    Example:
+        >>> unblock(store, store.release(key, job_id), None, app=app)   # doctest: +SKIP
+        1
+    """
     if not parked:
         return 0
     publisher = adapter if isinstance(adapter, CeleryAdapter) else _adapter_for(app)
