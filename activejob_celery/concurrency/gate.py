@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from redis import RedisError
+
 from .. import signals
 from ..discarding import discard
-from ..errors import DeserializationError, JobNotUniqueError
+from ..errors import DeserializationError, EnqueueError, JobNotUniqueError
 from .declarations import Limit, Uniqueness
-from .locks import BLOCKED, CONFLICT, TAKEN
+from .locks import BLOCKED, CONFLICT, TAKEN, LockStore
 from .stores import store_for_adapter, store_for_app, unblock
 
 if TYPE_CHECKING:
@@ -60,6 +62,28 @@ def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], No
     store = store_for_adapter(adapter)
     if store is None:
         return hand_over()
+    try:
+        _admit(job, adapter, hand_over, store, limit, rule)
+    except RedisError as error:  # the locks' Redis is down: the job is not enqueued, and says so
+        job.successfully_enqueued = False
+        job.enqueue_error = EnqueueError(
+            f"Could not take the concurrency/unique lock of {job.job_name}: {error}"
+        )
+    return None
+
+
+def _admit(
+    job: ApplicationJob,
+    adapter: QueueAdapter,
+    hand_over: Callable[[], None],
+    store: LockStore,
+    limit: Limit | None,
+    rule: Uniqueness | None,
+) -> None:
+    # A job to run now, of a kind the direct publisher has proven, is pushed by the lock's own
+    # script: taking the lock and enqueueing is one round trip.
+    push = _direct_message(job, adapter, store) if job.scheduled_at is None else None
+    enqueue_limit = limit if limit is not None and job.scheduled_at is None else None
     unique_key = None
     if (
         rule is not None
@@ -72,7 +96,8 @@ def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], No
             if job.scheduled_at is None
             else max(0.0, job.scheduled_at.timestamp() - time.time())
         )
-        if not store.lock(unique_key, job.job_id, rule.ttl + delay):
+        pushing = push if enqueue_limit is None else None
+        if not store.lock(unique_key, job.job_id, rule.ttl + delay, pushing):
             holder = store.lock_holder(unique_key)
             logger.info(
                 "Not enqueued %s (job_id %s): a duplicate holds unique key %s (job_id %s)",
@@ -83,17 +108,21 @@ def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], No
                 raise JobNotUniqueError(
                     f"{job.job_name} {job.job_id} is not unique: {holder} holds {unique_key}"
                 )
-            return None
+            return
+        if pushing is not None:
+            return _pushed(job)
     slot_key = None
-    if limit is not None and job.scheduled_at is None:
-        slot_key = limit.key_for(job)
-        taken = _acquire(store, limit, slot_key, job, job.serialize)
+    if enqueue_limit is not None:
+        slot_key = enqueue_limit.key_for(job)
+        taken = _acquire(store, enqueue_limit, slot_key, job, job.serialize, push)
+        if taken == TAKEN and push is not None:
+            return _pushed(job)
         if taken != TAKEN:
             if taken == BLOCKED:
                 job.successfully_enqueued = True
             elif unique_key is not None:
                 store.unlock(unique_key, job.job_id)
-            return None
+            return
     try:
         hand_over()
         if job.successfully_enqueued and job.job_id in _running:
@@ -104,7 +133,25 @@ def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], No
                 unblock(store, store.release(slot_key, job.job_id), adapter)
             if unique_key is not None:
                 store.unlock(unique_key, job.job_id)
-    return None
+
+
+def _direct_message(
+    job: ApplicationJob, adapter: QueueAdapter, store: LockStore
+) -> tuple[bytes, bytes] | None:
+    direct = getattr(adapter, "direct", None)
+    if direct is None or direct.client is not store.client or not direct.usable():
+        return None
+    try:
+        message: tuple[bytes, bytes] | None = direct.message_for(job)
+    except Exception:  # not encodable here: the usual publish path reports it
+        return None
+    return message
+
+
+def _pushed(job: ApplicationJob) -> None:
+    job.successfully_enqueued = True
+    if job.job_id in _running:
+        _requeued.add(job.job_id)
 
 
 def begin_run(job: ApplicationJob, app: Any, payload: Any) -> bool:
@@ -173,15 +220,20 @@ def end_run(job: ApplicationJob, app: Any) -> None:
 
 
 def _acquire(
-    store: Any, limit: Limit, key: str, job: ApplicationJob, payload: Callable[[], Any]
+    store: Any,
+    limit: Limit,
+    key: str,
+    job: ApplicationJob,
+    payload: Callable[[], Any],
+    push: tuple[bytes, bytes] | None = None,
 ) -> int:
     # The payload is encoded only when the key is full (a second call parks it, atomically
     # taking a slot instead if one was freed in between): one round trip in the common case.
     options = {"to": limit.to, "duration": limit.duration, "priority": job.priority}
-    taken = int(store.acquire(key, job.job_id, block=False, **options))
+    taken = int(store.acquire(key, job.job_id, block=False, push=push, **options))
     if taken == CONFLICT and limit.on_conflict == "block":
         parked = {"payload": payload()}
-        taken = int(store.acquire(key, job.job_id, block=True, parked=parked, **options))
+        taken = int(store.acquire(key, job.job_id, block=True, parked=parked, push=push, **options))
     if taken == BLOCKED:
         logger.info(
             "Blocked %s (job_id %s) by its concurrency limit: %s has %d running",

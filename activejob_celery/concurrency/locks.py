@@ -81,12 +81,20 @@ class LockStore:
         block: bool,
         priority: int | None = None,
         parked: dict[str, Any] | None = None,
+        push: tuple[bytes, bytes] | None = None,
     ) -> int:
-        """Take a slot of ``key`` for ``job_id``: TAKEN, BLOCKED (``parked`` stored) or CONFLICT."""
+        """Take a slot of ``key`` for ``job_id``: TAKEN, BLOCKED (``parked`` stored) or CONFLICT.
+
+        ``push`` (a list key and a message) is pushed in the same step when the slot is taken.
+        """
         now = time.time()
         args: list[Any] = [now, now + duration, to, job_id, "block" if block else "discard"]
         args += [priority or 0, json.dumps(parked or {}), key, repr(float(duration))]
-        return int(self._acquire(keys=self._keys(key), args=args))
+        keys: list[Any] = self._keys(key)
+        if push is not None:
+            keys.append(push[0])
+            args.append(push[1])
+        return int(self._acquire(keys=keys, args=args))
 
     def release(self, key: str, job_id: str) -> list[dict[str, Any]]:
         """Free ``job_id``'s slot (and expired ones); returns the parked messages now holding one.
@@ -138,10 +146,19 @@ class LockStore:
 
     # ------------------------------------------------------------------ unique locks
 
-    def lock(self, key: str, job_id: str, ttl: float) -> bool:
-        """Take (or refresh) the unique lock ``key`` for ``job_id``; False if another holds it."""
-        lock_key = f"{self.unique_prefix}:{key}"
-        return bool(self._unique_acquire(keys=[lock_key], args=[job_id, max(1, int(ttl * 1000))]))
+    def lock(
+        self, key: str, job_id: str, ttl: float, push: tuple[bytes, bytes] | None = None
+    ) -> bool:
+        """Take (or refresh) the unique lock ``key`` for ``job_id``; False if another holds it.
+
+        ``push`` (a list key and a message) is pushed in the same step when the lock is taken.
+        """
+        keys: list[Any] = [f"{self.unique_prefix}:{key}"]
+        args: list[Any] = [job_id, max(1, int(ttl * 1000))]
+        if push is not None:
+            keys.append(push[0])
+            args.append(push[1])
+        return bool(self._unique_acquire(keys=keys, args=args))
 
     def unlock(self, key: str, job_id: str) -> bool:
         """Delete the unique lock ``key`` if ``job_id`` holds it."""

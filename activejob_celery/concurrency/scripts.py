@@ -10,17 +10,23 @@ use), ``concurrency:seq`` and ``concurrency:limits`` (key -> ``to:duration``).
 from __future__ import annotations
 
 ACQUIRE = """
--- KEYS: slots, blocked, payloads, keys, seq, limits
--- ARGV: now, expiry, to, job_id, on_conflict, priority, parked, key, duration
+-- KEYS: slots, blocked, payloads, keys, seq, limits[, list to push the job's message onto]
+-- ARGV: now, expiry, to, job_id, on_conflict, priority, parked, key, duration[, message]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('HSET', KEYS[6], ARGV[8], ARGV[3] .. ':' .. ARGV[9])
 if redis.call('ZSCORE', KEYS[1], ARGV[4]) then
   redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+  if KEYS[7] then
+    redis.call('LPUSH', KEYS[7], ARGV[10])
+  end
   return 1
 end
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
   redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
   redis.call('SADD', KEYS[4], ARGV[8])
+  if KEYS[7] then
+    redis.call('LPUSH', KEYS[7], ARGV[10])
+  end
   return 1
 end
 if ARGV[5] ~= 'block' then
@@ -35,7 +41,9 @@ redis.call('HSET', KEYS[3], ARGV[4], ARGV[7])
 redis.call('SADD', KEYS[4], ARGV[8])
 return 0
 """
-"""1 = slot taken (or already held by this job), 0 = parked as blocked, -1 = conflict."""
+"""1 = slot taken (or already held by this job), 0 = parked as blocked, -1 = conflict.
+
+With a list key and a message, taking the slot also pushes the job's message (one step)."""
 
 RELEASE = """
 -- KEYS: slots, blocked, payloads, keys, seq, limits
@@ -73,18 +81,25 @@ return out
 """Frees the job's slot and expired ones; returns the parked messages that now hold a slot."""
 
 UNIQUE_ACQUIRE = """
+-- KEYS: lock[, list to push the job's message onto]; ARGV: job_id, ttl ms[, message]
 local holder = redis.call('GET', KEYS[1])
 if not holder then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if KEYS[2] then
+    redis.call('LPUSH', KEYS[2], ARGV[3])
+  end
   return 1
 end
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  if KEYS[2] then
+    redis.call('LPUSH', KEYS[2], ARGV[3])
+  end
   return 1
 end
 return 0
 """
-"""1 = the lock is this job's (taken or refreshed), 0 = another job holds it."""
+"""1 = the lock is this job's (taken or refreshed; the message pushed if given), 0 = not."""
 
 UNIQUE_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
