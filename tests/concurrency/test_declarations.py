@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -11,11 +12,14 @@ from celery import Celery
 from activejob_celery import (
     ApplicationJob,
     ConfigurationError,
+    EnqueueError,
     init_app,
     limits_concurrency,
     unique,
 )
 from activejob_celery.concurrency import Limit, store_for_app
+from tests.support.fixtures import make_app
+from tests.support.redis_server import free_port
 
 
 class Account:
@@ -91,4 +95,19 @@ def test_without_a_redis_the_locks_are_off_and_a_warning_names_the_setting(
         r.getMessage() for r in caplog.records if "activejob_scheduler_url" in r.getMessage()
     ]
     assert len(warnings) == 1  # once
+    app.close()
+
+
+def test_a_lock_redis_that_is_down_makes_an_enqueue_error(aj_redis: Any) -> None:
+    app = make_app(aj_redis.url, activejob_scheduler_url=f"redis://127.0.0.1:{free_port()}/0")
+
+    class DownJob(ApplicationJob):
+        unique()
+
+        def perform(self) -> None: ...
+
+    job = DownJob.perform_later()
+    assert job and not job.successfully_enqueued
+    assert isinstance(job.enqueue_error, EnqueueError)
+    assert "Could not take the concurrency/unique lock" in str(job.enqueue_error)
     app.close()
