@@ -45,7 +45,7 @@ def blocked(ctx: click.Context, only: str | None, as_json: bool, release: str | 
         if only is None:
             raise click.UsageError("--release needs --key")
         moved = store.release(only, release)
-        count = unblock(store, moved, None, app=app_from(ctx))
+        count = unblock(store, moved, None, app=app_from(ctx), key=only)
         click.echo(f"Released {release} from {only}; {count} blocked job(s) published")
         return
     states = store.keys_in_use(only)

@@ -130,7 +130,7 @@ def _admit(
     finally:
         if not job.successfully_enqueued:
             if slot_key is not None:
-                unblock(store, store.release(slot_key, job.job_id), adapter)
+                unblock(store, store.release(slot_key, job.job_id), adapter, key=slot_key)
             if unique_key is not None:
                 store.unlock(unique_key, job.job_id)
 
@@ -212,7 +212,8 @@ def end_run(job: ApplicationJob, app: Any) -> None:
     if store is None:
         return
     if limit is not None:
-        unblock(store, store.release(limit.key_for(job), job.job_id), None, app=app)
+        key = limit.key_for(job)
+        unblock(store, store.release(key, job.job_id), None, app=app, key=key)
     if rule is not None and (
         rule.until == "while_executing" or (finished and rule.until == "executed")
     ):

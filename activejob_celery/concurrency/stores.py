@@ -64,7 +64,12 @@ def store_for_adapter(adapter: QueueAdapter) -> LockStore | None:
 
 
 def unblock(
-    store: LockStore, parked: list[dict[str, Any]], adapter: QueueAdapter | None, *, app: Any = None
+    store: LockStore,
+    parked: list[dict[str, Any]],
+    adapter: QueueAdapter | None,
+    *,
+    app: Any = None,
+    key: str | None = None,
 ) -> int:
     """Publish jobs that were given a slot; a job that cannot be published becomes a dead letter.
 
@@ -86,9 +91,9 @@ def unblock(
             job_failed(payload, error, reason="enqueue_failed", job=None)
             continue
         published += 1
-        logger.info("Unblocked %s (job_id %s)", job.job_name, job.job_id)
+        logger.info("Unblocked %s (job_id %s) of %s", job.job_name, job.job_id, key or "a key")
         if signals.unblocked.receivers:
-            signals.unblocked.send(type(job), job=job, key=None, reason="slot_freed")
+            signals.unblocked.send(type(job), job=job, key=key, reason="slot_freed")
     return published
 
 

@@ -135,10 +135,20 @@ def test_a_failing_holder_releases_its_slot(aj_app: Celery, aj_job_buffer: JobBu
             if n == 1:
                 raise RuntimeError("boom")
 
+    unblocked: list[tuple[Any, Any]] = []
+
+    def on_unblocked(sender: Any = None, job: Any = None, key: Any = None, **kw: Any) -> None:
+        unblocked.append((job.serialized_arguments(), key))
+
     FailingJob.perform_later(1)
     FailingJob.perform_later(2)
-    with run_worker(aj_app, pool="threads", concurrency=2):
-        wait_for(lambda: aj_job_buffer.values == [1, 2], timeout=30)
+    signals.unblocked.connect(on_unblocked, weak=False)
+    try:
+        with run_worker(aj_app, pool="threads", concurrency=2):
+            wait_for(lambda: aj_job_buffer.values == [1, 2], timeout=30)
+    finally:
+        signals.unblocked.disconnect(on_unblocked)
+    assert unblocked == [([2], FailingJob.job_name)]
 
 
 def test_a_dead_holders_slot_frees_after_duration(aj_app: Celery, aj_job_buffer: JobBuffer) -> None:

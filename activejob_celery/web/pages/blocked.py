@@ -56,7 +56,7 @@ def _release(request: Request, fields: Fields) -> Response:
     key, job_id = fields.get("key", ""), fields.get("job_id", "")
     if store is None or not key or not job_id:
         return redirect(request, "blocked", "Nothing to release.")
-    published = unblock(store, store.release(key, job_id), None, app=app)
+    published = unblock(store, store.release(key, job_id), None, app=app, key=key)
     return redirect(
         request, "blocked", f"Released {job_id} from {key}; {published} blocked job(s) published."
     )
