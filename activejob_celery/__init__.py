@@ -24,6 +24,7 @@ from .callbacks import (
     before_enqueue,
     before_perform,
 )
+from .concurrency import limits_concurrency, unique
 from .config import Settings, current_settings
 from .configured_job import ConfiguredJob
 from .discarding import after_discard
@@ -34,6 +35,7 @@ from .errors import (
     DeserializationError,
     EnqueueError,
     JobInterruptedError,
+    JobNotUniqueError,
     MalformedPayloadError,
     SerializationError,
     UnknownJobClassError,
@@ -54,6 +56,8 @@ __all__ = [
     "current_job",
     # Declarations
     "queue_as",
+    "limits_concurrency",
+    "unique",
     "queue_with_priority",
     "retry_on",
     "discard_on",
@@ -92,6 +96,7 @@ __all__ = [
     "MalformedPayloadError",
     "EnqueueError",
     "JobInterruptedError",
+    "JobNotUniqueError",
     "ConfigurationError",
     "__version__",
 ]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from . import (
     bulk,
     callbacks,
+    concurrency,
     discarding,
     enqueuing,
     execution,
@@ -138,6 +139,8 @@ class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
     _after_discard: ClassVar[tuple[Callable[..., Any], ...]] = ()
     _perform_callbacks: ClassVar[tuple[Callback, ...]] = ()
     _enqueue_callbacks: ClassVar[tuple[Callback, ...]] = ()
+    _concurrency_limit: ClassVar[concurrency.Limit | None] = None
+    _uniqueness: ClassVar[concurrency.Uniqueness | None] = None
 
     # Declarations in their classmethod form, for setup after the class body.
     queue_as = declared_classmethod(queue_name.queue_as)
@@ -152,11 +155,13 @@ class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
     before_enqueue = declared_classmethod(callbacks.before_enqueue)
     around_enqueue = declared_classmethod(callbacks.around_enqueue)
     after_enqueue = declared_classmethod(callbacks.after_enqueue)
+    limits_concurrency = declared_classmethod(concurrency.limits_concurrency)
+    unique = declared_classmethod(concurrency.unique)
 
     perform_now = hybridmethod(_perform_now_on_class, execution.perform_now)
     """``Job.perform_now(*args)`` or ``job.perform_now()``: run here, with the full pipeline."""
     set = hybridmethod(_set_on_class, _set_on_instance)
-    """``Job.set(wait=, wait_until=, queue=, priority=)`` returns a configured job."""
+    """``Job.set(wait=, wait_until=, queue=, priority=, unique=)`` returns a configured job."""
 
     @classmethod
     def perform_later(cls: type[J], *args: Any, **kwargs: Any) -> J | bool:
@@ -178,6 +183,7 @@ class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
         wait_until: datetime | None = None,
         queue: str | None = None,
         priority: int | None = None,
+        unique: bool | None = None,
     ) -> J | bool:
         """Hand this job to its adapter, through the enqueue callbacks.
 
@@ -185,7 +191,7 @@ class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
             >>> GuestsCleanupJob(42).enqueue(wait=60)               # doctest: +SKIP
         """
         return enqueuing.enqueue(
-            self, wait=wait, wait_until=wait_until, queue=queue, priority=priority
+            self, wait=wait, wait_until=wait_until, queue=queue, priority=priority, unique=unique
         )
 
     def retry_job(

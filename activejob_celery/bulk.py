@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from . import enqueuing, signals
-from .enqueuing import raise_enqueue_error
+from .concurrency.gate import admit, rules
+from .enqueuing import hand_to_adapter, raise_enqueue_error
 from .log_subscriber import enqueue_tags
 
 if TYPE_CHECKING:
@@ -38,7 +40,14 @@ def enqueue_flat(flat: list[ApplicationJob]) -> None:
                 signals.enqueue_all, first, adapter, jobs=group, enqueued_count=0
             ) as event,
         ):
-            event.payload["enqueued_count"] = adapter.enqueue_all(group)
+            # Jobs with limits_concurrency or unique go one by one through their locks.
+            plain = [job for job in group if rules(job) == (None, None)]
+            count = adapter.enqueue_all(plain) if plain else 0
+            for job in group:
+                if rules(job) != (None, None):
+                    admit(job, adapter, partial(hand_to_adapter, job, adapter))
+                    count += bool(job.successfully_enqueued)
+            event.payload["enqueued_count"] = count
     raise_enqueue_error(flat)  # activejob_raise_on_enqueue_error: after every group was tried
 
 

@@ -63,6 +63,7 @@ class Settings:
     reliable_fetch: bool = True
     max_interruptions: int = 3
     key_prefix: str = "activejob"
+    concurrency_maintenance_interval: float = 10.0
     dead_letters_url: str | None = None
     dead_letters_max: int = 10_000
     dead_letters_ttl: float = timedelta(days=180).total_seconds()

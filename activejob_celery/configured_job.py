@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 J = TypeVar("J", bound="ApplicationJob")
 
-_OPTIONS = frozenset(("wait", "wait_until", "queue", "priority"))
+_OPTIONS = frozenset(("wait", "wait_until", "queue", "priority", "unique"))
 
 
 class ConfiguredJob(Generic[J]):

@@ -96,6 +96,7 @@ class JobCore:
         self.enqueue_error: Exception | None = None
         self.failure_reason: str | None = None
         self._after_discard_ran = False
+        self._skip_unique = False  # Job.set(unique=False)
         """Whether ``after_discard`` ran in this run (it runs once; ``perform_now`` resets it)."""
         self._serialized_arguments: list[Any] | None = None
         self._run_task_id: str | None = None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import signals
 from .adapters import celery_app
 from .callbacks import HALTED, run_callbacks
+from .concurrency.gate import admit
 from .config import current_settings
 from .errors import ConfigurationError, EnqueueError
 from .log_subscriber import enqueue_tags
@@ -31,11 +32,15 @@ def apply_options(
     wait_until: datetime | None = None,
     queue: str | None = None,
     priority: int | None = None,
+    unique: bool | None = None,
 ) -> None:
     """Apply ``set(...)`` options; ``wait_until`` wins over ``wait`` (Rails).
 
     A naive ``wait_until`` is read in the app's time zone (:func:`naive_time_zone`).
+    ``unique=False`` bypasses the class's ``unique(...)`` lock for this enqueue.
     """
+    if unique is not None:
+        job._skip_unique = not unique
     if wait is not None:
         seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
@@ -118,7 +123,9 @@ def enqueue_now(job: J) -> J | bool:
     signal = signals.enqueue if job.scheduled_at is None else signals.enqueue_at
     with enqueue_tags(), signals.instrument(signal, job, adapter) as event:
         result = run_callbacks(
-            job, type(job)._enqueue_callbacks, lambda: hand_to_adapter(job, adapter)
+            job,
+            type(job)._enqueue_callbacks,
+            lambda: admit(job, adapter, lambda: hand_to_adapter(job, adapter)),
         )
         if result is HALTED:
             event.payload["aborted"] = True

@@ -118,3 +118,16 @@ class JobInterruptedError(ActiveJobError):
         >>> class ImportJob(ApplicationJob):          # doctest: +SKIP
         ...     retry_on(JobInterruptedError, wait=5, attempts=3)
     """
+
+
+class JobNotUniqueError(ActiveJobError):
+    """A ``unique(on_conflict="raise")`` job was enqueued while a duplicate holds its lock.
+
+    Example:
+        >>> class ReportJob(ApplicationJob):          # doctest: +SKIP
+        ...     unique(until="executed", on_conflict="raise")
+        >>> ReportJob.perform_later("2026-01-01")     # doctest: +SKIP
+        >>> ReportJob.perform_later("2026-01-01")     # doctest: +SKIP
+        Traceback (most recent call last):
+        activejob_celery.errors.JobNotUniqueError: ReportJob ... is not unique: ...
+    """

@@ -47,6 +47,12 @@ dead_letter_retried = Signal(name="activejob.dead_letter_retried")
 """A dead letter was enqueued again, then removed: ``dead_letter``, ``provider_job_id``."""
 dead_letter_discarded = Signal(name="activejob.dead_letter_discarded")
 """An operator discarded a dead letter (``discard``, not ``purge``): ``dead_letter``."""
+blocked = Signal(name="activejob.blocked")
+"""A job waits in Redis for a concurrency slot: ``job``, ``key``, ``reason``."""
+unblocked = Signal(name="activejob.unblocked")
+"""A blocked job was given a slot and published: ``job``, ``key``, ``reason``."""
+discarded_by_limit = Signal(name="activejob.discarded_by_limit")
+"""A job was dropped by its limit (``reason="limit"``) or as a duplicate (``"not_unique"``)."""
 
 
 class Event:

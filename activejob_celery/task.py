@@ -10,6 +10,7 @@ from celery.exceptions import Retry
 from celery.utils.serialization import get_pickleable_exception
 
 from .canvas import is_call, payload_from_call
+from .concurrency.gate import begin_run, end_run
 from .dead_letters.binding import settings_for
 from .errors import JobInterruptedError, MalformedPayloadError, UnknownJobClassError
 from .execution import instantiate, perform_now
@@ -96,6 +97,9 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
         job._run_task_id = str(task.request.id)
     if seen is not None:
         seen.append(job)
+    app = getattr(task, "app", None) if task is not None else None
+    if app is not None and not _begin_locks(job, app, payload):
+        return None  # parked in Redis for a concurrency slot, put off, or discarded by its limit
     ledger = task_ledger(task)
     # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
     task_id = run_id(str(task.request.id), job.executions) if ledger is not None else ""
@@ -117,6 +121,8 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
             done = True  # kept (a store that is down raises above: the message comes back)
         raise
     finally:
+        if app is not None:
+            _end_locks(job, app)
         if ledger is not None:
             # The common case, a run that succeeded, is cleared with this process's next start
             # (one round trip a run); the others at once.
@@ -145,6 +151,25 @@ def retry_as_celery(job: Any, result: Any) -> Retry:
     (when,) = job._retried
     error = get_pickleable_exception(result) if isinstance(result, BaseException) else None
     return Retry(exc=error, when=when.isoformat() if when is not None else 0)
+
+
+def _begin_locks(job: Any, app: Any, payload: Any) -> bool:
+    try:
+        return begin_run(job, app, payload)
+    except Exception as problem:  # never lose the job: it runs, and the log says why unguarded
+        logger.warning(
+            "Ran %s %s without its concurrency/unique check: %s", job.job_name, job.job_id, problem
+        )
+        return True
+
+
+def _end_locks(job: Any, app: Any) -> None:
+    try:
+        end_run(job, app)
+    except Exception as problem:  # the slot frees itself after its duration, the lock after ttl
+        logger.warning(
+            "Could not release the locks of %s %s: %s", job.job_name, job.job_id, problem
+        )
 
 
 def _begin(

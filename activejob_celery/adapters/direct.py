@@ -87,6 +87,22 @@ class DirectPublisher:
         if push is not None:
             self.client.lpush(*push)
 
+    def message_for(self, job: ApplicationJob) -> tuple[bytes, bytes] | None:
+        """``(list key, message)`` that :meth:`publish` would push, from a proven template only.
+
+        Nothing is sent; None when the job's kind has no proven template yet (publish it the
+        usual way). The concurrency scripts push it atomically with taking a lock.
+
+        Example:
+            >>> adapter.direct.message_for(job)                # doctest: +SKIP
+            (b'default...', b'{"body": ...}')
+        """
+        outgoing = self.adapter.prepare(job)
+        template = self._templates.get((job.job_name, job.queue_name, outgoing.priority))
+        if template is None or publish_functions(self.adapter.app) != self._functions:
+            return None
+        return template.key, template.stamp(outgoing, *self._context())
+
     def publish_many(self, jobs: list[ApplicationJob]) -> None:
         """Push jobs atomically in one MULTI/EXEC round trip: all of them are queued, or none."""
         with self.client.pipeline(transaction=True) as pipe:

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from .blocked import blocked
 from .dead import dead
 from .recurring import recurring
 from .scheduled import scheduled, scheduler
@@ -39,3 +40,4 @@ jobs.add_command(dead)
 jobs.add_command(recurring)
 jobs.add_command(stats)
 jobs.add_command(web)
+jobs.add_command(blocked)

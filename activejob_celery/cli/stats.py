@@ -50,6 +50,7 @@ def stats(ctx: click.Context, as_json: bool, by_class: bool) -> None:
     click.echo("")
     click.echo(f"Unacknowledged: {_shown(report['unacked'])}")
     click.echo(f"Scheduled:      {_shown(report['scheduled'], report['off'].get('scheduled'))}")
+    click.echo(f"Blocked:        {_shown(report['blocked'], report['off'].get('scheduled'))}")
     dead = report["dead"]
     click.echo(f"Dead letters:   {_shown(dead['total'], report['off'].get('dead', 'unavailable'))}")
     if dead["by_class"]:
@@ -110,7 +111,7 @@ def collect_stats(app: Any) -> dict[str, Any]:
 
     settings = settings_for(app)
     broker = broker_url(app) or ""
-    report: dict[str, Any] = {"queues": {}, "unacked": None, "scheduled": None}
+    report: dict[str, Any] = {"queues": {}, "unacked": None, "scheduled": None, "blocked": None}
     if is_redis_url(broker):
         prefix = key_prefix(app)
         with redis_client(app, broker) as client:
@@ -125,6 +126,7 @@ def collect_stats(app: Any) -> dict[str, Any]:
     if is_redis_url(scheduler_url):
         with redis_client(app, scheduler_url) as client:
             report["scheduled"] = int(client.zcard(settings.key("scheduled")))
+            report["blocked"] = int(client.hlen(settings.key("concurrency", "payloads")))
     else:
         off["scheduled"] = "off: set activejob_scheduler_url (delayed jobs use Celery ETA)"
     if not is_set_up(app):

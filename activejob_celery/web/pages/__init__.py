@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from . import dead, queues, recurring, scheduled, stats
+from . import blocked, dead, queues, recurring, scheduled, stats
 
 
 def routes() -> list[Route]:
@@ -26,6 +26,7 @@ def routes() -> list[Route]:
         *dead.routes(),
         *recurring.routes(),
         *stats.routes(),
+        *blocked.routes(),
     ]
 
 
