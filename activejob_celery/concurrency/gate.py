@@ -16,6 +16,7 @@ from redis import RedisError
 from .. import signals
 from ..discarding import discard
 from ..errors import DeserializationError, EnqueueError, JobNotUniqueError
+from ..failures import job_failed
 from .declarations import Limit, Uniqueness
 from .locks import BLOCKED, CONFLICT, TAKEN, LockStore
 from .stores import store_for_adapter, store_for_app, unblock
@@ -178,6 +179,9 @@ def begin_run(job: ApplicationJob, app: Any, payload: Any) -> bool:
             job.job_name, job.job_id, WHILE_EXECUTING_DELAY, rule.key_for(job),
         )  # fmt: skip
         job.enqueue(wait=WHILE_EXECUTING_DELAY)
+        if not job.successfully_enqueued:  # never dropped: kept as a dead letter with its reason
+            error = job.enqueue_error or EnqueueError(f"{job.job_name} could not be put off")
+            job_failed(payload, error, reason="enqueue_failed", job=job)
         return False
     if limit is not None and job.scheduled_at is not None:
         # A job enqueued to run now took its slot at enqueue (or was given one when it was

@@ -38,6 +38,10 @@ class KeyState:
     """Parked messages, next first: ``job_id``, ``job_class``, ``queue_name``, ``priority``."""
 
 
+HANDED_LEASE = 60.0
+"""Seconds an unblocked job may take to be published before a maintenance pass republishes it."""
+
+
 class LockStore:
     """Slots, blocked jobs and unique locks in one Redis.
 
@@ -53,11 +57,14 @@ class LockStore:
         self.keys_key = f"{self.prefix}:keys"
         self.seq_key = f"{self.prefix}:seq"
         self.limits_key = f"{self.prefix}:limits"
+        self.handed_key = f"{self.prefix}:handed"
         self.unique_prefix = settings.key("unique")
         self._acquire = client.register_script(scripts.ACQUIRE)
         self._release = client.register_script(scripts.RELEASE)
         self._unique_acquire = client.register_script(scripts.UNIQUE_ACQUIRE)
         self._unique_release = client.register_script(scripts.UNIQUE_RELEASE)
+        self._ack_handed = client.register_script(scripts.ACK_HANDED)
+        self._recover_handed = client.register_script(scripts.RECOVER_HANDED)
 
     def _keys(self, key: str) -> list[str]:
         return [
@@ -101,16 +108,30 @@ class LockStore:
 
         Each freed slot goes to one blocked job (lowest priority number, then oldest).
         """
-        args = [repr(time.time()), job_id, key]
-        reply = self._release(keys=self._keys(key), args=args)
+        now = time.time()
+        args = [repr(now), job_id, key, repr(now + HANDED_LEASE)]
+        reply = self._release(keys=[*self._keys(key), self.handed_key], args=args)
         return [json.loads(raw) for raw in reply]
 
+    def handed_over(self, job_ids: list[str]) -> None:
+        """Forget unblocked jobs once published (or kept as dead letters): see :meth:`release`."""
+        if job_ids:
+            self._ack_handed(keys=[self.handed_key, self.payloads_key], args=job_ids)
+
     def free_expired(self) -> list[dict[str, Any]]:
-        """A maintenance pass over every key in use: expired slots go to blocked jobs."""
+        """A maintenance pass over every key in use: expired slots go to blocked jobs.
+
+        Also hands out again the unblocked jobs whose publisher died before publishing them
+        (their lease of :data:`HANDED_LEASE` seconds ran out): at least once, never lost.
+        """
         out: list[dict[str, Any]] = []
         for key in sorted(_text(raw) for raw in self.client.smembers(self.keys_key)):
             out += self.release(key, "")
-        return out
+        now = time.time()
+        reply = self._recover_handed(
+            keys=[self.handed_key, self.payloads_key], args=[repr(now), repr(now + HANDED_LEASE)]
+        )
+        return out + [json.loads(raw) for raw in reply]
 
     # ------------------------------------------------------------------ inspection
 
@@ -142,7 +163,11 @@ class LockStore:
 
     def blocked_count(self) -> int:
         """How many jobs wait for a slot, all keys together."""
-        return int(self.client.hlen(self.payloads_key))
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hlen(self.payloads_key)
+            pipe.zcard(self.handed_key)
+            parked, handed = pipe.execute()
+        return max(int(parked) - int(handed), 0)
 
     # ------------------------------------------------------------------ unique locks
 

@@ -46,8 +46,8 @@ return 0
 With a list key and a message, taking the slot also pushes the job's message (one step)."""
 
 RELEASE = """
--- KEYS: slots, blocked, payloads, keys, seq, limits
--- ARGV: now, job_id ('' for a maintenance pass), key
+-- KEYS: slots, blocked, payloads, keys, seq, limits, handed
+-- ARGV: now, job_id ('' for a maintenance pass), key, lease deadline of the handed jobs
 if ARGV[2] ~= '' then
   redis.call('ZREM', KEYS[1], ARGV[2])
 end
@@ -67,7 +67,9 @@ while free > 0 do
   local id = string.sub(first[1], 22)
   local parked = redis.call('HGET', KEYS[3], id)
   if parked then
-    redis.call('HDEL', KEYS[3], id)
+    -- Kept until its publish is acknowledged (ACK_HANDED): a caller that dies in between
+    -- leaves it to RECOVER_HANDED once the lease runs out.
+    redis.call('ZADD', KEYS[7], ARGV[4], id)
     redis.call('ZADD', KEYS[1], expiry, id)
     table.insert(out, parked)
     free = free - 1
@@ -78,7 +80,36 @@ if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[1]) == 0 then
 end
 return out
 """
-"""Frees the job's slot and expired ones; returns the parked messages that now hold a slot."""
+"""Frees the job's slot and expired ones; returns the parked messages that now hold a slot.
+
+They stay in ``payloads``, listed in ``concurrency:handed`` with a lease, until published."""
+
+ACK_HANDED = """
+-- KEYS: handed, payloads; ARGV: job ids published (or kept as dead letters)
+for i = 1, #ARGV do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('HDEL', KEYS[2], ARGV[i])
+end
+return #ARGV
+"""
+"""Forget unblocked jobs once they are published."""
+
+RECOVER_HANDED = """
+-- KEYS: handed, payloads; ARGV: now, new lease deadline
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+local out = {}
+for _, id in ipairs(ids) do
+  local parked = redis.call('HGET', KEYS[2], id)
+  if parked then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    table.insert(out, parked)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"""
+"""Unblocked jobs whose publisher died before acknowledging them: handed out again."""
 
 UNIQUE_ACQUIRE = """
 -- KEYS: lock[, list to push the job's message onto]; ARGV: job_id, ttl ms[, message]

@@ -8,6 +8,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from celery import signals as celery_signals
+from redis.exceptions import RedisError
 
 from .. import registry, signals
 from ..adapters.celery import CeleryAdapter
@@ -83,18 +84,29 @@ def unblock(
     published = 0
     for entry in parked:
         payload: Any = entry.get("payload")
+        job_id = payload.get("job_id") if isinstance(payload, dict) else None
         try:
             job = instantiate(payload)
             publisher.publish(job)
         except Exception as error:  # kept as a dead letter, never dropped silently
             logger.error("Could not publish unblocked job %r: %s", payload, error)
             job_failed(payload, error, reason="enqueue_failed", job=None)
+            _handed_over(store, job_id)  # the dead letter has it (a store down raises above)
             continue
+        _handed_over(store, job_id)
         published += 1
         logger.info("Unblocked %s (job_id %s) of %s", job.job_name, job.job_id, key or "a key")
         if signals.unblocked.receivers:
             signals.unblocked.send(type(job), job=job, key=key, reason="slot_freed")
     return published
+
+
+def _handed_over(store: LockStore, job_id: Any) -> None:
+    if isinstance(job_id, str):
+        try:
+            store.handed_over([job_id])
+        except RedisError as error:  # republished after the lease: run twice, never lost
+            logger.warning("Could not acknowledge unblocked job %s: %s", job_id, error)
 
 
 def _adapter_for(app: Any) -> CeleryAdapter:

@@ -204,3 +204,33 @@ def test_a_scheduled_job_takes_its_slot_when_due(aj_app: Celery, aj_redis: Any) 
     with run_worker(aj_app, pool="threads", concurrency=4):
         wait_for(lambda: overlap.done == 4, timeout=60)
     assert overlap.peak == 1
+
+
+def test_an_unblocked_job_whose_publisher_died_is_published_by_maintenance(
+    aj_app: Celery, aj_job_buffer: JobBuffer, monkeypatch: Any
+) -> None:
+    from activejob_celery.concurrency import locks
+
+    class HandedJob(ApplicationJob):
+        limits_concurrency(to=1, duration=60)
+
+        def perform(self, n: int) -> None:
+            aj_job_buffer.add(n)
+
+    monkeypatch.setattr(locks, "HANDED_LEASE", 0.2)
+    store = store_for_app(aj_app)
+    assert store is not None
+    store.acquire(HandedJob.job_name, "holder", to=1, duration=60, block=True)
+    HandedJob.perform_later(1)
+    assert store.blocked_count() == 1
+    # The holder ends: the release hands the blocked job a slot, and its publisher dies before
+    # publishing it (nothing below publishes what this call returned).
+    [handed] = store.release(HandedJob.job_name, "holder")
+    assert handed["payload"]["arguments"] == [1]
+    assert store.blocked_count() == 0
+    time.sleep(0.3)  # the lease runs out
+    with run_worker(aj_app, pool="threads", concurrency=2):
+        assert Maintenance(aj_app, interval=0.2).run_once() == 1
+        wait_for(lambda: aj_job_buffer.values == [1], timeout=30)
+    assert store.client.zcard(store.handed_key) == 0
+    assert store.client.hlen(store.payloads_key) == 0
