@@ -28,6 +28,7 @@ from activejob_celery import (
     init_app,
     queue_as,
     retry_on,
+    unique,
 )
 from activejob_celery.recurring import load_recurring
 from activejob_celery.testing import (
@@ -35,10 +36,10 @@ from activejob_celery.testing import (
     assert_enqueued_with,
     assert_no_performed_jobs,
     assert_performed_jobs,
-    enqueued_jobs,
     perform_enqueued_jobs,
 )
 from tests.seeds.records import Mail, Record, RecordNotFound, Table, deliveries
+from tests.support.broker_lists import queue_length
 from tests.support.seeds import BUFFER, SeedWorker
 
 QUEUES = ["default", "high_priority", "critical", "low", "mailers"]
@@ -245,22 +246,23 @@ def test_lock_based_idempotency(seed: SeedWorker) -> None:
 # --- 5. Unique Job Keys ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="issue 18: uniqueness (unique(until='executed', key=...))", strict=False)
-def test_unique_job_keys_until_executed(adapter: TestAdapter) -> None:
+class SyncUserJob(ApplicationJob):
+    queue_as("sync_users")  # no worker consumes it here: the locks stay held while we look
+    unique(until="executed", key=lambda user_id, reason: user_id)
+
+    def perform(self, user_id: int, reason: str) -> None: ...
+
+
+def test_unique_job_keys_until_executed(seed: SeedWorker) -> None:
     """Unique Job Keys: ``sidekiq_options lock: :until_executed, lock_args_method: ->(args) {
-    ... }``.
+    [args.first] }``: a duplicate (same first argument) is not enqueued while one waits.
     """
-    unique = activejob_celery.unique  # type: ignore[attr-defined]
-
-    class SyncUserJob(ApplicationJob):
-        unique(until="executed", key=lambda job: job.arguments[:1])
-
-        def perform(self, user_id: int, reason: str) -> None: ...
-
-    SyncUserJob.perform_later(1, "signup")
-    SyncUserJob.perform_later(1, "login")  # same first argument: discarded
-    SyncUserJob.perform_later(2, "signup")
-    assert [job["args"] for job in enqueued_jobs()] == [[1, "signup"], [2, "signup"]]
+    first = SyncUserJob.perform_later(1, "signup")
+    duplicate = SyncUserJob.perform_later(1, "login")  # same first argument: discarded
+    other = SyncUserJob.perform_later(2, "signup")
+    assert first and first.successfully_enqueued and other and other.successfully_enqueued
+    assert duplicate is False  # Rails: perform_later returns false when the job was not enqueued
+    assert queue_length(seed.server.client(1), "sync_users") == 2
 
 
 # --- 6. Find in Batches ------------------------------------------------------------------------
