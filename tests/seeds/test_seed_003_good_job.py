@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -32,6 +33,7 @@ from activejob_celery import (
     around_perform,
     init_app,
     queue_as,
+    queue_patterns,
     queue_with_priority,
     retry_on,
 )
@@ -46,10 +48,10 @@ from activejob_celery.testing import (
 )
 from tests.seeds.records import Mail, Record, RecordNotFound, Table, deliveries, welcome
 from tests.support.broker_lists import queue_lists
-from tests.support.seeds import BUFFER, SeedWorker, asgi_get, extra_worker
+from tests.support.seeds import BUFFER, SeedWorker, asgi_get
 from tests.support.worker import wait_for
 
-QUEUES = ["default", "urgent", "low", "mailers", "maintenance", "scheduled", "batch"]
+QUEUES = ["default", "urgent", "low", "mailers", "maintenance", "scheduled", "batch", "ranked"]
 
 
 class User(Record):
@@ -808,30 +810,45 @@ def test_performance_issues_depth_and_clearing_old_jobs(seed: SeedWorker) -> Non
     assert store.list(job_class="SlowJob") == []
 
 
-# --- Last: tests that start a second worker ------------------------------------------------------
-# Stopping a second in-process worker leaves the module's worker deaf (process-wide parts stop
-# with any worker), so these run after every test that needs the module's worker.
-
-
 def test_application_setup_queues_star(seed: SeedWorker) -> None:
-    """Application Setup: development ``queues: "*"``: a worker on every queue (``-Q '*'``)."""
-    # The queue exists before the worker starts: '*' expands to it at start. (A queue first
-    # used later is found by a periodic check on the worker's event loop, which a second
-    # in-process worker does not run reliably: tests/integration/test_queue_patterns.py
-    # covers that case with real `celery worker` processes.)
+    """Application Setup: development ``queues: "*"``: a worker on every queue (``-Q '*'``).
+
+    What ``-Q '*'`` expands to at a worker's start, read from the module's broker; real
+    ``celery worker -Q '*'`` processes (queues known at start and queues first used later) are
+    in tests/integration/test_queue_patterns.py.
+    """
     AnyQueueJob.set(queue="reports_42").perform_later()
-    with extra_worker(seed, ["*"]):
-        seed.wait_for_values(1, timeout=30)
-    assert BUFFER.values == ["reports_42"]
+    found = queue_patterns.known_queues(seed.app)
+    assert found is not None  # a Redis broker: every queue is found, later ones too
+    consumed = queue_patterns.matching(("*",), found)
+    assert "reports_42" in consumed and "default" in consumed
+    assert "*" not in consumed
+
+
+RANK_GATE = threading.Event()
+
+
+class RankGateJob(ApplicationJob):
+    queue_as("ranked")
+
+    def perform(self) -> None:
+        BUFFER.add("gate")
+        RANK_GATE.wait(60)  # the module's solo worker takes nothing else meanwhile
 
 
 def test_queue_prioritization_lower_runs_first(seed: SeedWorker) -> None:
     """Queue Prioritization: "Lower number = higher priority": -10, None, 0, 5, 10 on one
-    queue.
+    queue, taken by the module's real worker once it is free.
     """
-    for priority in (10, 5, None, 0, -10):
-        RankedJob.set(priority=priority).perform_later(str(priority))
-    with extra_worker(seed, ["ranked"]):
-        seed.wait_for_values(5)
-    assert BUFFER.values[0] == "-10" and BUFFER.values[-2:] == ["5", "10"]
-    assert set(BUFFER.values[1:3]) == {"None", "0"}
+    RANK_GATE.clear()
+    RankGateJob.perform_later()
+    seed.wait_until(lambda: BUFFER.values == ["gate"])
+    try:
+        for priority in (10, 5, None, 0, -10):
+            RankedJob.set(priority=priority).perform_later(str(priority))
+    finally:
+        RANK_GATE.set()
+    seed.wait_for_values(6)
+    ran = BUFFER.values[1:]
+    assert ran[0] == "-10" and ran[-2:] == ["5", "10"]
+    assert set(ran[1:3]) == {"None", "0"}

@@ -82,18 +82,3 @@ def asgi_get(
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return status, body
-
-
-@contextlib.contextmanager
-def extra_worker(seed: SeedWorker, queues: Sequence[str]) -> Iterator[Any]:
-    """A second worker on the module's broker, with an app of its own.
-
-    A second worker on the module's app would close that app's connections when it stops,
-    which leaves the module's worker deaf.
-    """
-    app = make_app(seed.server.url(1))
-    try:
-        with run_worker(app, queues=queues) as worker:
-            yield worker
-    finally:
-        app.close()
