@@ -7,10 +7,11 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.utils.module_loading import autodiscover_modules, import_string
+from django.utils.module_loading import autodiscover_modules
 
 from ...app import init_app, is_initialised
 from ...internals import current_celery_app
+from ..loaded import loaded_object
 from . import global_ids, transactions
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ def project_celery_app() -> Any:
     """
     path = getattr(settings, "ACTIVEJOB_CELERY_APP", None)
     if path:
-        return import_string(path)
+        # Found among loaded modules, not imported: proj/__init__.py imports proj/celery.py
+        # (Celery's Django guide), so the app exists by the time Django is ready.
+        return loaded_object(path)
     app = current_celery_app()
     if app.main in (None, "default"):
         logger.warning(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import InstanceState, Mapper, Session
 
 from ...global_id import GlobalID
+from ..loaded import loaded_object
 
 LOCATOR_SESSION = "activejob_locator"
 """``Session.info`` key marking the sessions the locator opens (never deferring enqueues)."""
@@ -44,23 +44,16 @@ def identify_for(app_name: str) -> Callable[[object], GlobalID | None]:
 
 
 def mapped_class(name: str) -> tuple[type, Mapper[Any]]:
-    """The mapped class ``module.QualName`` names, imported; LookupError when it is none.
+    """The mapped class ``module.QualName`` names, among loaded modules; LookupError if none.
+
+    The class's module must be imported already (the worker imports its models with its
+    jobs): a name from a message never imports anything.
 
     Example:
         >>> mapped_class("shop.models.LineItem")[0]             # doctest: +SKIP
         <class 'shop.models.LineItem'>
     """
-    target: Any = None
-    parts = name.split(".")
-    for cut in range(len(parts) - 1, 0, -1):  # the longest importable module prefix
-        module_name, rest = ".".join(parts[:cut]), ".".join(parts[cut:])
-        try:
-            target = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for attribute in rest.split("."):
-            target = getattr(target, attribute, None)
-        break
+    target = loaded_object(name)
     mapper: Any = sa.inspect(target, raiseerr=False) if isinstance(target, type) else None
     if not isinstance(mapper, Mapper):
         raise LookupError(f"{name!r} is not a mapped class")
