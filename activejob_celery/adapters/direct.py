@@ -97,9 +97,12 @@ class DirectPublisher:
             >>> adapter.direct.message_for(job)                # doctest: +SKIP
             (b'default...', b'{"body": ...}')
         """
+        reserved = job.__dict__.get("_reserved_task_id")  # see CeleryAdapter.prepare
         outgoing = self.adapter.prepare(job)
         template = self._templates.get((job.job_name, job.queue_name, outgoing.priority))
         if template is None or publish_functions(self.adapter.app) != self._functions:
+            if reserved is not None:  # the usual publish prepares again: keep the promised id
+                job.__dict__["_reserved_task_id"] = reserved
             return None
         return template.key, template.stamp(outgoing, *self._context())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -11,12 +12,18 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from activejob_celery import ApplicationJob, DeserializationError, perform_all_later
+from activejob_celery import (
+    ApplicationJob,
+    DeserializationError,
+    limits_concurrency,
+    perform_all_later,
+)
 from activejob_celery.arguments import deserialize_arguments
 from activejob_celery.callbacks import before_enqueue
 from activejob_celery.dead_letters import store_for
 from activejob_celery.rescue import discard_on
 from tests.contrib.shop.models import Customer
+from tests.support.broker_lists import queue_entries
 from tests.support.fixtures import JobBuffer
 from tests.support.worker import run_worker, wait_for
 
@@ -236,3 +243,26 @@ def test_a_scheduled_job_keeps_the_provider_id_it_was_given_before_the_commit(
         reserved = job.provider_job_id
     assert job.successfully_enqueued and job.enqueue_error is None
     assert reserved and job.provider_job_id == reserved
+
+
+class LimitedGreetJob(ApplicationJob):
+    enqueue_after_transaction_commit = True
+    limits_concurrency(to=5, key=lambda customer: "all")
+
+    def perform(self, customer: Customer) -> None:
+        buffer.add(("limited", customer.pk))
+
+
+def test_a_limited_job_deferred_to_the_commit_is_published_with_the_id_it_was_given(
+    aj_app: Celery, aj_redis: Any
+) -> None:
+    # The lock script asks the direct path for a message first; without a proven template yet
+    # the job is published by Celery, under the id promised before the commit all the same.
+    with transaction.atomic():
+        customer = Customer.objects.create(name="Ada")
+        job = LimitedGreetJob.perform_later(customer)
+        assert job is not False
+        promised = job.provider_job_id
+        assert promised
+    [raw] = queue_entries(aj_redis.client, "default")
+    assert json.loads(raw)["headers"]["id"] == promised
