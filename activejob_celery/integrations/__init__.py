@@ -65,8 +65,8 @@ def autoinstall() -> list[str]:
     """
     installed: list[str] = []
     if "sentry_sdk" in sys.modules:
-        from .sentry import install
+        from .sentry import install  # optional extra: imported only when sentry_sdk is in use
 
-        install()
-        installed.append("sentry")
+        if install():
+            installed.append("sentry")
     return installed

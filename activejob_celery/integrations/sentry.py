@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Final, cast
 try:
     import sentry_sdk
     from sentry_sdk.scope import add_global_event_processor
-    from sentry_sdk.utils import event_from_exception
 except ImportError as missing:
     raise ImportError(
         "activejob_celery.integrations.sentry needs sentry-sdk, which is not installed: "
@@ -32,6 +31,7 @@ except ImportError as missing:
 from .. import celery_logs, failures, reporting
 from ..config import current_settings
 from ..rescue import RetryOn, find_handler
+from .sentry_versions import event_from, supported
 
 if TYPE_CHECKING:
     from sentry_sdk._types import Event, ExcInfo, Hint, LogLevelStr
@@ -61,8 +61,11 @@ _state = _State()
 _lock = threading.Lock()
 
 
-def install() -> None:
+def install() -> bool:
     """Report job errors to Sentry from now on (idempotent; safe before ``sentry_sdk.init``).
+
+    Returns False, with one WARNING, on a sentry-sdk this integration does not support (3.x):
+    job errors then reach Sentry through Sentry's own integrations only.
 
     Example:
         >>> import sentry_sdk                                  # doctest: +SKIP
@@ -70,6 +73,8 @@ def install() -> None:
         >>> from activejob_celery.integrations import sentry  # doctest: +SKIP
         >>> sentry.install()                                   # doctest: +SKIP
     """
+    if not supported(sentry_sdk):
+        return False
     with _lock:
         if not _state.processors_added:
             # Error processors run before every event processor, DedupeIntegration's included,
@@ -80,6 +85,7 @@ def install() -> None:
         reporting.add_error_reporter(report)
         failures.add_failure_recorder(record_failure)
         _state.installed = True
+    return True
 
 
 def uninstall() -> None:
@@ -161,9 +167,7 @@ def capture_job_error(
     if not client.is_active() or getattr(error, _SENT_MARK, None) is not None:
         return None
     details = job_context(job, payload, error=error, reason=reason)
-    event, hint = event_from_exception(
-        error, client_options=client.options, mechanism={"type": MECHANISM, "handled": handled}
-    )
+    event, hint = event_from(error, client, {"type": MECHANISM, "handled": handled})
     chosen = cast("LogLevelStr", level if level in LEVELS else "error")
     event["level"] = chosen
     event["fingerprint"] = ["activejob", str(details["job_class"]), _qualified(type(error))]
@@ -264,9 +268,8 @@ def _tags(details: dict[str, Any]) -> dict[str, str]:
 
 
 def _qualified(cls: type) -> str:
-    return (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    )
+    name = cls.__qualname__
+    return name if cls.__module__ == "builtins" else f"{cls.__module__}.{name}"
 
 
 def _is_job_log_event(event: Event) -> bool:
@@ -282,14 +285,9 @@ def _is_job_log_event(event: Event) -> bool:
 
 
 def _drop_duplicate_error(event: Event, exc_info: ExcInfo) -> Event | None:
-    if not _state.installed:
-        return event
-    if getattr(exc_info[1], _SENT_MARK, None) is not None or _is_job_log_event(event):
-        return None
-    return event
+    sent = getattr(exc_info[1], _SENT_MARK, None) is not None
+    return None if _state.installed and (sent or _is_job_log_event(event)) else event
 
 
 def _drop_job_log_event(event: Event, hint: Hint) -> Event | None:
-    if _state.installed and _is_job_log_event(event):
-        return None
-    return event
+    return None if _state.installed and _is_job_log_event(event) else event

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,7 +86,7 @@ def test_autoinstall_waits_for_the_app_to_import_sentry_sdk(monkeypatch):
 def test_nothing_is_built_while_no_client_is_active(monkeypatch):
     built: list[Any] = []
     monkeypatch.setattr(
-        sentry_integration, "event_from_exception", lambda *a, **k: built.append(a) or ({}, {})
+        sentry_integration, "event_from", lambda *a, **k: built.append(a) or ({}, {})
     )
     assert not sentry_sdk.get_client().is_active()
     sentry_integration.install()
@@ -184,3 +185,17 @@ def test_attempts_count_the_matching_retry_declaration():
     assert (context["attempts"], context["max_attempts"], context["executions"]) == (2, "3", 4)
     assert context["failure_reason"] == "exhausted"
     assert sentry_integration.job_context(job, error=KeyError())["attempts"] == 4
+
+
+def test_an_unsupported_sentry_sdk_major_is_refused_with_one_warning(monkeypatch, caplog):
+    from activejob_celery.integrations import sentry_versions
+
+    monkeypatch.setattr(sentry_sdk, "VERSION", "3.0.0")
+    monkeypatch.setattr(sentry_versions, "_warned", threading.Event())
+    caplog.set_level(logging.WARNING, logger="activejob_celery.integrations.sentry")
+    assert sentry_integration.install() is False
+    assert autoinstall() == []
+    assert not sentry_integration.is_installed()
+    lines = [r.getMessage() for r in caplog.records]
+    warnings = [line for line in lines if "sentry-sdk 2.x, not 3.0.0" in line]
+    assert len(warnings) == 1 and "sentry-sdk<3" in warnings[0]
