@@ -23,7 +23,8 @@ def loaded_object(path: str) -> Any:
         LookupError: no loaded module starts the path, or an attribute is missing.
 
     Example:
-        >>> loaded_object("os.path:join") is __import__("os").path.join
+        >>> import os.path
+        >>> loaded_object("os.path:join") is os.path.join
         True
     """
     module_part, _, attributes = path.partition(":")
