@@ -39,6 +39,11 @@ AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
 """Broker URL schemes where a higher message priority is delivered first (RabbitMQ)."""
 
 _amqp_apps: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_redis_plans: weakref.WeakKeyDictionary[Any, tuple[bool, tuple[int, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per app: whether Celery picks a missing priority, and its Redis steps (read once, as
+:func:`is_amqp`: each ``app.conf`` read costs microseconds, and this runs for every job)."""
 _warned: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -153,9 +158,15 @@ def celery_priority(priority: int | None, app: Any = None, queue: str | None = N
     """
     if app is not None and is_amqp(app):
         return amqp_priority(app, queue, priority)
-    if priority is None and app is not None and _celery_decides(app):
+    if app is None:
+        return redis_priority(priority, redis_steps(None))
+    plan = _redis_plans.get(app)
+    if plan is None:
+        plan = _redis_plans[app] = (_celery_decides(app), redis_steps(app))
+    celery_decides, steps = plan
+    if priority is None and celery_decides:
         return None
-    return redis_priority(priority, redis_steps(app))
+    return redis_priority(priority, steps)
 
 
 def amqp_priority(app: Any, queue: str | None, priority: int | None) -> int | None:
@@ -215,6 +226,7 @@ def forget_broker(app: Any) -> None:
     """Decide the broker kind of ``app`` again on next use (``init_app`` calls it)."""
     with _lock:
         _amqp_apps.pop(app, None)
+        _redis_plans.pop(app, None)
         _warned.pop(app, None)
 
 
