@@ -10,7 +10,7 @@ PY     := $(BIN)/python
 # Lint only the source trees that exist (examples/ and benchmarks/ come later).
 LINT_PATHS := $(wildcard activejob_celery tests examples benchmarks)
 
-.PHONY: venv lint type test stress compat wheel-check versions demo docs bench clean
+.PHONY: venv lint type test extended stress compat wheel-check versions demo docs bench clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ type: venv
 # The suite starts its own private redis-server (tests/conftest.py); none needs to be running.
 test: venv lint type docs
 	$(BIN)/pytest
+
+# Long multi-process cases (several workers, crash and shutdown, browser): `make test` leaves
+# them out to stay under 12 minutes; `.ci/run` runs both.
+extended: venv
+	$(BIN)/pytest -m extended
 
 # Tests that repeat a start or a race many times (minutes): `make test` leaves them out.
 stress: venv
