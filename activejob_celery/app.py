@@ -14,6 +14,7 @@ from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
 from .errors import ConfigurationError
 from .priority_buckets import check_steps
+from .queue_order import QueueOrderFetch, QueueOrderStep, add_worker_options
 from .queue_patterns import QueuePatterns, QueuePatternWatch
 from .reliable_fetch import ReliableFetch
 from .task import JobTask
@@ -58,6 +59,9 @@ def init_app(app: Celery) -> Settings:
     discovery.extend_autodiscovery(app)  # autodiscover_tasks() also imports jobs modules
     app.steps["worker"].update((JobQueues, QueuePatterns))
     app.steps["consumer"].add(QueuePatternWatch)
+    app.steps["worker"].add(QueueOrderStep)  # --queue-weights / --queue-order (queue_order.py)
+    app.steps["consumer"].add(QueueOrderFetch)
+    add_worker_options(app)
     log_subscriber.attach()
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
     from . import dead_letters, recurring, scheduler, web

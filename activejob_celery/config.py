@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
+from .queue_weights import check_queue_settings
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -83,6 +84,8 @@ class Settings:
     web_password: str | None = None
     web_token: str | None = None
     web_secret: str | None = None
+    queue_weights: Mapping[str, int] | None = None
+    queue_order: str | None = None
 
     def __repr__(self) -> str:
         """The fields, with passwords, tokens and secrets (also in URLs) shown as ``'***'``."""
@@ -147,6 +150,8 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"activejob_{name} must be a positive integer")
+        weights = check_queue_settings(self.queue_weights, self.queue_order)  # queue_weights.py
+        object.__setattr__(self, "queue_weights", weights)
 
     @classmethod
     def from_app(cls, app: Celery) -> Settings:

@@ -257,3 +257,33 @@ def current_celery_app() -> Any:
         'proj'
     """
     return current_app._get_current_object()
+
+
+# --- queue order (weighted and strict queue order) ---
+# kombu's Redis channel asks its queue cycle (``_queue_cycle``: ``update``, ``consume``,
+# ``rotate``) for the order of each BRPOP, and sends the pop from ``_brpop_start``.
+_QUEUE_ORDER_NAMES = ("_queue_cycle", "_brpop_start", "_q_for_pri", "_in_poll")
+
+
+def queue_order_shape_problem(channel: Any) -> str | None:
+    """Why weighted/strict queue order cannot go on ``channel``, or None when it can.
+
+    Example:
+        >>> queue_order_shape_problem(object())
+        'the broker channel is not a kombu Redis channel'
+    """
+    if not isinstance(channel, kombu_redis.Channel):
+        return "the broker channel is not a kombu Redis channel"
+    missing = [name for name in _QUEUE_ORDER_NAMES if not hasattr(channel, name)]
+    cycle = getattr(channel, "_queue_cycle", None)
+    if not missing and not all(hasattr(cycle, name) for name in ("update", "consume", "rotate")):
+        missing.append("_queue_cycle.update/consume/rotate")
+    if missing or not hasattr(channel, "priority_steps"):
+        return f"this kombu's Redis channel has no {', '.join(missing) or 'priority_steps'}"
+    return None
+
+
+def set_queue_cycle(channel: Any, cycle: Any) -> None:
+    """Make ``cycle`` order the queues of each of the channel's pops (kombu's queue cycle)."""
+    channel._queue_cycle = cycle
+    cycle.update(channel.active_queues)

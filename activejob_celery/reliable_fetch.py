@@ -27,6 +27,7 @@ from celery import bootsteps
 from kombu.exceptions import ChannelError
 
 from . import internals
+from .queue_order import install as install_queue_order, pop_keys
 from .transport_gone import guard_dead_transport
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class ReliableFetch(bootsteps.StartStopStep):  # type: ignore[misc]
         """Switch the task consumer's Redis channel (a new one after each reconnect)."""
         channel = getattr(c.task_consumer, "channel", None)
         if channel is not None:
+            install_queue_order(c.app, channel)  # first: the plain BRPOP kept below uses it
             use_reliable_fetch(channel)
 
 
@@ -194,11 +196,7 @@ class _RecordingPop:
         if not queues:
             return
         prefix = getattr(channel, "global_keyprefix", "") or ""
-        keys = [
-            internals.priority_list(channel, queue, pri)
-            for pri in channel.priority_steps
-            for queue in queues
-        ]
+        keys = pop_keys(channel, queues)  # kombu's order, or the worker's queue order
         keys += [channel.unacked_key, channel.unacked_index_key]
         connection = channel.client.connection
         internals.mark_pop_sent(channel, connection, time.monotonic())

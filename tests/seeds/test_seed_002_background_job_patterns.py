@@ -528,7 +528,6 @@ def test_instrumented_job(seed: SeedWorker, caplog: pytest.LogCaptureFixture) ->
 # --- Queue Configuration: config/sidekiq.yml (yaml) -------------------------------------------
 
 
-@pytest.mark.xfail(reason="issue 21: weighted queues (activejob_queue_weights)", strict=False)
 def test_sidekiq_yml_weighted_queues() -> None:
     """Sidekiq Configuration (yaml): ``:queues: - [critical, 6] - [default, 3] - [low, 1]
     ...``.
@@ -537,7 +536,7 @@ def test_sidekiq_yml_weighted_queues() -> None:
     app.conf.worker_concurrency = 10  # :concurrency: 10
     app.conf.activejob_queue_weights = {"critical": 6, "default": 3, "low": 1, "mailers": 2}
     init_app(app)
-    assert current_settings().queue_weights == {  # type: ignore[attr-defined]
+    assert current_settings().queue_weights == {
         "critical": 6,
         "default": 3,
         "low": 1,

@@ -592,7 +592,6 @@ class RankedJob(ApplicationJob):
         BUFFER.add(label)
 
 
-@pytest.mark.xfail(reason="issue 21: weighted queues from GoodJob's queue string", strict=False)
 def test_queue_prioritization_good_job_yml_weights() -> None:
     """Queue Prioritization (good_job.yml): ``queues:
     "urgent:5;default:3;low:1;maintenance:1"``.
@@ -600,7 +599,7 @@ def test_queue_prioritization_good_job_yml_weights() -> None:
     app = Celery("weights", broker="memory://", set_as_current=False)
     app.conf.activejob_queue_weights = {"urgent": 5, "default": 3, "low": 1, "maintenance": 1}
     init_app(app)
-    assert activejob_celery.current_settings().queue_weights["urgent"] == 5  # type: ignore[attr-defined]
+    assert activejob_celery.current_settings().queue_weights["urgent"] == 5
     app.close()
 
 

@@ -325,7 +325,6 @@ def test_recurring_jobs_pattern(seed: SeedWorker) -> None:
 # --- 9. Performance Optimization: config/sidekiq.yml (in a ruby block) -------------------------
 
 
-@pytest.mark.xfail(reason="issue 21: weighted queues (activejob_queue_weights)", strict=False)
 def test_performance_optimization_queue_weights() -> None:
     """1. Queue Priority: ``:queues: - [urgent, 6] - [default, 3] - [low, 1]``
     (config/sidekiq.yml).
@@ -333,7 +332,7 @@ def test_performance_optimization_queue_weights() -> None:
     app = Celery("weights", broker="memory://", set_as_current=False)
     app.conf.activejob_queue_weights = {"urgent": 6, "default": 3, "low": 1}
     init_app(app)
-    weights = activejob_celery.current_settings().queue_weights  # type: ignore[attr-defined]
+    weights = activejob_celery.current_settings().queue_weights
     assert weights == {"urgent": 6, "default": 3, "low": 1}
     app.close()
 
