@@ -58,6 +58,7 @@ class QueueOrder:
 
 
 _orders: weakref.WeakKeyDictionary[Any, QueueOrder] = weakref.WeakKeyDictionary()
+_warned: set[str] = set()
 
 
 def order_for(app: Any) -> QueueOrder | None:
@@ -199,7 +200,9 @@ def install(app: Any, channel: Any) -> bool:
         return True
     problem = internals.queue_order_shape_problem(channel)
     if problem is not None:
-        logger.warning("Queue order %s is off: %s", order.describe(), problem)
+        if problem not in _warned:  # once, not on every reconnect
+            _warned.add(problem)
+            logger.warning("Queue order %s is off: %s", order.describe(), problem)
         return False
     internals.set_queue_cycle(channel, order.cycle())
     channel._aj_queue_order = order

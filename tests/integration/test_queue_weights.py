@@ -75,3 +75,18 @@ def test_strict_order_runs_no_low_job_while_critical_has_any(aj_redis, weights_a
     expected += ["low:-10"] * 40
     assert order == expected
     assert "Queue order (activejob_queue_order): strict: critical, default, low" in log
+
+
+def test_a_weighted_queue_outside_q_stops_the_worker_with_a_clear_error(aj_redis, weights_app):
+    process = run_worker_subprocess(
+        APP,
+        cwd=ROOT,
+        env={"AJ_WEIGHTS_REDIS_URL": aj_redis.url},
+        queues=["critical"],
+        extra_args=["--queue-weights", "critical=6,low=1"],
+    )
+    with process:
+        wait_for(lambda: process.returncode is not None, timeout=60)
+        log = process.log_text()
+    assert process.returncode != 0
+    assert "names queue 'low', which this worker does not consume (-Q critical)" in log

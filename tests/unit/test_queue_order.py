@@ -141,3 +141,17 @@ def test_init_app_adds_the_worker_options_once(aj_redis):
     init_app(app)
     names = [opt.opts[0] for opt in app.user_options["worker"]]
     assert sorted(names) == ["--queue-order", "--queue-weights"]
+
+
+def test_a_channel_of_another_shape_keeps_its_order_with_one_warning(aj_redis, caplog):
+    app = _app(aj_redis)
+    app.amqp.queues.select(["critical"])
+    QueueOrderStep(_Worker(app), queue_order="strict")
+    queue_order._warned.clear()
+    with caplog.at_level(logging.WARNING, logger="activejob_celery.worker"):
+        assert not install(app, object())
+        assert not install(app, object())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "Queue order strict: critical is off: the broker channel is not a kombu Redis channel"
+    ]
