@@ -110,7 +110,7 @@ class QueueOrderStep(bootsteps.Step):  # type: ignore[misc]
     error. A consumed queue without a weight counts 1.
 
     Example:
-        >>> # celery -A shop worker --queue-order strict -Q critical,default,low  # doctest: +SKIP
+        >>> # celery -A shop worker --queue-order strict -Q critical,default,low
     """
 
     label = "activejob queue order"

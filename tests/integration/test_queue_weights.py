@@ -51,6 +51,7 @@ def test_weights_6_2_1_share_the_first_900_jobs_as_67_22_11(aj_redis, weights_ap
         log = process.log_text()
     shares = Counter(entry.split(":")[0] for entry in ran(aj_redis)[:900])
     percent = {queue: 100 * shares[queue] / 900 for queue in ("critical", "default", "low")}
+    print("shares of the first 900 jobs (%):", percent)  # shown with pytest -s
     assert percent["critical"] == pytest.approx(100 * 6 / 9, abs=5), percent
     assert percent["default"] == pytest.approx(100 * 2 / 9, abs=5), percent
     assert percent["low"] == pytest.approx(100 * 1 / 9, abs=5), percent
