@@ -47,7 +47,7 @@ def parse_weights(text: str, where: str = "--queue-weights") -> dict[str, int]:
         if not equals or not name or not value.lstrip("-").isdigit():
             raise ConfigurationError(
                 f"{where} {text!r}: write each queue as name=weight, separated by commas, such "
-                f"as critical=6,default=2,low=1 (a weight is a whole number of 1 or more; "
+                f"as critical=6,default=2,low=1 (a weight is a whole number of 0 or more, 0 counting as 1; "
                 f"'name:N' is GoodJob's thread count, not a weight)"
             )
         if name in weights:
@@ -88,12 +88,13 @@ def check_weights(weights: Any, where: str = "activejob_queue_weights") -> dict[
             raise ConfigurationError(
                 f"{where}: {name!r} is not a queue name (weights name queues in full, no patterns)"
             )
-        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
             raise ConfigurationError(
                 f"{where}: the weight of queue {name!r} is {weight!r}; a weight is a whole "
-                "number of 1 or more (the share of fetches that try this queue first)"
+                "number of 0 or more (the share of fetches that try this queue first)"
             )
-        checked[name] = weight
+        # Sidekiq's floor: a queue of weight 0 is still polled, as if its weight were 1.
+        checked[name] = max(weight, 1)
     return checked
 
 

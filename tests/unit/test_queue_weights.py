@@ -36,7 +36,6 @@ def test_the_option_text_reads_as_sidekiq_weights():
         ("critical=six", "name=weight"),
         ("=6", "name=weight"),
         ("critical=6,,low=1", "name=weight"),
-        ("critical=0", "weight of queue 'critical' is 0"),
         ("critical=-2", "weight of queue 'critical' is -2"),
         ("critical=6,critical=1", "named twice"),
         ("crit*=6", "no patterns"),
@@ -49,11 +48,17 @@ def test_a_malformed_option_is_refused_clearly(text, says):
 
 @pytest.mark.parametrize(
     "bad",
-    [{"low": 0}, {"low": -1}, {"low": 1.5}, {"low": "3"}, {"low": True}, {}, {1: 2}, 5, ["low"]],
+    [{"low": -1}, {"low": 1.5}, {"low": "3"}, {"low": True}, {}, {1: 2}, 5, ["low"]],
 )
 def test_bad_weights_in_the_setting_raise_at_init(bad):
     with pytest.raises(ConfigurationError, match="activejob_queue_weights"):
         Settings(queue_weights=bad)
+
+
+def test_a_weight_of_zero_is_still_polled_as_weight_one():
+    # wave2-spec §6: a queue of weight 0 among weighted ones is still polled (Sidekiq's floor of 1).
+    assert parse_weights("critical=6,low=0") == {"critical": 6, "low": 1}
+    assert Settings(queue_weights={"critical": 6, "low": 0}).queue_weights == {"critical": 6, "low": 1}
 
 
 def test_the_setting_takes_a_mapping_sidekiq_pairs_or_the_option_text():
