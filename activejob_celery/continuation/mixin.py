@@ -140,9 +140,10 @@ class Continuable(ApplicationJob, abstract=True):
     def serialize(self) -> JobPayload:
         """The payload plus ``continuation`` and ``resumptions`` (Rails' keys, at the end)."""
         payload = cast("dict[str, Any]", super().serialize())
-        payload["continuation"] = (
-            self._progress if self._continuation is None else self._continuation.to_dict()
-        )
+        if self._continuation is None:  # not run here: the progress goes on as it came
+            payload["continuation"] = {"completed": [], **self._progress}
+        else:
+            payload["continuation"] = self._continuation.to_dict()
         payload["resumptions"] = self.resumptions
         return cast("JobPayload", payload)
 
