@@ -182,6 +182,10 @@ class Continuable(ApplicationJob, abstract=True):
         if limit is not None and self.resumptions >= limit:
             raise ResumeLimitError(f"Job was resumed a maximum of {limit} times")
         self.retry_job(**type(self).resume_options)
+        refused = self.enqueue_error
+        if refused is not None:  # never end the run as done: the message stays with Celery
+            self.failure_reason = "unhandled"
+            raise refused from error
 
 
 def _step_body(name: str, fn: Callable[..., Any]) -> Callable[[Step], Any]:

@@ -17,6 +17,7 @@ from activejob_celery import (
     Continuable,
     ContinuationError,
     ContinuationInterrupt,
+    EnqueueError,
     InvalidStepError,
     ResumeLimitError,
     UnadvanceableCursorError,
@@ -220,3 +221,19 @@ def test_init_app_adds_the_bootstep_once() -> None:
     flag.setup(app)
     flag.setup(app)
     assert [s for s in app.steps["worker"] if s is flag.StoppingFlag] == [flag.StoppingFlag]
+
+
+class RefusedJob(Continuable, ApplicationJob):
+    def perform(self) -> None:
+        self.step("one", lambda: None)
+        self.step("two", lambda: None)
+
+    def retry_job(self, **options: Any) -> Any:  # the broker refuses the re-enqueue
+        self.enqueue_error = EnqueueError("broker down")
+        return self
+
+
+def test_a_refused_re_enqueue_fails_the_run_instead_of_losing_the_job(adapter: TestAdapter) -> None:
+    RefusedJob.perform_later()
+    with interrupt_job_after_step(RefusedJob, "one"), pytest.raises(EnqueueError, match="down"):
+        perform_enqueued_jobs()

@@ -1,8 +1,9 @@
 """A warm shutdown interrupts a continuable job at its next checkpoint; a new worker resumes it.
 
-Real ``celery worker`` subprocesses (solo, and prefork whose child gets no signal): SIGTERM in
-the middle of 1 000 items, the first worker exits without finishing them, the second resumes
-from the cursor, and every item is processed exactly once.
+Real ``celery worker`` subprocesses (solo; prefork, whose child gets no signal; threads with
+``celery control shutdown``, which sends none): the shutdown comes in the middle of 1 000
+items, the first worker exits without finishing them, the second resumes from the cursor, and
+every item is processed exactly once.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ def cont_app(aj_redis, monkeypatch):
     from tests.continuation.apps import cont_app
 
     cont_app._client = aj_redis.client  # this process's enqueues and checks use the test db
-    make_app(aj_redis.url)
-    return cont_app
+    app = make_app(aj_redis.url)
+    yield cont_app, app
+    app.close()
 
 
 def _worker(aj_redis, pool: str, concurrency: int):
@@ -48,18 +50,25 @@ def _done(aj_redis) -> int:
 
 
 @pytest.mark.extended
-@pytest.mark.parametrize(("pool", "concurrency"), [("solo", 1), ("prefork", 2)])
-def test_sigterm_mid_run_resumes_on_a_new_worker_exactly_once(
-    aj_redis, cont_app, pool, concurrency
+@pytest.mark.parametrize(
+    ("pool", "concurrency", "how"),
+    [("solo", 1, "SIGTERM"), ("prefork", 2, "SIGTERM"), ("threads", 2, "control shutdown")],
+)
+def test_a_warm_shutdown_mid_run_resumes_on_a_new_worker_exactly_once(
+    aj_redis, cont_app, pool, concurrency, how
 ):
-    job = cont_app.ItemsJob.perform_later(TOTAL, 0.01)
+    module, app = cont_app
+    job = module.ItemsJob.perform_later(TOTAL, 0.01)
     assert job.successfully_enqueued
 
     first = _worker(aj_redis, pool, concurrency)
     with first:
         first.wait_ready(timeout=60)
         wait_for(lambda: _done(aj_redis) >= 100, timeout=120)
-        first.send_signal(signal.SIGTERM)  # the main process only: a prefork child gets nothing
+        if how == "SIGTERM":
+            first.send_signal(signal.SIGTERM)  # the main process only: prefork children get none
+        else:
+            app.control.shutdown()  # a remote command: no signal at all
         wait_for(lambda: first.returncode is not None, timeout=60, message="the worker to exit")
         log = first.log_text()
     done_at_exit = _done(aj_redis)
