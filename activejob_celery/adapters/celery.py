@@ -91,13 +91,14 @@ class CeleryAdapter(QueueAdapter):
     def stopping(self, job: ApplicationJob) -> bool:
         """True once this worker began a warm or cold shutdown, in every pool process.
 
-        Continuable jobs stop at their next checkpoint and re-enqueue themselves.
+        Continuable jobs stop at their next checkpoint and re-enqueue themselves. Only a job a
+        worker runs from its message can be stopping (not an eager or direct ``perform_now``).
 
         Example:
             >>> adapter.stopping(job)                          # doctest: +SKIP
             False
         """
-        return worker_stopping()
+        return job._run_task_id is not None and worker_stopping()
 
     def enqueue(self, job: ApplicationJob) -> None:
         """Publish ``job`` to run as soon as possible (eager mode: run it now)."""

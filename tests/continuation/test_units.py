@@ -206,11 +206,14 @@ def test_a_forked_child_sees_the_shutdown_of_its_parent(clear_flag: Any) -> None
 def test_the_bootstep_clears_at_start_and_sets_at_stop(clear_flag: Any) -> None:
     adapter = CeleryAdapter(app=None)  # type: ignore[arg-type]
     step = flag.StoppingFlag.__new__(flag.StoppingFlag)
+    job = TransactionJob()
+    job._run_task_id = "a-task-id"  # run by a worker from its message
     flag.mark_stopping()
     step.start(None)
-    assert not adapter.stopping(TransactionJob())
+    assert not adapter.stopping(job)
     step.stop(None)
-    assert adapter.stopping(TransactionJob())
+    assert adapter.stopping(job)
+    assert not adapter.stopping(TransactionJob())  # perform_now, eager: never stopping
     step.start(None)
     step.terminate(None)
     assert flag.worker_stopping()
