@@ -16,6 +16,7 @@ from ..base import ApplicationJob
 from ..callbacks import around_perform
 from ..core import JobPayload
 from ..errors import (
+    Abort,
     CheckpointError,
     ConfigurationError,
     ContinuationError,
@@ -168,8 +169,8 @@ class Continuable(ApplicationJob, abstract=True):
             yield
         except ContinuationInterrupt as interrupt:
             self._resume(interrupt)
-        except ContinuationError:
-            raise
+        except (ContinuationError, Abort):
+            raise  # Abort is control flow (a halt), never an error to resume after
         except Exception as error:
             if not (type(self).resume_errors_after_advancing and continuation.advanced):
                 raise

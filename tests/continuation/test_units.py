@@ -11,6 +11,7 @@ from celery.signals import worker_shutting_down
 
 import activejob_celery
 from activejob_celery import (
+    Abort,
     ApplicationJob,
     CheckpointError,
     ConfigurationError,
@@ -240,3 +241,16 @@ def test_a_refused_re_enqueue_fails_the_run_instead_of_losing_the_job(adapter: T
     RefusedJob.perform_later()
     with interrupt_job_after_step(RefusedJob, "one"), pytest.raises(EnqueueError, match="down"):
         perform_enqueued_jobs()
+
+
+class HaltingJob(Continuable, ApplicationJob):
+    def perform(self) -> None:
+        self.step("one", lambda: None)
+        raise Abort
+
+
+def test_abort_after_progress_halts_and_is_not_resumed(adapter: TestAdapter) -> None:
+    HaltingJob.perform_later()
+    perform_enqueued_jobs()
+    assert adapter.enqueued_jobs == []
+    assert HaltingJob().perform_now() is False
