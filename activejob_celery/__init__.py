@@ -27,17 +27,24 @@ from .callbacks import (
 from .concurrency import limits_concurrency, unique
 from .config import Settings, current_settings
 from .configured_job import ConfiguredJob
+from .continuation import Continuable
 from .discarding import after_discard
 from .errors import (
     Abort,
     ActiveJobError,
+    CheckpointError,
     ConfigurationError,
+    ContinuationError,
+    ContinuationInterrupt,
     DeserializationError,
     EnqueueError,
+    InvalidStepError,
     JobInterruptedError,
     JobNotUniqueError,
     MalformedPayloadError,
+    ResumeLimitError,
     SerializationError,
+    UnadvanceableCursorError,
     UnknownJobClassError,
 )
 from .global_id import GlobalID, add_locator
@@ -98,5 +105,13 @@ __all__ = [
     "JobInterruptedError",
     "JobNotUniqueError",
     "ConfigurationError",
+    # Continuations
+    "Continuable",
+    "ContinuationError",
+    "InvalidStepError",
+    "CheckpointError",
+    "UnadvanceableCursorError",
+    "ResumeLimitError",
+    "ContinuationInterrupt",
     "__version__",
 ]

@@ -12,6 +12,7 @@ from . import discovery, internals, log_subscriber, registry, results, routing
 from .adapters import use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
+from .continuation import shutdown as continuation_shutdown
 from .errors import ConfigurationError
 from .priority_buckets import check_steps
 from .queue_order import QueueOrderFetch, QueueOrderStep, add_worker_options
@@ -63,6 +64,7 @@ def init_app(app: Celery) -> Settings:
     app.steps["consumer"].add(QueueOrderFetch)
     add_worker_options(app)
     log_subscriber.attach()
+    continuation_shutdown.setup(app)  # continuable jobs see the worker's warm shutdown
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
     from . import dead_letters, recurring, scheduler, web
 

@@ -131,3 +131,71 @@ class JobNotUniqueError(ActiveJobError):
         Traceback (most recent call last):
         activejob_celery.errors.JobNotUniqueError: ReportJob ... is not unique: ...
     """
+
+
+# --- continuations (Rails 8.1 ActiveJob::Continuation errors) ---
+
+
+class ContinuationError(ActiveJobError):
+    """Base of the errors a ``Continuable`` job raises; never resumed, always re-raised.
+
+    Example:
+        >>> class ImportJob(Continuable, ApplicationJob):     # doctest: +SKIP
+        ...     discard_on(ContinuationError)
+    """
+
+
+class InvalidStepError(ContinuationError):
+    """A step is badly named, repeated, nested, or out of the order recorded in the payload.
+
+    Example:
+        >>> self.step(1, self.validate)                      # doctest: +SKIP
+        Traceback (most recent call last):
+        activejob_celery.errors.InvalidStepError: Step '1' must be a str, found 'int'
+    """
+
+
+class CheckpointError(ContinuationError):
+    """A checkpoint was reached inside an open database transaction.
+
+    Example:
+        >>> with transaction.atomic():                        # doctest: +SKIP
+        ...     step.checkpoint()
+        Traceback (most recent call last):
+        activejob_celery.errors.CheckpointError: Cannot checkpoint job with open transactions
+    """
+
+
+class UnadvanceableCursorError(ContinuationError):
+    """``step.advance()`` on a cursor that cannot be advanced (only ``int`` cursors can).
+
+    Example:
+        >>> step.advance()                                   # doctest: +SKIP
+        Traceback (most recent call last):
+        activejob_celery.errors.UnadvanceableCursorError: Cursor class 'NoneType' does not ...
+    """
+
+
+class ResumeLimitError(ContinuationError):
+    """The job was interrupted or resumed after errors more than ``max_resumptions`` times.
+
+    Raised inside the run, so ``retry_on``/``discard_on`` can handle it.
+
+    Example:
+        >>> class ImportJob(Continuable, ApplicationJob):     # doctest: +SKIP
+        ...     max_resumptions = 10
+        ...     discard_on(ResumeLimitError)
+    """
+
+
+class ContinuationInterrupt(BaseException):
+    """Raised at a checkpoint when the worker is stopping; the job re-enqueues itself.
+
+    A ``BaseException`` (as Rails' is an ``Exception``, not a ``StandardError``), so
+    ``except Exception`` in job code does not swallow it.
+
+    Example:
+        >>> step.checkpoint()                                # doctest: +SKIP
+        Traceback (most recent call last):
+        activejob_celery.errors.ContinuationInterrupt: Interrupted at 'process', cursor 433 ...
+    """

@@ -271,6 +271,9 @@ _RECEIVERS = (
     (signals.discard, on_discard),
 )
 
+extra_receivers: list[tuple[Any, Any]] = []
+"""``(signal, receiver)`` pairs a feature adds (continuations); attached and detached with these."""
+
 
 def attach() -> None:
     """Connect the log lines to the signals, filter Celery's own lines (idempotent).
@@ -279,7 +282,7 @@ def attach() -> None:
         >>> attach()
     """
     celery_logs.install()
-    for signal, receiver in _RECEIVERS:
+    for signal, receiver in (*_RECEIVERS, *extra_receivers):
         signal.connect(
             receiver,
             weak=False,
@@ -289,7 +292,7 @@ def attach() -> None:
 
 def detach() -> None:
     """Disconnect the log lines."""
-    for signal, receiver in _RECEIVERS:
+    for signal, receiver in (*_RECEIVERS, *extra_receivers):
         signal.disconnect(
             receiver, dispatch_uid=f"activejob_celery.log.{receiver.__name__}.{signal.name}"
         )

@@ -53,6 +53,18 @@ unblocked = Signal(name="activejob.unblocked")
 """A blocked job was given a slot and published: ``job``, ``key``, ``reason``."""
 discarded_by_limit = Signal(name="activejob.discarded_by_limit")
 """A job was dropped by its limit (``reason="limit"``) or as a duplicate (``"not_unique"``)."""
+interrupt = Signal(name="activejob.interrupt")
+"""A continuable job stopped at a checkpoint: ``reason``, ``description``, ``completed_steps``,
+``current_step``."""
+resume = Signal(name="activejob.resume")
+"""A continuable job starts again where it stopped: ``description``, ``completed_steps``,
+``current_step``."""
+step_skipped = Signal(name="activejob.step_skipped")
+"""A step completed by an earlier execution was skipped: ``step`` (its name)."""
+step_started = Signal(name="activejob.step_started")
+"""A step starts, or resumes from its cursor: ``step`` (the step object)."""
+step = Signal(name="activejob.step")
+"""A step finished, was interrupted or raised: ``step``, ``interrupted``."""
 
 
 class Event:

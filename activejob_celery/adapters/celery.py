@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..canvas import retry_send_options
 from ..config import current_settings
+from ..continuation.shutdown import worker_stopping
 from ..eager import is_eager, run_eagerly
 from ..errors import EnqueueError, SerializationError
 from ..queue_priority import celery_priority
@@ -86,6 +87,18 @@ class CeleryAdapter(QueueAdapter):
         self.scheduler: Scheduler = EtaScheduler(self)
         self.direct: DirectPublisher | None = None
         """Set by the scheduled set's setup when the broker is plain Redis (the fast path)."""
+
+    def stopping(self, job: ApplicationJob) -> bool:
+        """True once this worker began a warm or cold shutdown, in every pool process.
+
+        Continuable jobs stop at their next checkpoint and re-enqueue themselves. Only a job a
+        worker runs from its message can be stopping (not an eager or direct ``perform_now``).
+
+        Example:
+            >>> adapter.stopping(job)                          # doctest: +SKIP
+            False
+        """
+        return job._run_task_id is not None and worker_stopping()
 
     def enqueue(self, job: ApplicationJob) -> None:
         """Publish ``job`` to run as soon as possible (eager mode: run it now)."""

@@ -20,6 +20,7 @@ from .assertions import (
     expect_no_performed_jobs,
     expect_performed_jobs,
 )
+from .continuations import interrupt_job_after_step, interrupt_job_during_step
 from .matching import (
     JobMatch,
     assert_enqueued_with,
@@ -66,6 +67,9 @@ __all__ = [
     "expect_enqueued_with",
     "expect_performed_with",
     "JobMatch",
+    # Continuations (Rails Continuation::TestHelper)
+    "interrupt_job_during_step",
+    "interrupt_job_after_step",
     # unittest
     "TestHelper",
     "ActiveJobTestMixin",

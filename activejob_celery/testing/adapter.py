@@ -23,6 +23,8 @@ Record = dict[str, Any]
 ``queue``, ``priority`` and ``at``."""
 
 PAYLOAD_KEYS: tuple[str, ...] = tuple(JobPayload.__annotations__)
+OPTIONAL_PAYLOAD_KEYS: tuple[str, ...] = ("continuation", "resumptions")
+"""Payload keys only some jobs write (``Continuable``); a record keeps them for the next run."""
 
 
 class TestAdapter(QueueAdapter):
@@ -54,6 +56,9 @@ class TestAdapter(QueueAdapter):
         self.reject: JobFilter = None
         self.queue: str | None = None
         self.at: float | None = None
+        self.stopping: bool | Callable[[Any], bool | str] = False
+        """Rails ``stopping``: continuable jobs stop at checkpoints while true (a callable gets the
+        job; a string it returns is the reason logged)."""
         self._depth = 0
 
     def enqueue(self, job: ApplicationJob) -> None:
@@ -241,5 +246,6 @@ def instantiate(record: Record) -> ApplicationJob:
     job_class: type[ApplicationJob] = record["job"]
     job = job_class.__new__(job_class)
     job.__init__()  # type: ignore[misc]
-    job.load_payload({key: record[key] for key in PAYLOAD_KEYS if key in record})  # type: ignore[arg-type]
+    keys = (*PAYLOAD_KEYS, *OPTIONAL_PAYLOAD_KEYS)
+    job.load_payload({key: record[key] for key in keys if key in record})  # type: ignore[arg-type]
     return job
