@@ -163,6 +163,8 @@ def begin_run(job: ApplicationJob, app: Any, payload: Any) -> bool:
         ...     perform_now(job)
     """
     limit, rule = rules(job)
+    if rule is not None and job._skip_unique:
+        rule = None  # Job.set(unique=False): no unique mode applies, while_executing included
     if limit is None and rule is None:
         return True
     store = store_for_app(app)
@@ -218,6 +220,8 @@ def end_run(job: ApplicationJob, app: Any) -> None:
     if limit is not None:
         key = limit.key_for(job)
         unblock(store, store.release(key, job.job_id), None, app=app, key=key)
+    if rule is not None and job._skip_unique:
+        rule = None  # it took no unique lock
     if rule is not None and (
         rule.until == "while_executing" or (finished and rule.until == "executed")
     ):
