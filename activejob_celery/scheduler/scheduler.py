@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EnqueueError
-from .entries import encode_direct, encode_envelope, member_for
+from .entries import encode_direct, encode_envelope, encode_gated, member_for
 
 if TYPE_CHECKING:
     from ..adapters.celery import CeleryAdapter
@@ -93,8 +93,40 @@ class RedisScheduler:
             value = encode_envelope(
                 job.job_name, out.task_id, job.queue_name, out.priority, out.payload, out.reprs
             )
+        gate = slot_gate(job)
+        if gate is not None:  # its slot is taken when due, by the release script
+            value = encode_gated(gate, {"payload": out.payload}, value)
         return member_for(job.job_id, out.task_id), value, timestamp
 
     def __repr__(self) -> str:
         mode = "direct" if self.builder is not None else "through Celery"
         return f"<RedisScheduler {self.scheduled.key} {mode}>"
+
+
+def slot_gate(job: ApplicationJob) -> dict[str, Any] | None:
+    """The concurrency slot a scheduled ``job`` takes when it becomes due (None: no limit).
+
+    Only ``on_conflict="block"`` limits are taken at release; a ``"discard"`` one is checked
+    when a worker receives the job, where ``after_discard`` can run.
+
+    Example:
+        >>> slot_gate(SyncAccountJob(42))                       # doctest: +SKIP
+        {'key': 'SyncAccountJob/42', 'job_id': '...', 'to': 1, 'duration': 180.0, ...}
+    """
+    limit = getattr(type(job), "_concurrency_limit", None)
+    if limit is None or limit.on_conflict != "block":
+        return None
+    try:
+        key = limit.key_for(job)
+    except Exception as error:
+        raise EnqueueError(
+            f"Error while scheduling {job.job_name}: its concurrency key failed: {error}"
+        ) from error
+    return {
+        "key": key,
+        "job_id": job.job_id,
+        "to": limit.to,
+        "duration": limit.duration,
+        "limit": f"{limit.to}:{float(limit.duration)!r}",
+        "priority": job.priority or 0,
+    }
