@@ -16,6 +16,7 @@ from celery import Celery
 from celery.signals import task_received
 
 from activejob_celery import ApplicationJob, limits_concurrency, retry_on
+from activejob_celery.cli.stats import collect_stats
 from activejob_celery.concurrency import store_for_app, unblock
 from activejob_celery.scheduler import scheduled_set_for
 from activejob_celery.scheduler.entries import decode_value, encode_gated, ungated
@@ -88,6 +89,7 @@ def test_a_due_job_over_its_limit_waits_in_redis_then_runs_by_priority(
     assert (release.released, release.blocked) == (0, 2)
     assert scheduled_set_for(due_app).count() == 0 and store.blocked_count() == 2
     assert queued(aj_redis.client, "default") == {}  # nothing for a worker to prefetch
+    assert collect_stats(due_app)["blocked"] == 2  # jobs stats counts them
     [state] = store.keys_in_use(FullJob.job_name)
     assert [(entry["job_class"], entry["priority"]) for entry in state.blocked] == [
         (FullJob.job_name, -1),
