@@ -69,10 +69,13 @@ class EndOfRun:
 
     def _add(self, item: tuple[Any, tuple[Any, ...], Then | None]) -> None:
         if self._pid != os.getpid():
-            # A fork: the parent's queue and thread stay there (its lock may even be held).
-            self._cond, self._items, self._busy = threading.Condition(), [], False
-            self._pid = os.getpid()
-            threading.Thread(target=self._run, name="activejob-end-of-run", daemon=True).start()
+            with _start_lock:  # the first write of this process starts the thread, once
+                if self._pid != os.getpid():
+                    # A fork: the parent's queue and thread stay there (its lock may be held).
+                    self._cond, self._items, self._busy = threading.Condition(), [], False
+                    name = "activejob-end-of-run"
+                    threading.Thread(target=self._run, name=name, daemon=True).start()
+                    self._pid = os.getpid()
         with self._cond:
             self._items.append(item)
             self._cond.notify_all()
@@ -130,6 +133,16 @@ def _call_loading(script: Any, args: tuple[Any, ...]) -> Any:
 
 _writers: weakref.WeakKeyDictionary[Any, EndOfRun] = weakref.WeakKeyDictionary()
 _writers_lock = threading.Lock()
+_start_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread of the parent may have held them at the fork: the child's are new.
+    global _writers_lock, _start_lock
+    _writers_lock, _start_lock = threading.Lock(), threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def end_of_run_for(client: Any) -> EndOfRun:

@@ -78,3 +78,21 @@ def test_a_runs_release_and_unlock_do_not_wait_for_redis(aj_app: Celery, monkeyp
     held.set()
     flush_all(30)
     assert store.keys_in_use() == [] and store.lock_holder(lock) is None
+
+
+def test_first_writes_from_many_threads_at_once_all_arrive(aj_redis: Any) -> None:
+    writes = EndOfRun(aj_redis.client)
+    start = threading.Barrier(8)
+
+    def write(n: int) -> None:
+        start.wait()
+        for i in range(50):
+            writes.command("RPUSH", "all", f"{n}:{i}")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert writes.flush(30)
+    assert aj_redis.client.llen("all") == 400
