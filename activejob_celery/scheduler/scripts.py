@@ -41,12 +41,14 @@ local function pushes(v)
   return out
 end
 
--- "G" values: <len>:<gate json><len>:<parked json><D or E value>. The job takes its
--- concurrency slot as it becomes ready (Solid Queue); with the key full it is parked among the
--- key's blocked jobs (as the concurrency ACQUIRE script parks one). Returns the inner value,
--- false once parked, nil when malformed.
-local blocked = {}
-local function gate(v)
+-- "G" values: <len>:<gate json><len>:<parked json><D or E value>. A job whose duplicate is
+-- running (its while_executing lock, "running", held by another job) is put off by "delay"
+-- seconds and stays here; a job with a limit ("key") takes its concurrency slot as it becomes
+-- ready (Solid Queue), or, with the key full, is parked among the key's blocked jobs (as the
+-- concurrency ACQUIRE script parks one). Returns the inner value, true when put off, false
+-- once parked, nil when malformed.
+local blocked, later = {}, {}
+local function gate(v, member)
   local fields, pos = {}, 2
   for f = 1, 2 do
     local colon = string.find(v, ':', pos, true)
@@ -57,11 +59,20 @@ local function gate(v)
     pos = colon + len + 1
   end
   local ok, spec = pcall(cjson.decode, fields[1])
-  if not ok or type(spec) ~= 'table' then return nil end
-  local key, id, lim = spec['key'], spec['job_id'], spec['limit']
+  if not ok or type(spec) ~= 'table' or type(spec['job_id']) ~= 'string' then return nil end
+  local id, running = spec['job_id'], spec['running']
+  if type(running) == 'string' then
+    local holder = redis.call('GET', running)
+    if holder and holder ~= id then
+      later[#later + 1] = tonumber(now) + (tonumber(spec['delay']) or 2)
+      later[#later + 1] = member
+      return true
+    end
+  end
+  local key, lim = spec['key'], spec['limit']
+  if key == nil then return string.sub(v, pos) end
   local to, duration = tonumber(spec['to']), tonumber(spec['duration'])
-  if type(key) ~= 'string' or type(id) ~= 'string' or type(lim) ~= 'string'
-      or not to or not duration then
+  if type(key) ~= 'string' or type(lim) ~= 'string' or not to or not duration then
     return nil
   end
   local slots, payloads = cprefix .. ':slots:' .. key, cprefix .. ':payloads'
@@ -74,8 +85,8 @@ local function gate(v)
   end
   if redis.call('HEXISTS', payloads, id) == 0 then
     local seq = redis.call('INCR', cprefix .. ':seq')
-    local member = string.format('%020d', seq) .. ':' .. id
-    redis.call('ZADD', cprefix .. ':blocked:' .. key, tonumber(spec['priority']) or 0, member)
+    local entry = string.format('%020d', seq) .. ':' .. id
+    redis.call('ZADD', cprefix .. ':blocked:' .. key, tonumber(spec['priority']) or 0, entry)
     redis.call('HSET', payloads, id, fields[2])
   end
   blocked[#blocked + 1] = id
@@ -105,12 +116,14 @@ local function take(members)
     local stored = values[i]
     local v = stored
     if v and string.byte(v, 1) == 71 then
-      local inner = gate(v)
-      if inner == false then v = false elseif inner then v = inner end
+      local inner = gate(v, member)
+      if inner ~= nil then v = inner end
     end
     local parsed = nil
-    if v and direct and string.byte(v, 1) == 68 then parsed = pushes(v) end
-    if v == false then
+    if type(v) == 'string' and direct and string.byte(v, 1) == 68 then parsed = pushes(v) end
+    if v == true then
+      -- put off: it stays, with its entry, under the later score given by gate
+    elseif v == false then
       done[#done + 1] = member
     elseif parsed then
       for j = 1, #parsed, 2 do
@@ -145,15 +158,20 @@ if #done > 0 then
   end
 end
 each_chunk(claim_args, 2000, function(...) redis.call('ZADD', claims, ...) end)
+each_chunk(later, 2000, function(...) redis.call('ZADD', scheduled, ...) end)
+for i = 2, #later, 2 do
+  redis.call('ZREM', claims, later[i])
+end
 
 local nxt = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
-local result = {pushed, nxt[2] or false, blocked}
+local result = {pushed, nxt[2] or false, blocked, #later / 2}
 for _, item in ipairs(handed) do result[#result + 1] = item end
 return result
 """
 """Push due ``D`` entries onto their broker lists, claim the rest with a lease; a ``G`` entry
-first takes its concurrency slot or is parked as blocked. Returns ``[pushed, next score or nil,
-[job id, key, ...] parked, member, value, member, value, ...]`` for the claimed ones."""
+is first put off (a duplicate is running) or takes its concurrency slot or is parked as blocked.
+Returns ``[pushed, next score or nil, [job id, key, ...] parked, put off, member, value,
+member, value, ...]`` for the claimed ones."""
 
 ADD = """
 -- KEYS: scheduled zset, entries hash; ARGV: member, value, run time, member, value, ...

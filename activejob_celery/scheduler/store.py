@@ -34,6 +34,8 @@ class Release:
     failed: int = 0
     blocked: int = 0
     """Due jobs parked as blocked: their concurrency key had no free slot."""
+    put_off: int = 0
+    """Due ``while_executing`` jobs left waiting a little longer: a duplicate was running."""
 
 
 class ScheduledSet(ScheduledInspection):
@@ -62,6 +64,8 @@ class ScheduledSet(ScheduledInspection):
         self.batch_size = min(settings.scheduler_batch_size, scripts.MAX_BATCH)
         self.concurrency_prefix = settings.key("concurrency")
         """Where a gated entry takes its slot (the lock store's keys, same Redis)."""
+        self.unique_prefix = settings.key("unique")
+        """Where a gated entry finds the run lock of a ``while_executing`` duplicate."""
         self._add = client.register_script(scripts.ADD)
         self._release = client.register_script(scripts.RELEASE)
         self._ack = client.register_script(scripts.ACK)
@@ -119,10 +123,10 @@ class ScheduledSet(ScheduledInspection):
                 "Blocked job_id %s by its concurrency limit as it became due: %s has no free slot",
                 blocked[i].decode(), blocked[i + 1].decode(),
             )  # fmt: skip
-        handed = [(reply[i].decode(), reply[i + 1]) for i in range(3, len(reply), 2)]
+        handed = [(reply[i].decode(), reply[i + 1]) for i in range(4, len(reply), 2)]
         published, failed = self._publish(handed) if handed else (0, 0)
         next_at = float(next_score) if next_score else None
-        return Release(pushed + published, next_at, failed, len(blocked) // 2)
+        return Release(pushed + published, next_at, failed, len(blocked) // 2, int(reply[3]))
 
     def _publish(self, handed: list[tuple[str, bytes]]) -> tuple[int, int]:
         done: list[str] = []

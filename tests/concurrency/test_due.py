@@ -15,7 +15,7 @@ import pytest
 from celery import Celery
 from celery.signals import task_received
 
-from activejob_celery import ApplicationJob, limits_concurrency, retry_on
+from activejob_celery import ApplicationJob, limits_concurrency, retry_on, unique
 from activejob_celery.cli.stats import collect_stats
 from activejob_celery.concurrency import store_for_app, unblock
 from activejob_celery.scheduler import scheduled_set_for
@@ -142,3 +142,31 @@ def test_gated_values_round_trip_and_reject_truncation() -> None:
     assert decode_value(gated)["id"] == "1"
     with pytest.raises(ValueError):
         ungated(gated[:8])
+
+
+def test_a_due_while_executing_job_stays_in_the_set_while_its_duplicate_runs(
+    aj_app: Celery, aj_redis: Any
+) -> None:
+    class SerialJob(ApplicationJob):
+        unique(until="while_executing")
+
+        def perform(self, n: int) -> None: ...
+
+    store = store_for_app(aj_app)
+    assert store is not None and SerialJob._uniqueness is not None
+    lock = SerialJob._uniqueness.key_for(SerialJob(1))
+    assert store.lock(lock, "running-duplicate", 60)  # a duplicate runs
+    job = SerialJob.set(wait=0.2).perform_later(1)
+    bypass = SerialJob.set(wait=0.2, unique=False).perform_later(1)  # not held back
+    assert job and bypass
+    time.sleep(0.3)
+    scheduled = scheduled_set_for(aj_app)
+    release = scheduled.release()
+    assert (release.released, release.put_off) == (1, 1)
+    assert sum(len(m) for m in queued(aj_redis.client, "default").values()) == 1
+    [waiting] = scheduled.list()
+    assert waiting.job_id == job.job_id and waiting.run_at.timestamp() > time.time() + 1
+    store.unlock(lock, "running-duplicate")
+    release = scheduled.release(now=time.time() + 3)
+    assert (release.released, release.put_off) == (1, 0)
+    assert scheduled.count() == 0
