@@ -34,6 +34,9 @@ logger = logging.getLogger("activejob_celery.end_of_run")
 Then = Callable[[Any], None]
 """Called with the write's reply, in the writer thread."""
 
+IDLE_STOP = 30.0
+"""Seconds without writes after which the thread stops (the next write starts a new one)."""
+
 
 class EndOfRun:
     """Writes queued by runs, sent in batches (one pipeline each) by a thread per process.
@@ -49,6 +52,7 @@ class EndOfRun:
         self._cond = threading.Condition()
         self._items: list[tuple[Any, tuple[Any, ...], Then | None]] = []
         self._busy = False
+        self._alive = False
 
     def command(self, *command: Any, then: Then | None = None) -> None:
         """Queue one Redis command (``then`` gets its reply)."""
@@ -69,22 +73,27 @@ class EndOfRun:
 
     def _add(self, item: tuple[Any, tuple[Any, ...], Then | None]) -> None:
         if self._pid != os.getpid():
-            with _start_lock:  # the first write of this process starts the thread, once
+            with _start_lock:
                 if self._pid != os.getpid():
                     # A fork: the parent's queue and thread stay there (its lock may be held).
                     self._cond, self._items, self._busy = threading.Condition(), [], False
-                    name = "activejob-end-of-run"
-                    threading.Thread(target=self._run, name=name, daemon=True).start()
+                    self._alive = False
                     self._pid = os.getpid()
         with self._cond:
             self._items.append(item)
+            if not self._alive:  # none yet, or it stopped when idle
+                self._alive = True
+                name = "activejob-end-of-run"
+                threading.Thread(target=self._run, name=name, daemon=True).start()
             self._cond.notify_all()
 
     def _run(self) -> None:
         cond = self._cond
         while True:
             with cond:
-                cond.wait_for(lambda: bool(self._items))
+                if not cond.wait_for(lambda: bool(self._items), IDLE_STOP):
+                    self._alive = False  # the next write starts another
+                    return
                 items, self._items, self._busy = self._items, [], True
             try:
                 self._send(items)

@@ -13,6 +13,7 @@ from activejob_celery import ApplicationJob, limits_concurrency, unique
 from activejob_celery.concurrency import store_for_app
 from activejob_celery.concurrency.gate import begin_run, end_run
 from activejob_celery.end_of_run import EndOfRun, end_of_run_for, flush_all
+from tests.support.worker import wait_for
 
 
 def test_writes_are_sent_in_order_and_replies_handed_back(aj_redis: Any) -> None:
@@ -96,3 +97,26 @@ def test_first_writes_from_many_threads_at_once_all_arrive(aj_redis: Any) -> Non
         thread.join(30)
     assert writes.flush(30)
     assert aj_redis.client.llen("all") == 400
+
+
+def test_an_idle_writer_thread_stops_and_the_next_write_starts_one(
+    aj_redis: Any, monkeypatch: Any
+) -> None:
+    from activejob_celery import end_of_run
+
+    monkeypatch.setattr(end_of_run, "IDLE_STOP", 0.1)
+    writes = EndOfRun(aj_redis.client)
+
+    def writers() -> int:
+        return sum(
+            1
+            for thread in threading.enumerate()
+            if thread.name == "activejob-end-of-run" and thread._target.__self__ is writes  # type: ignore[attr-defined]
+        )
+
+    writes.command("SET", "first", "1")
+    assert writes.flush(30) and writers() == 1
+    wait_for(lambda: writers() == 0, timeout=30)
+    writes.command("SET", "second", "1")
+    assert writes.flush(30)
+    assert aj_redis.client.mget("first", "second") == [b"1", b"1"]
