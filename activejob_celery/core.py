@@ -156,6 +156,8 @@ class JobCore:
         if self.result_id is not None:
             # Only a retry carries it (where the result goes); first payloads keep Rails' keys.
             cast("dict[str, Any]", payload)["result_id"] = self.result_id
+        if self._skip_unique:  # Job.set(unique=False): the worker's while_executing check too
+            cast("dict[str, Any]", payload)["unique"] = False
         return payload
 
     def serialized_arguments(self) -> list[Any]:
@@ -175,6 +177,7 @@ class JobCore:
         self.job_id = payload["job_id"]
         self.provider_job_id = payload.get("provider_job_id")
         self.result_id = cast("dict[str, Any]", payload).get("result_id")
+        self._skip_unique = cast("dict[str, Any]", payload).get("unique") is False
         self._queue_name = payload["queue_name"]
         self._priority = payload.get("priority")
         self.arguments = []

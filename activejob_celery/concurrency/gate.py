@@ -163,6 +163,8 @@ def begin_run(job: ApplicationJob, app: Any, payload: Any) -> bool:
         ...     perform_now(job)
     """
     limit, rule = rules(job)
+    if rule is not None and job._skip_unique:
+        rule = None  # Job.set(unique=False): no unique mode applies, while_executing included
     if limit is None and rule is None:
         return True
     store = store_for_app(app)
@@ -215,13 +217,28 @@ def end_run(job: ApplicationJob, app: Any) -> None:
     store = store_for_app(app)
     if store is None:
         return
+    # In a worker the writes leave the run's path: the end-of-run writer sends them (batched).
+    later = job._run_task_id is not None
     if limit is not None:
         key = limit.key_for(job)
-        unblock(store, store.release(key, job.job_id), None, app=app, key=key)
+        if later:
+            store.release_later(key, job.job_id, lambda parked: _unblock(store, parked, app, key))
+        else:
+            _unblock(store, store.release(key, job.job_id), app, key)
+    if rule is not None and job._skip_unique:
+        rule = None  # it took no unique lock
     if rule is not None and (
         rule.until == "while_executing" or (finished and rule.until == "executed")
     ):
-        store.unlock(rule.key_for(job), job.job_id)
+        if later:
+            store.unlock_later(rule.key_for(job), job.job_id)
+        else:
+            store.unlock(rule.key_for(job), job.job_id)
+
+
+def _unblock(store: LockStore, parked: list[dict[str, Any]], app: Any, key: str) -> None:
+    if parked:
+        unblock(store, parked, None, app=app, key=key)
 
 
 def _acquire(

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..end_of_run import end_of_run_for
 from . import scripts
 
 if TYPE_CHECKING:
@@ -113,6 +115,17 @@ class LockStore:
         reply = self._release(keys=[*self._keys(key), self.handed_key], args=args)
         return [json.loads(raw) for raw in reply]
 
+    def release_later(self, key: str, job_id: str, then: Callable[[list[Any]], None]) -> None:
+        """:meth:`release`, sent by the end-of-run writer; ``then`` gets the parked messages."""
+        now = time.time()
+        args = [repr(now), job_id, key, repr(now + HANDED_LEASE)]
+        end_of_run_for(self.client).script(
+            self._release,
+            [*self._keys(key), self.handed_key],
+            args,
+            then=lambda reply: then([json.loads(raw) for raw in reply]),
+        )
+
     def handed_over(self, job_ids: list[str]) -> None:
         """Forget unblocked jobs once published (or kept as dead letters): see :meth:`release`."""
         if job_ids:
@@ -188,6 +201,12 @@ class LockStore:
     def unlock(self, key: str, job_id: str) -> bool:
         """Delete the unique lock ``key`` if ``job_id`` holds it."""
         return bool(self._unique_release(keys=[f"{self.unique_prefix}:{key}"], args=[job_id]))
+
+    def unlock_later(self, key: str, job_id: str) -> None:
+        """:meth:`unlock`, sent by the end-of-run writer (nothing waits for it)."""
+        end_of_run_for(self.client).script(
+            self._unique_release, [f"{self.unique_prefix}:{key}"], [job_id]
+        )
 
     def lock_holder(self, key: str) -> str | None:
         """The job id holding the unique lock ``key``, if any."""

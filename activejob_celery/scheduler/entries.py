@@ -7,6 +7,11 @@ of two kinds, told apart by the first byte:
   ``<len>:<list key><len>:<message>``. The release script pushes them onto the lists as they are.
 * ``E`` (envelope): JSON ``{"task", "id", "queue", "priority", "argsrepr", "kwargsrepr",
   "payload"}``, published through Celery by the poller (brokers that are not this database).
+
+Either may be wrapped in a ``G`` (gated) value, ``G<len>:<gate><len>:<parked><D or E value>``,
+for a job with ``limits_concurrency``: the release script takes the job's slot as it becomes
+due (``gate`` is JSON: ``key``, ``job_id``, ``to``, ``duration``, ``limit``, ``priority``), or
+parks ``parked`` (JSON ``{"payload": ...}``) among the key's blocked jobs when it is full.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ _decompress: Callable[[bytes, str], bytes] = kombu_decompress
 
 DIRECT = b"D"
 ENVELOPE = b"E"
+GATED = b"G"
 
 
 def member_for(job_id: str, provider_job_id: str) -> str:
@@ -80,6 +86,31 @@ def encode_envelope(
     return ENVELOPE + json.dumps(envelope, separators=(",", ":")).encode()
 
 
+def encode_gated(gate: dict[str, Any], parked: dict[str, Any], value: bytes) -> bytes:
+    """A ``G`` value: the slot to take when due (``gate``), what to park if none is free, ``value``.
+
+    Example:
+        >>> encode_gated({"key": "K"}, {"payload": {}}, b"E{}")
+        b'G11:{"key":"K"}14:{"payload":{}}E{}'
+    """
+    spec = json.dumps(gate, separators=(",", ":")).encode()
+    blocked = json.dumps(parked, separators=(",", ":")).encode()
+    return b"".join([GATED, b"%d:" % len(spec), spec, b"%d:" % len(blocked), blocked, value])
+
+
+def ungated(value: bytes) -> bytes:
+    """The ``D`` or ``E`` value inside a ``G`` value (any other value as it is); ValueError."""
+    if value[:1] != GATED:
+        return value
+    position = 1
+    for _ in range(2):
+        colon = value.index(b":", position)
+        position = colon + 1 + int(value[position:colon])
+        if position > len(value):
+            raise ValueError("truncated gated scheduled entry")
+    return value[position:]
+
+
 def decode_value(value: bytes) -> dict[str, Any]:
     """Either kind of value as an envelope dict (``task``, ``id``, ``queue``, ``priority``, ...).
 
@@ -88,6 +119,7 @@ def decode_value(value: bytes) -> dict[str, Any]:
     Raises:
         ValueError: the value is not a scheduled entry this version wrote.
     """
+    value = ungated(value)
     if value[:1] == ENVELOPE:
         envelope = json.loads(value[1:])
         if not isinstance(envelope, dict) or not {"task", "id", "payload"} <= set(envelope):

@@ -112,7 +112,8 @@ class Poller:
                 if self._failing_since is not None:
                     logger.info("Scheduler reconnected to Redis")
                     self._failing_since = None
-                full = result.released + result.failed >= self.scheduled.batch_size
+                done = result.released + result.failed + result.blocked + result.put_off
+                full = done >= self.scheduled.batch_size
                 if not full or self._stopping.is_set():
                     break
         except RedisError as error:

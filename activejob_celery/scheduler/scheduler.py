@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EnqueueError
-from .entries import encode_direct, encode_envelope, member_for
+from .entries import encode_direct, encode_envelope, encode_gated, member_for
 
 if TYPE_CHECKING:
     from ..adapters.celery import CeleryAdapter
@@ -93,8 +93,54 @@ class RedisScheduler:
             value = encode_envelope(
                 job.job_name, out.task_id, job.queue_name, out.priority, out.payload, out.reprs
             )
+        gate = release_gate(job, self.scheduled.unique_prefix)
+        if gate is not None:  # checked when due, by the release script
+            value = encode_gated(gate, {"payload": out.payload}, value)
         return member_for(job.job_id, out.task_id), value, timestamp
 
     def __repr__(self) -> str:
         mode = "direct" if self.builder is not None else "through Celery"
         return f"<RedisScheduler {self.scheduled.key} {mode}>"
+
+
+PUT_OFF_DELAY = 2.0
+"""Seconds a due ``while_executing`` job waits again when its duplicate is running (as
+:data:`~activejob_celery.concurrency.gate.WHILE_EXECUTING_DELAY`)."""
+
+
+def release_gate(job: ApplicationJob, unique_prefix: str) -> dict[str, Any] | None:
+    """What the release script checks when a scheduled ``job`` becomes due (None: nothing).
+
+    ``limits_concurrency(on_conflict="block")``: the slot it takes, or it is parked as blocked.
+    ``unique(until="while_executing")``: the run lock of a duplicate; while another job holds
+    it, the job stays in the scheduled set :data:`PUT_OFF_DELAY` seconds more (a worker still
+    takes the lock itself when the job runs). A ``"discard"`` limit is checked when a worker
+    receives the job, where ``after_discard`` can run.
+
+    Example:
+        >>> release_gate(SyncAccountJob(42), "activejob:unique")   # doctest: +SKIP
+        {'job_id': '...', 'key': 'SyncAccountJob/42', 'to': 1, 'duration': 180.0, ...}
+    """
+    kind = type(job)
+    limit = getattr(kind, "_concurrency_limit", None)
+    rule = getattr(kind, "_uniqueness", None)
+    gate: dict[str, Any] = {}
+    try:
+        if rule is not None and rule.until == "while_executing" and not job._skip_unique:
+            gate.update(running=f"{unique_prefix}:{rule.key_for(job)}", delay=PUT_OFF_DELAY)
+        if limit is not None and limit.on_conflict == "block":
+            gate.update(
+                key=limit.key_for(job),
+                to=limit.to,
+                duration=limit.duration,
+                limit=f"{limit.to}:{float(limit.duration)!r}",
+                priority=job.priority or 0,
+            )
+    except Exception as error:
+        raise EnqueueError(
+            f"Error while scheduling {job.job_name}: its concurrency or unique key failed: {error}"
+        ) from error
+    if not gate:
+        return None
+    gate["job_id"] = job.job_id
+    return gate

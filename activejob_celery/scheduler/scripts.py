@@ -8,10 +8,12 @@ MAX_BATCH = 5000
 RELEASE = """
 -- KEYS: scheduled zset, entries hash, claims zset
 -- ARGV: now, limit, lease deadline, direct ("1": this poller may push ready-made messages),
---       then optionally explicit members (run now) instead of the due range.
+--       the concurrency keys' prefix, then optionally explicit members (run now) instead of
+--       the due range.
 local scheduled, entries, claims = KEYS[1], KEYS[2], KEYS[3]
 local now, limit, deadline = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local direct = ARGV[4] == '1'
+local cprefix = ARGV[5]
 
 local function each_chunk(list, size, fn)
   for i = 1, #list, size do
@@ -39,9 +41,62 @@ local function pushes(v)
   return out
 end
 
+-- "G" values: <len>:<gate json><len>:<parked json><D or E value>. A job whose duplicate is
+-- running (its while_executing lock, "running", held by another job) is put off by "delay"
+-- seconds and stays here; a job with a limit ("key") takes its concurrency slot as it becomes
+-- ready (Solid Queue), or, with the key full, is parked among the key's blocked jobs (as the
+-- concurrency ACQUIRE script parks one). Returns the inner value, true when put off, false
+-- once parked, nil when malformed.
+local blocked, later = {}, {}
+local function gate(v, member)
+  local fields, pos = {}, 2
+  for f = 1, 2 do
+    local colon = string.find(v, ':', pos, true)
+    if not colon then return nil end
+    local len = tonumber(string.sub(v, pos, colon - 1))
+    if not len or colon + len > #v then return nil end
+    fields[f] = string.sub(v, colon + 1, colon + len)
+    pos = colon + len + 1
+  end
+  local ok, spec = pcall(cjson.decode, fields[1])
+  if not ok or type(spec) ~= 'table' or type(spec['job_id']) ~= 'string' then return nil end
+  local id, running = spec['job_id'], spec['running']
+  if type(running) == 'string' then
+    local holder = redis.call('GET', running)
+    if holder and holder ~= id then
+      later[#later + 1] = tonumber(now) + (tonumber(spec['delay']) or 2)
+      later[#later + 1] = member
+      return true
+    end
+  end
+  local key, lim = spec['key'], spec['limit']
+  if key == nil then return string.sub(v, pos) end
+  local to, duration = tonumber(spec['to']), tonumber(spec['duration'])
+  if type(key) ~= 'string' or type(lim) ~= 'string' or not to or not duration then
+    return nil
+  end
+  local slots, payloads = cprefix .. ':slots:' .. key, cprefix .. ':payloads'
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+  redis.call('HSET', cprefix .. ':limits', key, lim)
+  redis.call('SADD', cprefix .. ':keys', key)
+  if redis.call('ZSCORE', slots, id) or redis.call('ZCARD', slots) < to then
+    redis.call('ZADD', slots, tonumber(now) + duration, id)
+    return string.sub(v, pos)
+  end
+  if redis.call('HEXISTS', payloads, id) == 0 then
+    local seq = redis.call('INCR', cprefix .. ':seq')
+    local entry = string.format('%020d', seq) .. ':' .. id
+    redis.call('ZADD', cprefix .. ':blocked:' .. key, tonumber(spec['priority']) or 0, entry)
+    redis.call('HSET', payloads, id, fields[2])
+  end
+  blocked[#blocked + 1] = id
+  blocked[#blocked + 1] = key
+  return false
+end
+
 local recovered, due = {}, {}
-if #ARGV > 4 then
-  for i = 5, #ARGV do
+if #ARGV > 5 then
+  for i = 6, #ARGV do
     if redis.call('ZSCORE', scheduled, ARGV[i]) then due[#due + 1] = ARGV[i] end
   end
 else
@@ -58,10 +113,19 @@ local function take(members)
   if #members == 0 then return end
   local values = redis.call('HMGET', entries, unpack(members))
   for i, member in ipairs(members) do
-    local v = values[i]
+    local stored = values[i]
+    local v = stored
+    if v and string.byte(v, 1) == 71 then
+      local inner = gate(v, member)
+      if inner ~= nil then v = inner end
+    end
     local parsed = nil
-    if v and direct and string.byte(v, 1) == 68 then parsed = pushes(v) end
-    if parsed then
+    if type(v) == 'string' and direct and string.byte(v, 1) == 68 then parsed = pushes(v) end
+    if v == true then
+      -- put off: it stays, with its entry, under the later score given by gate
+    elseif v == false then
+      done[#done + 1] = member
+    elseif parsed then
       for j = 1, #parsed, 2 do
         local key = parsed[j]
         if not lists[key] then lists[key] = {}; order[#order + 1] = key end
@@ -72,7 +136,7 @@ local function take(members)
       done[#done + 1] = member
     elseif v then
       handed[#handed + 1] = member
-      handed[#handed + 1] = v
+      handed[#handed + 1] = stored
       claim_args[#claim_args + 1] = deadline
       claim_args[#claim_args + 1] = member
     else
@@ -94,14 +158,20 @@ if #done > 0 then
   end
 end
 each_chunk(claim_args, 2000, function(...) redis.call('ZADD', claims, ...) end)
+each_chunk(later, 2000, function(...) redis.call('ZADD', scheduled, ...) end)
+for i = 2, #later, 2 do
+  redis.call('ZREM', claims, later[i])
+end
 
 local nxt = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
-local result = {pushed, nxt[2] or false}
+local result = {pushed, nxt[2] or false, blocked, #later / 2}
 for _, item in ipairs(handed) do result[#result + 1] = item end
 return result
 """
-"""Push due ``D`` entries onto their broker lists, claim the rest with a lease; returns
-``[pushed, next score or nil, member, value, member, value, ...]`` for the claimed ones."""
+"""Push due ``D`` entries onto their broker lists, claim the rest with a lease; a ``G`` entry
+is first put off (a duplicate is running) or takes its concurrency slot or is parked as blocked.
+Returns ``[pushed, next score or nil, [job id, key, ...] parked, put off, member, value,
+member, value, ...]`` for the claimed ones."""
 
 ADD = """
 -- KEYS: scheduled zset, entries hash; ARGV: member, value, run time, member, value, ...

@@ -32,6 +32,10 @@ class Release:
     released: int
     next_at: float | None
     failed: int = 0
+    blocked: int = 0
+    """Due jobs parked as blocked: their concurrency key had no free slot."""
+    put_off: int = 0
+    """Due ``while_executing`` jobs left waiting a little longer: a duplicate was running."""
 
 
 class ScheduledSet(ScheduledInspection):
@@ -58,6 +62,10 @@ class ScheduledSet(ScheduledInspection):
         self.claims_key = settings.key("scheduled", "claims")
         self.lease = settings.scheduler_lease
         self.batch_size = min(settings.scheduler_batch_size, scripts.MAX_BATCH)
+        self.concurrency_prefix = settings.key("concurrency")
+        """Where a gated entry takes its slot (the lock store's keys, same Redis)."""
+        self.unique_prefix = settings.key("unique")
+        """Where a gated entry finds the run lock of a ``while_executing`` duplicate."""
         self._add = client.register_script(scripts.ADD)
         self._release = client.register_script(scripts.RELEASE)
         self._ack = client.register_script(scripts.ACK)
@@ -105,14 +113,20 @@ class ScheduledSet(ScheduledInspection):
         """
         now = time.time() if now is None else now
         args: list[Any] = [repr(now), self.batch_size, repr(now + self.lease), int(self.direct)]
+        args.append(self.concurrency_prefix)
         reply = self._release(
             keys=[self.key, self.entries_key, self.claims_key], args=args + list(members or ())
         )
-        pushed, next_score = int(reply[0]), reply[1]
-        handed = [(reply[i].decode(), reply[i + 1]) for i in range(2, len(reply), 2)]
+        pushed, next_score, blocked = int(reply[0]), reply[1], reply[2]
+        for i in range(0, len(blocked), 2):
+            logger.info(
+                "Blocked job_id %s by its concurrency limit as it became due: %s has no free slot",
+                blocked[i].decode(), blocked[i + 1].decode(),
+            )  # fmt: skip
+        handed = [(reply[i].decode(), reply[i + 1]) for i in range(4, len(reply), 2)]
         published, failed = self._publish(handed) if handed else (0, 0)
         next_at = float(next_score) if next_score else None
-        return Release(released=pushed + published, next_at=next_at, failed=failed)
+        return Release(pushed + published, next_at, failed, len(blocked) // 2, int(reply[3]))
 
     def _publish(self, handed: list[tuple[str, bytes]]) -> tuple[int, int]:
         done: list[str] = []

@@ -111,3 +111,21 @@ def test_a_lock_redis_that_is_down_makes_an_enqueue_error(aj_redis: Any) -> None
     assert isinstance(job.enqueue_error, EnqueueError)
     assert "Could not take the concurrency/unique lock" in str(job.enqueue_error)
     app.close()
+
+
+def test_set_unique_false_travels_in_the_payload_and_back() -> None:
+    class TaggedJob(ApplicationJob):
+        unique(until="while_executing")
+
+        def perform(self, n: int) -> None: ...
+
+    job = TaggedJob(1)
+    assert "unique" not in job.serialize()  # Rails' keys only, unless bypassed
+    job._skip_unique = True
+    payload = job.serialize()
+    assert payload["unique"] is False  # type: ignore[typeddict-item]
+    again = TaggedJob()
+    again.load_payload(payload)
+    assert again._skip_unique is True
+    again.load_payload(TaggedJob(2).serialize())
+    assert again._skip_unique is False

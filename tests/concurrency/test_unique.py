@@ -208,3 +208,29 @@ def test_the_ttl_bounds_a_crashed_holder(aj_app: Celery) -> None:
     wait_for(lambda: _holder(ShortJob, 1) is None, timeout=30)
     again = ShortJob.perform_later(1)
     assert again and again.successfully_enqueued
+
+
+def test_set_unique_false_bypasses_while_executing(
+    aj_app: Celery, aj_job_buffer: JobBuffer
+) -> None:
+    started, finish = threading.Event(), threading.Event()
+
+    class SoloJob(ApplicationJob):
+        unique(until="while_executing", key=lambda n, tag: n)
+
+        def perform(self, n: int, tag: str) -> None:
+            if tag == "first":
+                started.set()
+                finish.wait(30)
+            aj_job_buffer.add(tag)
+
+    with run_worker(aj_app, pool="threads", concurrency=3):
+        assert SoloJob.perform_later(1, "first")
+        assert started.wait(30)
+        bypass = SoloJob.set(unique=False).perform_later(1, "bypass")
+        assert bypass and bypass.successfully_enqueued
+        # It runs while the first still holds the run lock: not put off behind it.
+        wait_for(lambda: aj_job_buffer.values == ["bypass"], timeout=30)
+        finish.set()
+        wait_for(lambda: aj_job_buffer.values == ["bypass", "first"], timeout=30)
+    assert _holder(SoloJob, 1, "x") is None

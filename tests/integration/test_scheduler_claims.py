@@ -69,9 +69,9 @@ def test_an_expired_claim_is_published_by_the_next_poller(aj_redis, aj_other_db)
     # A poller that claims and then dies: the release script alone, never published.
     claimed = scheduled._release(
         keys=[scheduled.key, scheduled.entries_key, scheduled.claims_key],
-        args=[repr(now), 100, repr(now + 5), 0],
+        args=[repr(now), 100, repr(now + 5), 0, scheduled.concurrency_prefix],
     )
-    assert len(claimed[2:]) == 6 and other.zcard("activejob:scheduled:claims") == 3
+    assert len(claimed[4:]) == 6 and other.zcard("activejob:scheduled:claims") == 3
     assert [job.claimed for job in scheduled.list()] == [True] * 3 and scheduled.count() == 3
     assert scheduled.release(now=now + 4.9).released == 0  # the lease still holds
     assert scheduled.release(now=now + 5.1).released == 3
