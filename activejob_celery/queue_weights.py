@@ -47,7 +47,7 @@ def parse_weights(text: str, where: str = "--queue-weights") -> dict[str, int]:
         if not equals or not name or not value.lstrip("-").isdigit():
             raise ConfigurationError(
                 f"{where} {text!r}: write each queue as name=weight, separated by commas, such "
-                f"as critical=6,default=2,low=1 (a weight is a whole number of 0 or more, 0 counting as 1; "
+                f"as critical=6,default=2,low=1 (a weight is a whole number; 0 counts as 1; "
                 f"'name:N' is GoodJob's thread count, not a weight)"
             )
         if name in weights:

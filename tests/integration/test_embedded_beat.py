@@ -91,6 +91,7 @@ def ticked(client, start: int):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_worker_with_embedded_beat_fires_a_recurring_job_on_each_of_3_starts(tmp_path, aj_redis):
     fires_on_every_start(tmp_path, aj_redis, 3)
 

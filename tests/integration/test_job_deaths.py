@@ -7,6 +7,7 @@ import logging
 import time
 from datetime import timedelta
 
+import pytest
 import redis
 
 from activejob_celery import ApplicationJob, JobInterruptedError, retry_on
@@ -173,6 +174,7 @@ def _run_markers_for(window, marker_job, seen):
     return markers
 
 
+@pytest.mark.extended
 def test_a_failing_job_the_store_cannot_take_backs_off(aj_redis, aj_job_buffer, aj_down_store):
     app = app_with_store(aj_redis.url, aj_down_store.url(0))
 
@@ -202,6 +204,7 @@ def test_a_failing_job_the_store_cannot_take_backs_off(aj_redis, aj_job_buffer, 
     app.close()
 
 
+@pytest.mark.extended
 def test_a_message_the_store_cannot_take_is_held_without_stopping_the_consumer(
     aj_redis, aj_job_buffer, aj_down_store, caplog
 ):

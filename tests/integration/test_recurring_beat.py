@@ -162,6 +162,7 @@ def aj_project(tmp_path, aj_redis):
     return Project(tmp_path, aj_redis.url)
 
 
+@pytest.mark.extended
 def test_every_second_runs_on_schedule_and_a_synced_edit_changes_and_removes(aj_project, aj_redis):
     aj_project.yml.write_text(EVERY_SECOND)
     client = aj_redis.client
@@ -200,6 +201,7 @@ def test_every_second_runs_on_schedule_and_a_synced_edit_changes_and_removes(aj_
         assert rows["nightly"]["last_run_at"] is None and rows["tick_c"]["total_run_count"] >= 3
 
 
+@pytest.mark.extended
 def test_two_beats_with_redbeats_lock_never_fire_a_run_twice(aj_project, aj_redis):
     aj_project.yml.write_text(
         "test:\n  tick:\n    class: TickJob\n    schedule: every 1 second\n    args: [t]\n"

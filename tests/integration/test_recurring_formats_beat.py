@@ -40,6 +40,7 @@ test:
 """
 
 
+@pytest.mark.extended
 def test_a_goodjob_cron_entry_fires_through_redbeat_and_the_worker(tmp_path, aj_redis):
     project = Project(tmp_path, aj_redis.url)
     project.yml.write_text(OTHER_FLAVOURS)

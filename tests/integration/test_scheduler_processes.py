@@ -108,6 +108,7 @@ def _ran(client: Any) -> list[tuple[str, str, float, str]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "through-celery"])
+@pytest.mark.extended
 def test_two_workers_polling_the_same_set_publish_no_duplicates(aj_redis, aj_sched_app, direct):
     extra = {"AJ_SCHED_BATCH": "10", "AJ_SCHED_INTERVAL": "0.5"}
     conf: dict[str, Any] = {}
@@ -187,6 +188,7 @@ def test_a_poller_killed_after_claiming_loses_nothing(aj_redis, aj_sched_app):
 
 @pytest.mark.slow
 @pytest.mark.reliability
+@pytest.mark.extended
 def test_a_worker_restart_loses_no_scheduled_job(aj_redis, aj_sched_app):
     app = make_app(aj_redis.url)
     record_job = _record_job(aj_redis.url)
@@ -222,6 +224,7 @@ def _cli(aj_redis: Any, cwd: Path, *args: str) -> subprocess.CompletedProcess[st
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_the_scheduled_commands_as_subprocesses(aj_redis, aj_sched_app):
     app = make_app(aj_redis.url)
     record_job = _record_job(aj_redis.url)

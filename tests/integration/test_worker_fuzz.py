@@ -183,6 +183,7 @@ def _runs(buffer: Any) -> int:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(batch=st.lists(messages, min_size=1, max_size=8))
+@pytest.mark.extended
 def test_every_queue_entry_is_a_run_or_one_dead_letter(aj_fuzz, aj_redis, aj_job_buffer, batch):
     app, target, marker, _worker = aj_fuzz
     store = store_for(app)

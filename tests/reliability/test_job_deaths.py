@@ -86,6 +86,7 @@ def test_a_run_after_a_lost_child_starts_with_job_interrupted_error(aj_redis, de
     assert store.count() == 0
 
 
+@pytest.mark.extended
 def test_a_job_that_kills_its_process_every_time_is_killed_after_three_interruptions(
     aj_redis, deaths
 ):

@@ -150,6 +150,7 @@ def _worker(url: str, runs_file: Path) -> WorkerProcess:
     )
 
 
+@pytest.mark.extended
 def test_redis_killed_and_restarted_under_enqueues_loses_no_accepted_job(aj_aof, tmp_path):
     server = aj_aof
     runs_file = tmp_path / "runs.txt"
@@ -218,6 +219,7 @@ def test_redis_killed_and_restarted_under_enqueues_loses_no_accepted_job(aj_aof,
     app.close()
 
 
+@pytest.mark.extended
 def test_redis_killed_under_a_busy_worker_loses_nothing(aj_aof, tmp_path):
     """Not even the message being fetched; also measures kombu's crash on reconnect."""
     server = aj_aof

@@ -31,6 +31,7 @@ def _worker(aj_redis, **kwargs):
     )
 
 
+@pytest.mark.extended
 def test_sigkill_in_the_middle_of_1000_jobs_loses_none(aj_redis, crash_app, aj_quiet_logs):
     jobs = [crash_app.WorkJob(0.003) for _ in range(1000)]
     from activejob_celery import perform_all_later
@@ -82,6 +83,7 @@ def _where_the_missing_jobs_are(aj_redis, jobs) -> str:
     )
 
 
+@pytest.mark.extended
 def test_sigterm_mid_job_lets_the_job_finish_and_returns_the_rest(aj_redis, crash_app):
     running = crash_app.SlowJob.perform_later(2.0)
     waiting = [crash_app.SlowJob.perform_later(0.01) for _ in range(3)]

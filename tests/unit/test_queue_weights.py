@@ -58,7 +58,8 @@ def test_bad_weights_in_the_setting_raise_at_init(bad):
 def test_a_weight_of_zero_is_still_polled_as_weight_one():
     # wave2-spec §6: a queue of weight 0 among weighted ones is still polled (Sidekiq's floor of 1).
     assert parse_weights("critical=6,low=0") == {"critical": 6, "low": 1}
-    assert Settings(queue_weights={"critical": 6, "low": 0}).queue_weights == {"critical": 6, "low": 1}
+    settings = Settings(queue_weights={"critical": 6, "low": 0})
+    assert settings.queue_weights == {"critical": 6, "low": 1}
 
 
 def test_the_setting_takes_a_mapping_sidekiq_pairs_or_the_option_text():

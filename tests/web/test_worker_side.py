@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from celery import Celery
 
 from activejob_celery import init_app
@@ -78,6 +79,7 @@ def test_pausing_stops_a_queue_until_resumed(aj_web_app, aj_redis):
     assert paused_queues(aj_web_app) == {}
 
 
+@pytest.mark.extended
 def test_a_worker_started_while_a_queue_is_paused_leaves_it_alone(aj_web_app, aj_redis):
     url = aj_redis.url
     assert pause(aj_web_app, "web_paused", timeout=0.2).workers == []
