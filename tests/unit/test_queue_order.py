@@ -125,7 +125,7 @@ def test_weighted_order_goes_on_the_channel_as_a_weighted_cycle(aj_redis):
     ("args", "says"),
     [
         (["--queue-weights", "critical:6"], "name=weight"),
-        (["--queue-weights", "critical=0"], "whole number of 1 or more"),
+        (["--queue-weights", "critical=-1"], "whole number"),
         (["--queue-order", "random"], "'strict'"),
     ],
 )
