@@ -83,6 +83,7 @@ class Settings:
     web_password: str | None = None
     web_token: str | None = None
     web_secret: str | None = None
+    worker_heartbeat_interval: float = 5.0
 
     def __repr__(self) -> str:
         """The fields, with passwords, tokens and secrets (also in URLs) shown as ``'***'``."""
@@ -132,6 +133,7 @@ class Settings:
             "scheduler_lease",
             "dead_letters_ttl",
             "queue_pattern_interval",
+            "worker_heartbeat_interval",
         ):
             value = getattr(self, name)
             if isinstance(value, timedelta):
