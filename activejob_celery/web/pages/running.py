@@ -17,6 +17,11 @@ NO_REDIS = (
     "activejob_scheduler_url = 'redis://host:6379/0'."
 )
 
+EMPTY_JOB = dict.fromkeys(
+    ("job_class", "job_id", "provider_job_id", "queue_name", "worker", "pid", "started_at")
+)
+"""What a running job's row shows, for a record that lacks some of it."""
+
 
 def routes() -> list[Route]:
     """The Running and Workers routes.
@@ -34,7 +39,7 @@ def routes() -> list[Route]:
 def _running(request: Request) -> Response:
     app = dashboard_of(request).celery_app
     store = store_for(app)
-    jobs = [_with_moments(job, "started_at") for job in running_jobs(app)]
+    jobs = [_with_moments({**EMPTY_JOB, **job}, "started_at") for job in running_jobs(app)]
     problem = NO_REDIS if store is None else None
     return render(request, "running.html", active="running", jobs=jobs, problem=problem)
 
