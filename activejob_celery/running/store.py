@@ -6,8 +6,9 @@ Keys (under ``activejob_key_prefix``), in the scheduled set's Redis:
 - ``<prefix>:worker:<hostname>``: a hash of the worker (pool, concurrency, queues, ...);
 - ``<prefix>:worker:<hostname>:busy``: a hash, task id -> the running job (JSON).
 
-A worker's two hashes expire ``ttl`` seconds after its last heartbeat, so a worker that died
-without a clean shutdown shows as stale for a while and then disappears with its jobs.
+A worker's two hashes expire ``ttl`` seconds (six heartbeats) after its last heartbeat, so a
+worker that died without a clean shutdown shows as stale (after two and a half of its own
+heartbeat intervals) and then disappears with its jobs.
 
 Example:
     >>> store = RunningStore(client, key_prefix="activejob", interval=5.0)  # doctest: +SKIP
@@ -25,6 +26,8 @@ import redis
 
 MISSED_HEARTBEATS = 6
 """Heartbeats a worker may miss before its records expire."""
+FORGOTTEN_AFTER = 86400.0
+"""A starting worker drops the names of workers silent this long (a reader drops them sooner)."""
 STALE_AFTER = 2.5
 """A worker whose last heartbeat is older than this many intervals is shown as stale."""
 
@@ -60,6 +63,7 @@ class RunningStore:
         now = time.time() if now is None else now
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(self.worker_key(hostname), self.busy_key(hostname))
+        pipe.zremrangebyscore(self.workers_key, "-inf", now - FORGOTTEN_AFTER)  # unread names
         self._beat(pipe, hostname, {**fields, "started_at": now, "state": "running"}, now)
         pipe.execute()
 
@@ -96,11 +100,11 @@ class RunningStore:
     def _beat(self, pipe: Any, hostname: str, fields: dict[str, Any], now: float) -> None:
         encoded = {name: _encode(value) for name, value in fields.items()}
         encoded["heartbeat_at"] = repr(now)
+        encoded["interval"] = repr(self.interval)  # readers judge staleness by the writer's
         pipe.hset(self.worker_key(hostname), mapping=encoded)
         pipe.expire(self.worker_key(hostname), self.ttl)
         pipe.expire(self.busy_key(hostname), self.ttl)
         pipe.zadd(self.workers_key, {hostname: now})
-        pipe.zremrangebyscore(self.workers_key, "-inf", now - self.ttl)
 
     # --- read by the CLI and the dashboard ----------------------------------------------------
 
@@ -124,7 +128,7 @@ class RunningStore:
             if not raw:
                 gone.append(name)
                 continue
-            found.append(_worker(name, raw, int(busy), now, self.interval))
+            found.append(_worker(name, raw, int(busy), now))
         if gone:
             self.client.zrem(self.workers_key, *gone)
         return found
@@ -155,11 +159,10 @@ class RunningStore:
         return [_text(name) for name in self.client.zrange(self.workers_key, 0, -1)]
 
 
-def _worker(
-    name: str, raw: dict[Any, Any], busy: int, now: float, interval: float
-) -> dict[str, Any]:
+def _worker(name: str, raw: dict[Any, Any], busy: int, now: float) -> dict[str, Any]:
     fields = {_text(key): _text(value) for key, value in raw.items()}
     heartbeat = _number(fields.get("heartbeat_at"))
+    interval = _number(fields.get("interval")) or 0.0
     queues = _json(fields.get("queues"))
     return {
         "hostname": name,

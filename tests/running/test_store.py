@@ -73,9 +73,17 @@ def test_a_worker_that_missed_heartbeats_is_stale_then_gone(
     aj_redis.client.delete(store.worker_key("w2@host"))  # its records expired
     assert [w["hostname"] for w in store.workers(now=1013.0)] == ["w1@host"]
     assert aj_redis.client.zrange(store.workers_key, 0, -1) == [b"w1@host"]
-    # Another worker's heartbeat drops members older than the expiry.
-    store.heartbeat("w3@host", FIELDS, now=1000.0 + store.ttl + 1)
+    # A starting worker drops the names of workers silent for a day.
+    store.register("w3@host", FIELDS, now=1000.0 + 86400.0 + 1)
     assert aj_redis.client.zrange(store.workers_key, 0, -1) == [b"w3@host"]
+
+
+def test_staleness_is_judged_by_the_interval_of_the_worker(aj_redis: Any) -> None:
+    quick = RunningStore(aj_redis.client, key_prefix="activejob", interval=1.0)
+    quick.register("w1@host", FIELDS, now=1000.0)
+    reader = RunningStore(aj_redis.client, key_prefix="activejob", interval=60.0)
+    assert [w["stale"] for w in reader.workers(now=1002.0)] == [False]
+    assert [w["stale"] for w in reader.workers(now=1003.0)] == [True]
 
 
 def test_running_jobs_are_listed_per_worker_until_they_finish(store: RunningStore) -> None:
