@@ -46,8 +46,17 @@ class Heartbeat:
             "pid": os.getpid(),
             "pool": pool_name(getattr(worker, "pool_cls", None)),
             "concurrency": getattr(worker, "concurrency", None),
-            "queues": sorted(worker.app.amqp.queues.consume_from or ()),
+            "queues": self._queues(),
         }
+
+    def _queues(self) -> list[str]:
+        # Read from this thread while the consumer may add a queue (-Q 'prefix*'): retry then.
+        for _ in range(3):
+            try:
+                return sorted(self.worker.app.amqp.queues.consume_from or ())
+            except RuntimeError:  # the dict changed size while it was read
+                continue
+        return []
 
     def start(self) -> None:
         """Register the worker and start beating."""
