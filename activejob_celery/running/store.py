@@ -24,6 +24,8 @@ from typing import Any
 
 import redis
 
+from ..deferred_replies import DeferredReplies
+
 MISSED_HEARTBEATS = 6
 """Heartbeats a worker may miss before its records expire."""
 FORGOTTEN_AFTER = 86400.0
@@ -47,6 +49,7 @@ class RunningStore:
         self.interval = interval
         self.ttl = max(1, round(interval * MISSED_HEARTBEATS))
         self.workers_key = f"{key_prefix}:workers"
+        self._deferred = DeferredReplies(client)
 
     def worker_key(self, hostname: str) -> str:
         """The hash of ``hostname``'s fields."""
@@ -86,16 +89,24 @@ class RunningStore:
         pipe.execute()
 
     def job_started(self, hostname: str, task_id: str, record: dict[str, Any]) -> None:
-        """One pipelined write: the job is running on ``hostname``."""
+        """One write, not waited for: the job is running on ``hostname``.
+
+        The commands go out on this thread's held connection and their replies are read later
+        (:mod:`activejob_celery.deferred_replies`), so a run waits for no round trip; an error
+        reply is raised by a later call.
+        """
         key = self.busy_key(hostname)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(key, task_id, json.dumps(record, default=str))
-        pipe.expire(key, self.ttl)
-        pipe.execute()
+        self._deferred.send_many(
+            ("HSET", key, task_id, json.dumps(record, default=str)), ("EXPIRE", key, self.ttl)
+        )
 
     def job_finished(self, hostname: str, task_id: str) -> None:
-        """One write: the run ended (any outcome)."""
-        self.client.hdel(self.busy_key(hostname), task_id)
+        """One write, not waited for: the run ended (any outcome)."""
+        self._deferred.send("HDEL", self.busy_key(hostname), task_id)
+
+    def flush(self) -> None:
+        """Read the replies of this thread's writes not waited for (raises their error)."""
+        self._deferred.drain()
 
     def _beat(self, pipe: Any, hostname: str, fields: dict[str, Any], now: float) -> None:
         encoded = {name: _encode(value) for name, value in fields.items()}
@@ -116,6 +127,7 @@ class RunningStore:
             2
         """
         now = time.time() if now is None else now
+        self.flush()  # this thread's own writes land first
         names = self._hostnames()
         pipe = self.client.pipeline(transaction=False)
         for name in names:
@@ -140,6 +152,7 @@ class RunningStore:
             >>> store.running()[0]["worker"]                       # doctest: +SKIP
             'celery@web-1'
         """
+        self.flush()  # this thread's own writes land first
         names = self._hostnames()
         pipe = self.client.pipeline(transaction=False)
         for name in names:

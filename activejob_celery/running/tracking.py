@@ -77,7 +77,7 @@ def forget(app: Any) -> None:
 
 
 def job_started(task: Any, job: Any) -> Mark | None:
-    """List ``job`` as running on ``task``'s worker (one pipelined write); None when not listed.
+    """List ``job`` as running on ``task``'s worker (one write); None when not listed.
 
     Example:
         >>> mark = job_started(app.tasks[ExportJob.job_name], job)   # doctest: +SKIP
@@ -111,10 +111,12 @@ def job_finished(mark: Mark | None) -> None:
     if mark is None:
         return
     store, hostname, task_id = mark
-    try:
-        store.job_finished(hostname, task_id)
-    except Exception as problem:  # it expires with the worker's records
-        logger.debug("Could not unlist task %s as running: %s", task_id, problem)
+    for _ in range(2):  # an earlier write's error drops the connection: once more on a new one
+        try:
+            store.job_finished(hostname, task_id)
+            return
+        except Exception as problem:  # else it leaves with the worker's records
+            logger.debug("Could not unlist task %s as running: %s", task_id, problem)
 
 
 def running_details(job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

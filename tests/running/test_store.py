@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 
 from activejob_celery.config import Settings
+from activejob_celery.deferred_replies import DeferredReplies
 from activejob_celery.errors import ConfigurationError
 from activejob_celery.parts_off import parts_off
 from activejob_celery.running import (
@@ -192,3 +194,39 @@ def test_the_heartbeat_interval_setting_is_checked() -> None:
     assert Settings(worker_heartbeat_interval=2).worker_heartbeat_interval == 2
     with pytest.raises(ConfigurationError, match="activejob_worker_heartbeat_interval"):
         Settings(worker_heartbeat_interval=0)
+
+
+class CountingRedis(redis.Redis):
+    """Counts the commands sent through the client (and waited for)."""
+
+    sent = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.sent += 1
+        return super().execute_command(*args, **options)
+
+
+def test_a_run_waits_for_no_reply_at_its_start_or_end(aj_redis: Any) -> None:
+    client = CountingRedis.from_url(aj_redis.url)
+    store = RunningStore(client, key_prefix="activejob", interval=5.0)
+    store.job_started("w1@host", "t1", {"job_id": "j1"})
+    store.job_finished("w1@host", "t1")
+    store.job_started("w1@host", "t2", {"job_id": "j2"})
+    assert client.sent == 0  # written on a held connection, replies read later
+    store.flush()
+    assert aj_redis.client.hkeys(store.busy_key("w1@host")) == [b"t2"]
+    assert 0 < aj_redis.client.ttl(store.busy_key("w1@host")) <= store.ttl
+    client.close()
+
+
+def test_several_commands_go_in_one_write_and_an_error_reply_surfaces(aj_redis: Any) -> None:
+    client = redis.Redis.from_url(aj_redis.url)
+    replies = DeferredReplies(client)
+    replies.send_many(("SET", "many:a", "1"), ("INCR", "many:a"), ("HSET", "many:a", "f", "x"))
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        replies.drain()
+    assert client.get("many:a") == b"2"
+    replies.send_many(("SET", "many:b", "1"))  # a new connection after the error
+    replies.drain()
+    assert client.get("many:b") == b"1"
+    client.close()
