@@ -50,6 +50,8 @@ class RunningStore:
         self.ttl = max(1, round(interval * MISSED_HEARTBEATS))
         self.workers_key = f"{key_prefix}:workers"
         self._deferred = DeferredReplies(client)
+        self.paused_until = 0.0
+        """Runs are not listed until this ``time.monotonic()`` (set after a failed write)."""
 
     def worker_key(self, hostname: str) -> str:
         """The hash of ``hostname``'s fields."""

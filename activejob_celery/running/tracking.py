@@ -30,6 +30,9 @@ _lock = threading.Lock()
 DETAIL_FIELDS = ("done", "total", "message", "step", "cursor")
 """What :func:`running_details` gives each running job (progress and continuation)."""
 
+PAUSE_AFTER_FAILURE = 10.0
+"""Seconds runs go unlisted after a write failed (a Redis that is down costs no job a timeout)."""
+
 Mark = tuple[RunningStore, str, str]
 """What :func:`job_finished` needs: the store, the worker hostname and the task id."""
 
@@ -85,9 +88,10 @@ def job_started(task: Any, job: Any) -> Mark | None:
     request = task.request
     hostname = _worker_hostname[0] if _worker_hostname else str(request.hostname or "")
     task_id = str(request.id)
+    store = None
     try:
         store = store_for(task.app)
-        if store is None or not hostname:
+        if store is None or not hostname or time.monotonic() < store.paused_until:
             return None
         record = {
             "job_class": job.job_name,
@@ -101,7 +105,12 @@ def job_started(task: Any, job: Any) -> Mark | None:
         }
         store.job_started(hostname, task_id, record)
     except Exception as problem:  # listing is for people: a Redis outage stops no job
-        logger.debug("Could not list job %s as running: %s", job.job_id, problem)
+        if store is not None:  # nor slows each job down by a connect timeout
+            store.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
+        logger.warning(
+            "Could not list job %s as running (jobs are not listed for %.0f s): %s",
+            job.job_id, PAUSE_AFTER_FAILURE, problem,
+        )  # fmt: skip
         return None
     return store, hostname, task_id
 

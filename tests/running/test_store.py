@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -230,3 +231,29 @@ def test_several_commands_go_in_one_write_and_an_error_reply_surfaces(aj_redis: 
     replies.drain()
     assert client.get("many:b") == b"1"
     client.close()
+
+
+def test_a_redis_that_is_down_stops_no_job_and_is_not_tried_for_each_run(
+    aj_redis: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from activejob_celery.running import job_finished, job_started
+    from activejob_celery.running.tracking import serve_worker
+    from tests.support.fixtures import make_app
+
+    app = make_app(aj_redis.url, activejob_scheduler_url="redis://127.0.0.1:1/0")
+    store = store_for(app)
+    assert store is not None
+    serve_worker("w1@host")
+    task = SimpleNamespace(app=app, request=SimpleNamespace(id="t1", hostname="w1@host"))
+    job = SimpleNamespace(job_name="Job", job_id="j1", queue_name="default", executions=0)
+    with caplog.at_level(logging.WARNING):
+        assert job_started(task, job) is None
+        job_finished(None)
+        paused = store.paused_until
+        assert paused > 0
+        assert job_started(task, job) is None  # not tried again: no second warning
+    said = [r.getMessage() for r in caplog.records if "as running" in r.getMessage()]
+    assert len(said) == 1 and "j1" in said[0] and "not listed for 10 s" in said[0]
+    app.close()
