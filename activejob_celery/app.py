@@ -66,9 +66,9 @@ def init_app(app: Celery) -> Settings:
     log_subscriber.attach()
     continuation_shutdown.setup(app)  # continuable jobs see the worker's warm shutdown
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
-    from . import dead_letters, recurring, scheduler, web
+    from . import dead_letters, recurring, running, scheduler, web
 
-    for feature in (scheduler, dead_letters, recurring, web):
+    for feature in (scheduler, dead_letters, recurring, web, running):
         feature.setup(app, settings)
     _configure_fetch(app, settings)
     results.check_backend(app)  # results need a result backend: say so once

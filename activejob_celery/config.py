@@ -86,6 +86,7 @@ class Settings:
     web_secret: str | None = None
     queue_weights: Mapping[str, int] | None = None
     queue_order: str | None = None
+    worker_heartbeat_interval: float = 5.0
 
     def __repr__(self) -> str:
         """The fields, with passwords, tokens and secrets (also in URLs) shown as ``'***'``."""
@@ -135,6 +136,7 @@ class Settings:
             "scheduler_lease",
             "dead_letters_ttl",
             "queue_pattern_interval",
+            "worker_heartbeat_interval",
         ):
             value = getattr(self, name)
             if isinstance(value, timedelta):

@@ -52,6 +52,22 @@ class DeferredReplies:
             self._drop(connection)
             raise
 
+    def send_many(self, *commands: tuple[Any, ...]) -> None:
+        """Write several commands in one write (as :meth:`send` does one).
+
+        Example:
+            >>> replies.send_many(("HSET", "h", "f", "v"), ("EXPIRE", "h", 30))  # doctest: +SKIP
+        """
+        connection = self._connection()
+        try:
+            if self._local.due >= READ_EVERY:
+                self._read_due(connection)
+            connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            self._local.due += len(commands)
+        except BaseException:
+            self._drop(connection)
+            raise
+
     def drain(self) -> None:
         """Read every reply still due on this thread's connection (errors are raised)."""
         connection = getattr(self._local, "connection", None)

@@ -18,6 +18,7 @@ from .failures import job_failed
 from .interruptions import Ledger, finish_quietly, run_id, task_ledger
 from .outcomes import run_in_task
 from .results import wants_results
+from .running import job_finished, job_started
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
         _begin(ledger, task, job, task_id) if ledger is not None else (None, False)
     )
     done = succeeded = False
+    listed = job_started(task, job) if app is not None and in_worker(task) else None
     try:
         if interruption is not None and limit_reached:
             job_failed(payload, interruption, reason="killed", job=job)
@@ -121,6 +123,7 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
             done = True  # kept (a store that is down raises above: the message comes back)
         raise
     finally:
+        job_finished(listed)  # every outcome: the job no longer shows as running
         if app is not None:
             _end_locks(job, app)
         if ledger is not None:

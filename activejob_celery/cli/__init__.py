@@ -9,6 +9,7 @@ import click
 from .blocked import blocked
 from .dead import dead
 from .recurring import recurring
+from .running import running, workers
 from .scheduled import scheduled, scheduler
 from .stats import stats
 from .web import web
@@ -41,3 +42,5 @@ jobs.add_command(recurring)
 jobs.add_command(stats)
 jobs.add_command(web)
 jobs.add_command(blocked)
+jobs.add_command(running)
+jobs.add_command(workers)

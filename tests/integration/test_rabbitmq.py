@@ -180,7 +180,13 @@ def test_rabbitmq_alone_runs_jobs_and_each_redis_part_warns_once_at_worker_start
             buffer.add(name)
 
     app = rabbit_app(aj_rabbit)  # no scheduler, dead-letter or RedBeat URL
-    parts = {"scheduled set", "dead letters", "recurring jobs", "job statistics"}
+    parts = {
+        "scheduled set",
+        "dead letters",
+        "recurring jobs",
+        "job statistics",
+        "running jobs and workers",
+    }
     assert set(parts_off(app)) == parts
     with caplog.at_level(logging.WARNING), run_worker(app):
         assert RabbitHelloJob.perform_later("ada").successfully_enqueued
@@ -191,6 +197,7 @@ def test_rabbitmq_alone_runs_jobs_and_each_redis_part_warns_once_at_worker_start
         ("Dead letters are off", "activejob_dead_letters_url"),
         ("Recurring jobs are off", "redbeat_redis_url"),
         ("Job statistics are off", "activejob_dead_letters_url"),
+        ("Running jobs and workers are off", "activejob_scheduler_url"),
     ]:
         said = [line for line in lines if line.startswith(part)]
         assert len(said) == 1, (part, lines)

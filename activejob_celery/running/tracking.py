@@ -1,0 +1,157 @@
+"""Which jobs run now: one write when a run starts, one when it ends, and the details read back.
+
+:func:`job_started` and :func:`job_finished` are called by the job task around each run in a
+worker; a Redis that cannot be reached never stops a job (the run goes on unlisted).
+
+Example:
+    >>> mark = job_started(task, job)                           # doctest: +SKIP
+    >>> job_finished(mark)                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from ..dead_letters.binding import settings_for
+from ..errors import ConfigurationError
+from ..scheduler import scheduled_set_for
+from .store import RunningStore
+
+logger = logging.getLogger(__name__)
+
+_stores: weakref.WeakKeyDictionary[Any, RunningStore | None] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+DETAIL_FIELDS = ("done", "total", "message", "step", "cursor")
+"""What :func:`running_details` gives each running job (progress and continuation)."""
+
+PAUSE_AFTER_FAILURE = 10.0
+"""Seconds runs go unlisted after a write failed (a Redis that is down costs no job a timeout)."""
+
+Mark = tuple[RunningStore, str, str]
+"""What :func:`job_finished` needs: the store, the worker hostname and the task id."""
+
+_worker_hostname: list[str] = []
+"""The node name of the worker this process serves (pool processes inherit it by fork)."""
+
+
+def serve_worker(hostname: str) -> None:
+    """Runs are listed under ``hostname`` (the worker bootstep calls it before the pool starts).
+
+    Example:
+        >>> serve_worker("celery@web-1")                       # doctest: +SKIP
+    """
+    _worker_hostname[:] = [hostname]
+
+
+def store_for(app: Any) -> RunningStore | None:
+    """The running-jobs registry of ``app`` (the scheduled set's Redis), or None without one.
+
+    Example:
+        >>> store_for(app).workers()                            # doctest: +SKIP
+        []
+    """
+    with _lock:
+        if app in _stores:
+            return _stores[app]
+    try:
+        client = scheduled_set_for(app).client
+    except ConfigurationError:
+        store = None
+    else:
+        settings = settings_for(app)
+        store = RunningStore(
+            client, key_prefix=settings.key_prefix, interval=settings.worker_heartbeat_interval
+        )
+    with _lock:
+        _stores[app] = store
+    return store
+
+
+def forget(app: Any) -> None:
+    """Drop the cached registry of ``app`` (``init_app`` ran again)."""
+    with _lock:
+        _stores.pop(app, None)
+
+
+def job_started(task: Any, job: Any) -> Mark | None:
+    """List ``job`` as running on ``task``'s worker (one write); None when not listed.
+
+    Example:
+        >>> mark = job_started(app.tasks[ExportJob.job_name], job)   # doctest: +SKIP
+    """
+    request = task.request
+    hostname = _worker_hostname[0] if _worker_hostname else str(request.hostname or "")
+    task_id = str(request.id)
+    store = None
+    try:
+        store = store_for(task.app)
+        if store is None or not hostname or time.monotonic() < store.paused_until:
+            return None
+        record = {
+            "job_class": job.job_name,
+            "job_id": job.job_id,
+            "provider_job_id": task_id,
+            "queue_name": job.queue_name,
+            "worker": hostname,
+            "pid": os.getpid(),
+            "started_at": time.time(),
+            "executions": job.executions,
+        }
+        store.job_started(hostname, task_id, record)
+    except Exception as problem:  # listing is for people: a Redis outage stops no job
+        if store is not None:  # nor slows each job down by a connect timeout
+            store.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
+        logger.warning(
+            "Could not list job %s as running (jobs are not listed for %.0f s): %s",
+            job.job_id, PAUSE_AFTER_FAILURE, problem,
+        )  # fmt: skip
+        return None
+    return store, hostname, task_id
+
+
+def job_finished(mark: Mark | None) -> None:
+    """Remove the run ``mark`` names from the running jobs (one write)."""
+    if mark is None:
+        return
+    store, hostname, task_id = mark
+    for _ in range(2):  # an earlier write's error drops the connection: once more on a new one
+        try:
+            store.job_finished(hostname, task_id)
+            return
+        except Exception as problem:  # else it leaves with the worker's records
+            logger.debug("Could not unlist task %s as running: %s", task_id, problem)
+
+
+def running_details(job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Progress and continuation of each running job, by job id.
+
+    Each has ``done``, ``total``, ``message``, ``step`` and ``cursor``. Every value is None
+    until progress (``job_status``) and continuations are wired in; the Running page and
+    ``jobs running`` read them through this one function.
+
+    Example:
+        >>> running_details(["0b1c..."])["0b1c..."]["step"] is None
+        True
+    """
+    return {job_id: dict.fromkeys(DETAIL_FIELDS) for job_id in job_ids}
+
+
+def running_jobs(app: Any) -> list[dict[str, Any]]:
+    """The jobs running now on ``app``'s workers, with their details (empty without a registry).
+
+    Example:
+        >>> [job["job_class"] for job in running_jobs(app)]        # doctest: +SKIP
+        ['ExportJob']
+    """
+    store = store_for(app)
+    if store is None:
+        return []
+    jobs = store.running()
+    details = running_details([str(job.get("job_id")) for job in jobs])
+    return [{**job, **details.get(str(job.get("job_id")), {})} for job in jobs]
