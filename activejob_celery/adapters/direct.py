@@ -107,12 +107,23 @@ class DirectPublisher:
         return template.key, template.stamp(outgoing, *self._context())
 
     def publish_many(self, jobs: list[ApplicationJob]) -> None:
-        """Push jobs atomically in one MULTI/EXEC round trip: all of them are queued, or none."""
+        """Push jobs atomically in one MULTI/EXEC round trip: all of them are queued, or none.
+
+        The messages of one list go in one ``LPUSH`` with many values, which Redis applies
+        one after the other: the list ends as the same ``LPUSH`` one by one would leave it.
+        """
+        # Neither the publish functions nor the sending thread's context change while one
+        # batch is built: both are read once per batch, not per job.
+        functions = publish_functions(self.adapter.app)
+        context = self._context()
+        pushes: dict[bytes, list[bytes]] = {}
+        for job in jobs:
+            push = self._push_for(job, functions, context)
+            if push is not None:
+                pushes.setdefault(push[0], []).append(push[1])
         with self.client.pipeline(transaction=True) as pipe:
-            for job in jobs:
-                push = self._push_for(job)
-                if push is not None:
-                    pipe.lpush(*push)
+            for list_key, messages in pushes.items():
+                pipe.lpush(list_key, *messages)
             pipe.execute()
 
     def forget(self) -> None:
@@ -121,13 +132,20 @@ class DirectPublisher:
         self._candidates = {}
         self._functions = ()
 
-    def _push_for(self, job: ApplicationJob) -> tuple[bytes, bytes] | None:
+    def _push_for(
+        self,
+        job: ApplicationJob,
+        functions: tuple[Any, ...] | None = None,
+        context: tuple[str, dict[str, Any]] | None = None,
+    ) -> tuple[bytes, bytes] | None:
         outgoing = self.adapter.prepare(job)
         key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
         template = self._templates.get(key)
         if template is not None:
-            if publish_functions(self.adapter.app) == self._functions:
-                return template.key, template.stamp(outgoing, *self._context())
+            if functions is None:
+                functions = publish_functions(self.adapter.app)
+            if functions == self._functions:
+                return template.key, template.stamp(outgoing, *(context or self._context()))
             self.forget()  # something wrapped Celery's publish path since the proof
         pushes = self.builder.build(
             lambda producer: self.adapter.send_prepared(job, outgoing, producer=producer)
