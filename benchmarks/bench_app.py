@@ -62,6 +62,12 @@ def count(i: int) -> None:
     client().incr(COUNTER_KEY)
 
 
+@app.task(name="bench.count_late", acks_late=True)
+def count_late(i: int) -> None:
+    """``bench.count`` acknowledged after it runs, as jobs are (the like-for-like baseline)."""
+    client().incr(COUNTER_KEY)
+
+
 @app.task(name="bench.stamp")
 def stamp(i: int, enqueued: float) -> None:
     """Record (i, enqueue time, execution time) for latency."""

@@ -168,7 +168,7 @@ class Phases:
                 f"{label}_rss_main_mb": main,
                 f"{label}_rss_total_mb": total,
             }
-            if label.startswith("drain"):
+            if label.startswith("drain") and not label.endswith("late"):
                 result.update(self._latency(label))
             return result
         finally:
@@ -213,12 +213,18 @@ class Phases:
                 for i in range(n):
                     ba.count.apply_async(args=(i,), producer=producer)
 
+        def fill_late_tasks() -> None:
+            with ba.app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+                for i in range(n):
+                    ba.count_late.apply_async(args=(i,), producer=producer)
+
         def fill_jobs() -> None:
             from activejob_celery import perform_all_later
 
             perform_all_later([ba.CountJob(i) for i in range(n)])
 
         out = self._drain(pool, f"drain_{pool}_task", fill_tasks, n)
+        out.update(self._drain(pool, f"drain_{pool}_task_late", fill_late_tasks, n))
         out.update(self._drain(pool, f"drain_{pool}_job", fill_jobs, n))
         return out
 
