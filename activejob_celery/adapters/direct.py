@@ -126,6 +126,38 @@ class DirectPublisher:
                 pipe.lpush(list_key, *messages)
             pipe.execute()
 
+    def copy_for(self, job: ApplicationJob, outgoing: Outgoing) -> tuple[bytes, bytes] | None:
+        """``(list key, message)`` of a prepared ``job`` from a proven template, or None.
+
+        What the message builder would capture for it (the template reproduced such a message
+        byte for byte); the scheduled set stores it for release. None: build it with Celery,
+        then hand the capture to :meth:`learn`.
+
+        Example:
+            >>> adapter.direct.copy_for(job, adapter.prepare(job))   # doctest: +SKIP
+            (b'default', b'{"body": ...}')
+        """
+        template = self._templates.get((job.job_name, job.queue_name, outgoing.priority))
+        if template is None:
+            return None
+        # Read on every job, like the single publish (a few us): the batch is built between.
+        if publish_functions(self.adapter.app) != self._functions:
+            return None
+        return template.key, template.stamp(outgoing, *self._context())
+
+    def learn(
+        self, job: ApplicationJob, outgoing: Outgoing, pushes: list[tuple[bytes, bytes]]
+    ) -> None:
+        """Let the capture of a message Celery built for ``job`` cut or prove its template."""
+        key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
+        if key in self._templates:
+            return
+        if len(pushes) != 1:  # routed to no queue or to several: never copied
+            self._templates[key] = None
+            return
+        [(list_key, raw)] = pushes
+        self._learn(key, list_key, raw, outgoing)
+
     def forget(self) -> None:
         """Drop every template: the next jobs are built by Celery and prove new ones."""
         self._templates = {}
