@@ -13,34 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from measures import cpu_seconds, percentile, rss_mb
+
 HERE = Path(__file__).resolve().parent
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Linear-interpolated percentile of ``values``."""
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100.0
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(main process RSS, main + children RSS) in MiB, from /proc."""
-
-    def rss(one: int) -> int:
-        with open(f"/proc/{one}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(x) for x in f.read().split()]
-    except OSError:
-        children = []
-    main = rss(pid)
-    return main / 2**20, (main + sum(rss(child) for child in children)) / 2**20
 
 
 class Phases:
@@ -149,12 +124,14 @@ class Phases:
         proc = self._start_worker(pool, label)
         try:
             first_at = first_count = last_at = None
+            first_cpu = 0.0
             deadline = time.perf_counter() + 300
             while True:
                 done = int(self.redis.get(self.ba.COUNTER_KEY) or 0)
                 now = time.perf_counter()
                 if first_at is None and done > 0:
                     first_at, first_count = now, done
+                    first_cpu = cpu_seconds(proc.pid)
                 if done >= expect:
                     last_at = now
                     break
@@ -162,9 +139,11 @@ class Phases:
                     raise RuntimeError(f"{label}: {done}/{expect} done; logs in {self.logdir}")
                 time.sleep(0.002)
             assert first_at is not None and first_count is not None
+            cpu = cpu_seconds(proc.pid) - first_cpu
             main, total = rss_mb(proc.pid)
             result = {
                 f"{label}_jps": (expect - first_count) / max(last_at - first_at, 1e-9),
+                f"{label}_cpu_us": cpu / max(expect - first_count, 1) * 1e6,
                 f"{label}_rss_main_mb": main,
                 f"{label}_rss_total_mb": total,
             }
