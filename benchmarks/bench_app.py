@@ -62,6 +62,12 @@ def count(i: int) -> None:
     client().incr(COUNTER_KEY)
 
 
+@app.task(name="bench.count_late", acks_late=True)
+def count_late(i: int) -> None:
+    """``bench.count`` acknowledged after it runs, as jobs are (the like-for-like baseline)."""
+    client().incr(COUNTER_KEY)
+
+
 @app.task(name="bench.stamp")
 def stamp(i: int, enqueued: float) -> None:
     """Record (i, enqueue time, execution time) for latency."""
@@ -117,3 +123,9 @@ def flaky(self: object, i: int) -> None:
     if self.request.retries == 0:  # type: ignore[attr-defined]
         raise self.retry(countdown=0, max_retries=1)  # type: ignore[attr-defined]
     client().incr(COUNTER_KEY)
+
+
+if os.environ.get("BENCH_MODELS_DB"):
+    # The models phase only: its worker needs the Django-backed twins registered (the other
+    # phases' workers stay without Django, so their RSS is unchanged).
+    import bench_models  # noqa: F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -12,34 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from measures import cpu_seconds, percentile, rss_mb
+
 HERE = Path(__file__).resolve().parent
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Linear-interpolated percentile of ``values``."""
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100.0
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(main process RSS, main + children RSS) in MiB, from /proc."""
-
-    def rss(one: int) -> int:
-        with open(f"/proc/{one}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(x) for x in f.read().split()]
-    except OSError:
-        children = []
-    main = rss(pid)
-    return main / 2**20, (main + sum(rss(child) for child in children)) / 2**20
 
 
 class Phases:
@@ -148,12 +124,14 @@ class Phases:
         proc = self._start_worker(pool, label)
         try:
             first_at = first_count = last_at = None
+            first_cpu = 0.0
             deadline = time.perf_counter() + 300
             while True:
                 done = int(self.redis.get(self.ba.COUNTER_KEY) or 0)
                 now = time.perf_counter()
                 if first_at is None and done > 0:
                     first_at, first_count = now, done
+                    first_cpu = cpu_seconds(proc.pid)
                 if done >= expect:
                     last_at = now
                     break
@@ -161,13 +139,15 @@ class Phases:
                     raise RuntimeError(f"{label}: {done}/{expect} done; logs in {self.logdir}")
                 time.sleep(0.002)
             assert first_at is not None and first_count is not None
+            cpu = cpu_seconds(proc.pid) - first_cpu
             main, total = rss_mb(proc.pid)
             result = {
                 f"{label}_jps": (expect - first_count) / max(last_at - first_at, 1e-9),
+                f"{label}_cpu_us": cpu / max(expect - first_count, 1) * 1e6,
                 f"{label}_rss_main_mb": main,
                 f"{label}_rss_total_mb": total,
             }
-            if label.startswith("drain"):
+            if label.startswith("drain") and not label.endswith("late"):
                 result.update(self._latency(label))
             return result
         finally:
@@ -212,12 +192,18 @@ class Phases:
                 for i in range(n):
                     ba.count.apply_async(args=(i,), producer=producer)
 
+        def fill_late_tasks() -> None:
+            with ba.app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+                for i in range(n):
+                    ba.count_late.apply_async(args=(i,), producer=producer)
+
         def fill_jobs() -> None:
             from activejob_celery import perform_all_later
 
             perform_all_later([ba.CountJob(i) for i in range(n)])
 
         out = self._drain(pool, f"drain_{pool}_task", fill_tasks, n)
+        out.update(self._drain(pool, f"drain_{pool}_task_late", fill_late_tasks, n))
         out.update(self._drain(pool, f"drain_{pool}_job", fill_jobs, n))
         return out
 
@@ -236,3 +222,48 @@ class Phases:
         out = self._drain("solo", "retry_task", fill_tasks, n)
         out.update(self._drain("solo", "retry_job", fill_jobs, n))
         return {key: value for key, value in out.items() if key.endswith("_jps")}
+
+    def models(self) -> dict[str, float]:
+        """Jobs taking a Django model (GlobalID) vs tasks taking its key: enqueue, solo drain."""
+        database = Path(self.logdir) / "models.sqlite3"
+        os.environ["BENCH_MODELS_DB"] = str(database)  # read by bench_models, here and in workers
+        try:
+            bm = importlib.import_module("bench_models")
+            if not getattr(self, "_customers", None):
+                from django.core.management import call_command
+
+                call_command("migrate", run_syncdb=True, verbosity=0)
+                size = max(self.n, self.drain_n)
+                bm.Customer.objects.bulk_create(bm.Customer(name=f"c{i}") for i in range(size))
+                self._customers = list(bm.Customer.objects.order_by("pk"))
+            customers = self._customers
+            few, many = customers[: self.n], customers[: self.drain_n]
+
+            def task_loop() -> None:
+                for customer in few:
+                    bm.count_customer.apply_async(args=(customer.pk,))
+
+            def job_loop() -> None:
+                for customer in few:
+                    bm.CustomerJob.perform_later(customer)
+
+            def fill_tasks() -> None:
+                with self.ba.app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+                    for customer in many:
+                        bm.count_customer.apply_async(args=(customer.pk,), producer=producer)
+
+            def fill_jobs() -> None:
+                from activejob_celery import perform_all_later
+
+                perform_all_later([bm.CustomerJob(customer) for customer in many])
+
+            out = {
+                "models_apply_async_jps": len(few) / self._timed(task_loop, len(few)),
+                "models_perform_later_jps": len(few) / self._timed(job_loop, len(few)),
+            }
+            for label, fill in (("models_solo_task", fill_tasks), ("models_solo_job", fill_jobs)):
+                drained = self._drain("solo", label, fill, len(many))
+                out[f"{label}_jps"] = drained[f"{label}_jps"]
+            return out
+        finally:
+            del os.environ["BENCH_MODELS_DB"]  # the other phases' workers run without Django

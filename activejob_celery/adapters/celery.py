@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..canvas import retry_send_options
 from ..config import current_settings
 from ..continuation.shutdown import worker_stopping
+from ..core import new_id
 from ..eager import is_eager, run_eagerly
 from ..errors import EnqueueError, SerializationError
 from ..queue_priority import celery_priority
@@ -148,7 +148,7 @@ class CeleryAdapter(QueueAdapter):
         # deferred to a commit already told its caller the id it is published with.
         reused = job._run_task_id if job._retrying else None
         reserved = job.__dict__.pop("_reserved_task_id", None)
-        job.provider_job_id = task_id = reused or reserved or str(uuid.uuid4())
+        job.provider_job_id = task_id = reused or reserved or new_id()
         priority = celery_priority(job.priority, self.app, job.queue_name)
         return Outgoing(task_id, job.serialize(), priority, self.reprs(job))
 

@@ -107,13 +107,56 @@ class DirectPublisher:
         return template.key, template.stamp(outgoing, *self._context())
 
     def publish_many(self, jobs: list[ApplicationJob]) -> None:
-        """Push jobs atomically in one MULTI/EXEC round trip: all of them are queued, or none."""
+        """Push jobs atomically in one MULTI/EXEC round trip: all of them are queued, or none.
+
+        The messages of one list go in one ``LPUSH`` with many values, which Redis applies
+        one after the other: the list ends as the same ``LPUSH`` one by one would leave it.
+        """
+        # Neither the publish functions nor the sending thread's context change while one
+        # batch is built: both are read once per batch, not per job.
+        functions = publish_functions(self.adapter.app)
+        context = self._context()
+        pushes: dict[bytes, list[bytes]] = {}
+        for job in jobs:
+            push = self._push_for(job, functions, context)
+            if push is not None:
+                pushes.setdefault(push[0], []).append(push[1])
         with self.client.pipeline(transaction=True) as pipe:
-            for job in jobs:
-                push = self._push_for(job)
-                if push is not None:
-                    pipe.lpush(*push)
+            for list_key, messages in pushes.items():
+                pipe.lpush(list_key, *messages)
             pipe.execute()
+
+    def copy_for(self, job: ApplicationJob, outgoing: Outgoing) -> tuple[bytes, bytes] | None:
+        """``(list key, message)`` of a prepared ``job`` from a proven template, or None.
+
+        What the message builder would capture for it (the template reproduced such a message
+        byte for byte); the scheduled set stores it for release. None: build it with Celery,
+        then hand the capture to :meth:`learn`.
+
+        Example:
+            >>> adapter.direct.copy_for(job, adapter.prepare(job))   # doctest: +SKIP
+            (b'default', b'{"body": ...}')
+        """
+        template = self._templates.get((job.job_name, job.queue_name, outgoing.priority))
+        if template is None:
+            return None
+        # Read on every job, like the single publish (a few us): the batch is built between.
+        if publish_functions(self.adapter.app) != self._functions:
+            return None
+        return template.key, template.stamp(outgoing, *self._context())
+
+    def learn(
+        self, job: ApplicationJob, outgoing: Outgoing, pushes: list[tuple[bytes, bytes]]
+    ) -> None:
+        """Let the capture of a message Celery built for ``job`` cut or prove its template."""
+        key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
+        if key in self._templates:
+            return
+        if len(pushes) != 1:  # routed to no queue or to several: never copied
+            self._templates[key] = None
+            return
+        [(list_key, raw)] = pushes
+        self._learn(key, list_key, raw, outgoing)
 
     def forget(self) -> None:
         """Drop every template: the next jobs are built by Celery and prove new ones."""
@@ -121,13 +164,20 @@ class DirectPublisher:
         self._candidates = {}
         self._functions = ()
 
-    def _push_for(self, job: ApplicationJob) -> tuple[bytes, bytes] | None:
+    def _push_for(
+        self,
+        job: ApplicationJob,
+        functions: tuple[Any, ...] | None = None,
+        context: tuple[str, dict[str, Any]] | None = None,
+    ) -> tuple[bytes, bytes] | None:
         outgoing = self.adapter.prepare(job)
         key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
         template = self._templates.get(key)
         if template is not None:
-            if publish_functions(self.adapter.app) == self._functions:
-                return template.key, template.stamp(outgoing, *self._context())
+            if functions is None:
+                functions = publish_functions(self.adapter.app)
+            if functions == self._functions:
+                return template.key, template.stamp(outgoing, *(context or self._context()))
             self.forget()  # something wrapped Celery's publish path since the proof
         pushes = self.builder.build(
             lambda producer: self.adapter.send_prepared(job, outgoing, producer=producer)

@@ -13,13 +13,14 @@ import base64
 import dataclasses
 import json
 import os
-import uuid
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 import celery
 import kombu
 from celery.app.routes import MapRoute
 
+from ..core import new_id
 from ..internals import cached_value
 
 if TYPE_CHECKING:
@@ -48,6 +49,15 @@ _HEADER_SLOTS = ("id", "root_id", "parent_id", "argsrepr", "kwargsrepr")
 _PROPERTY_SLOTS = ("correlation_id", "reply_to", "delivery_tag")
 _PROPERTY_REPRS = ("argsrepr", "kwargsrepr")
 """Celery also copies these two into the message properties; each copy gets its own slot."""
+
+_ENCODER = json.JSONEncoder()
+"""``json.dumps`` with its default arguments is this encoder's ``encode``: called directly."""
+
+
+def _text(value: str | None) -> str:
+    """``json.dumps(value)`` for a string or None, without ``dumps``'s per-call set-up."""
+    return "null" if value is None else encode_basestring_ascii(value)
+
 
 _OWN_DIRS = tuple(os.path.dirname(module.__file__ or "") + os.sep for module in (celery, kombu))
 
@@ -166,24 +176,27 @@ class Template:
     ) -> bytes:
         """The message of ``outgoing``: this template with its own ids, reprs and body."""
         task_id = outgoing.task_id
-        body = f"[[{json.dumps(outgoing.payload)}], {{}}, {self.embed_json}]".encode()
-        argsrepr, kwargsrepr = outgoing.reprs["argsrepr"], outgoing.reprs["kwargsrepr"]
+        body = f"[[{_ENCODER.encode(outgoing.payload)}], {{}}, {self.embed_json}]".encode()
+        quoted_id = encode_basestring_ascii(task_id)
+        argsrepr = _text(outgoing.reprs["argsrepr"])
+        kwargsrepr = _text(outgoing.reprs["kwargsrepr"])
+        root_id = lineage.get("root_id", task_id)
         values = {
-            "body": base64.b64encode(body).decode(),
-            "id": task_id,
-            "root_id": lineage.get("root_id", task_id),
-            "parent_id": lineage.get("parent_id"),
+            "body": encode_basestring_ascii(base64.b64encode(body).decode()),
+            "id": quoted_id,
+            "root_id": quoted_id if root_id is task_id else _text(root_id),
+            "parent_id": _text(lineage.get("parent_id")),
             "argsrepr": argsrepr,
             "kwargsrepr": kwargsrepr,
-            "correlation_id": task_id,
-            "reply_to": reply_to,
-            "delivery_tag": delivery_tag or str(uuid.uuid4()),
+            "correlation_id": quoted_id,
+            "reply_to": _text(reply_to),
+            "delivery_tag": encode_basestring_ascii(delivery_tag or new_id()),
             "properties_argsrepr": argsrepr,
             "properties_kwargsrepr": kwargsrepr,
         }
         parts = [self.pieces[0]]
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
-            parts.append(json.dumps(values[slot]))
+            parts.append(values[slot])
             parts.append(piece)
         return "".join(parts).encode()
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..canvas import retry_send_options
 from ..errors import EnqueueError
 from .entries import encode_direct, encode_envelope, encode_gated, member_for
 
 if TYPE_CHECKING:
     from ..adapters.celery import CeleryAdapter
+    from ..adapters.direct import DirectPublisher
     from ..base import ApplicationJob
     from .capture import MessageBuilder
     from .store import ScheduledSet
@@ -42,7 +44,7 @@ class RedisScheduler:
         if timestamp <= time.time():
             self.adapter.publish(job)
             return
-        entry = self._entry(job, timestamp)
+        entry = self._entry(job, timestamp, self._direct())
         try:
             self.scheduled.add([entry])
         except Exception as error:
@@ -51,6 +53,7 @@ class RedisScheduler:
     def schedule_all(self, jobs: list[ApplicationJob]) -> None:
         """Store many jobs with one Redis call per 1 000; each job records its own outcome."""
         now = time.time()
+        direct = self._direct()  # decided once per batch, as the immediate publish does
         entries: list[Entry] = []
         waiting: list[ApplicationJob] = []
         for job in jobs:
@@ -61,7 +64,7 @@ class RedisScheduler:
                     self.adapter.publish(job)
                     job.successfully_enqueued = True
                     continue
-                entries.append(self._entry(job, timestamp))
+                entries.append(self._entry(job, timestamp, direct))
                 waiting.append(job)
             except EnqueueError as error:
                 job.successfully_enqueued, job.enqueue_error = False, error
@@ -75,10 +78,24 @@ class RedisScheduler:
         for job in waiting:
             job.successfully_enqueued = True
 
-    def _entry(self, job: ApplicationJob, timestamp: float) -> Entry:
+    def _direct(self) -> DirectPublisher | None:
+        """The direct publisher when entries may be its copies (see :meth:`_entry`), else None."""
+        direct = self.adapter.direct
+        if direct is None or self.builder is None or retry_send_options() or not direct.usable():
+            # A canvas run's retry carries its links; publish signal receivers must see every
+            # message built: both are built by Celery, as immediate publishes are.
+            return None
+        return direct
+
+    def _entry(
+        self, job: ApplicationJob, timestamp: float, direct: DirectPublisher | None
+    ) -> Entry:
         out = self.adapter.prepare(job)
         value = None
-        if self.builder is not None:
+        copy = None if direct is None else direct.copy_for(job, out)
+        if copy is not None:  # byte for byte what the builder captures (see DirectPublisher)
+            value = encode_direct([copy])
+        elif self.builder is not None:
             try:
                 pushes = self.builder.build(
                     lambda producer: self.adapter.send_prepared(job, out, producer=producer)
@@ -87,6 +104,8 @@ class RedisScheduler:
                 raise EnqueueError(
                     f"Error while scheduling {job.job_name} to queue {job.queue_name!r}: {error}"
                 ) from error
+            if direct is not None:
+                direct.learn(job, out, pushes)
             # A route to no queue at all is left to Celery at release time, as a publish would be.
             value = encode_direct(pushes) if pushes else None
         if value is None:

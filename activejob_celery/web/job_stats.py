@@ -136,10 +136,15 @@ def _on_enqueue(
 
 def _on_enqueue_all(sender: Any, jobs: list[Any], adapter: Any, **_: Any) -> None:
     app = getattr(adapter, "app", None)
-    if app in _prefixes:
+    prefix = _prefixes.get(app) if app is not None else None
+    if prefix is not None:  # one tally per job class, not per job (bulk enqueues are hot)
+        counts: dict[str, int] = {}
         for job in jobs:
             if job.successfully_enqueued:
-                record(app, job.job_name, "enqueued")
+                counts[job.job_name] = counts.get(job.job_name, 0) + 1
+        keys = keys_at(prefix, time.time())
+        for job_class, count in counts.items():
+            metrics.tally(app, keys, [f"{job_class}|enqueued"], by=count)
 
 
 def _on_perform(

@@ -113,8 +113,8 @@ def record(app: Any, *, failed: bool, now: float | None = None) -> None:
     tally(app, ((key, RETENTION),), (FIELDS[1] if failed else FIELDS[0],))
 
 
-def tally(app: Any, keys: Iterable[tuple[str, int]], fields: Iterable[str]) -> None:
-    """Add one to each of ``fields`` in each hash of ``keys`` (``(key, ttl)`` pairs), in memory.
+def tally(app: Any, keys: Iterable[tuple[str, int]], fields: Iterable[str], *, by: int = 1) -> None:
+    """Add ``by`` to each of ``fields`` in each hash of ``keys`` (``(key, ttl)`` pairs), in memory.
 
     The flusher thread writes the sums within a second (``HINCRBY`` and ``EXPIRE`` in one
     pipeline); nothing here touches the network.
@@ -130,7 +130,7 @@ def tally(app: Any, keys: Iterable[tuple[str, int]], fields: Iterable[str]) -> N
         for key, ttl in keys:
             counts = _pending.setdefault((app, key), (ttl, {}))[1]
             for field in fields:
-                counts[field] = counts.get(field, 0) + 1
+                counts[field] = counts.get(field, 0) + by
         if _Owner.thread is None:
             _Owner.thread = threading.Thread(
                 target=_flush_forever, name="activejob-counters", daemon=True

@@ -114,3 +114,23 @@ def test_a_job_enqueued_by_a_running_job_is_its_child(aj_app, aj_redis, aj_job_b
     for message in _messages(aj_redis.client, "children"):
         assert message["headers"]["parent_id"] == parent.provider_job_id
         assert message["headers"]["root_id"] == parent.provider_job_id
+
+
+def test_perform_all_later_sends_one_lpush_per_list_in_enqueue_order(aj_app, aj_redis):
+    class FewPushesJob(ApplicationJob):
+        queue_as("few_pushes")
+
+        def perform(self, number):
+            pass
+
+    client = aj_redis.client
+    jobs = [FewPushesJob(n).set(priority=5 * (n % 2)) for n in range(2500)]
+    client.config_resetstat()
+    perform_all_later(jobs)
+    calls = client.info("commandstats")["cmdstat_lpush"]["calls"]
+    assert calls <= 3 * 2  # batches of 1 000 x two priority lists, not one LPUSH per job
+    for priority, key in ((0, "few_pushes\x06\x161"), (5, "few_pushes\x06\x166")):
+        # The consumer pops from the right: the oldest job must sit there, as LPUSH one by one.
+        popped_order = [json.loads(raw)["headers"]["id"] for raw in client.lrange(key, 0, -1)][::-1]
+        sent = [job.provider_job_id for job in jobs if job.priority == priority]
+        assert popped_order == sent

@@ -180,3 +180,45 @@ def test_stored_direct_entries_decode_to_the_pushes(aj_app, aj_redis):
     [(key, message)] = decode_direct(value)
     assert key == f"default{SEP}2".encode()  # priority 1: the third list
     assert json.loads(message)["headers"]["id"] == job.provider_job_id
+
+
+def test_delayed_jobs_are_copies_once_two_messages_proved_the_template(aj_app, aj_redis):
+    from activejob_celery import adapters, perform_all_later
+
+    class ManyLaterJob(ApplicationJob):
+        queue_as("many_later")
+
+        def perform(self, number):
+            pass
+
+    adapter = adapters.named_adapter("celery")
+    builder = adapter.scheduler.builder
+    built = []
+    real_build = builder.build
+    builder.build = lambda publish: built.append(1) or real_build(publish)
+    try:
+        jobs = [ManyLaterJob(n).set(wait=120, priority=3) for n in range(30)]
+        perform_all_later(jobs)
+    finally:
+        del builder.build
+    assert all(job.successfully_enqueued for job in jobs)
+    assert len(built) == 2  # the first two prove the template; the other 28 are copies
+    ids = {job.provider_job_id: job for job in jobs}
+    extra = ManyLaterJob(99).set(priority=3)  # what Celery builds for one more of the kind
+    [(celery_key, celery_message)] = real_build(
+        lambda producer: adapter.send_prepared(extra, adapter.prepare(extra), producer=producer)
+    )
+    reference = json.loads(celery_message)
+    stored = aj_redis.client.hgetall("activejob:scheduled:entries").values()
+    assert len(stored) == 30
+    for value in stored:
+        [(key, message)] = decode_direct(value)
+        assert key == celery_key
+        copy = json.loads(message)
+        job = ids.pop(copy["headers"]["id"])
+        assert sorted(copy) == sorted(reference)
+        assert sorted(copy["headers"]) == sorted(reference["headers"])
+        assert sorted(copy["properties"]) == sorted(reference["properties"])
+        assert copy["properties"]["delivery_info"] == reference["properties"]["delivery_info"]
+        assert copy["headers"]["argsrepr"] == repr(tuple(job.arguments))
+    assert ids == {}

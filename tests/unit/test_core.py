@@ -16,7 +16,7 @@ from activejob_celery import (
     queue_as,
     queue_with_priority,
 )
-from activejob_celery.core import format_time, parse_time, validate_payload
+from activejob_celery.core import format_time, new_id, parse_time, validate_payload
 from activejob_celery.execution import instantiate
 from tests.unit.helpers import FROZEN_NOW, PAYLOAD_KEYS
 
@@ -340,6 +340,18 @@ def test_format_time_is_utc_with_microseconds():
         "2026-01-02T08:04:05.000000Z"
     )
     assert format_time(datetime(2026, 1, 2)) == "2026-01-02T00:00:00.000000Z"
+    assert format_time(datetime(2026, 1, 2, 23, 0, tzinfo=timezone(timedelta(hours=-5)))) == (
+        "2026-01-03T04:00:00.000000Z"
+    )
+
+
+def test_new_id_is_a_random_uuid4_in_its_text_form():
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 @pytest.mark.parametrize(

@@ -127,3 +127,15 @@ def test_a_child_forked_while_the_tally_is_locked_still_counts(aj_web_app):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     metrics.flush()
+
+
+def test_a_bulk_enqueue_counts_each_class_once_per_job(aj_web_app, monkeypatch):
+    tallies = []
+    real_tally = metrics.tally
+    monkeypatch.setattr(
+        metrics, "tally", lambda *a, **kw: (tallies.append(kw.get("by", 1)), real_tally(*a, **kw))
+    )
+    perform_all_later([StatsQuickJob() for _ in range(5)] + [StatsSlowJob(0) for _ in range(2)])
+    assert sorted(tallies) == [2, 5]  # one tally per class, not one per job
+    expected = {"StatsQuickJob": (5, 0, 0, 0, 0), "StatsSlowJob": (2, 0, 0, 0, 0)}
+    wait_for(lambda: counts(aj_web_app) == expected, timeout=30, message=str(expected))
