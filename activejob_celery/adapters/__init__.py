@@ -59,7 +59,7 @@ def named_adapter(name: str) -> QueueAdapter:
         adapter = _named[name] = InlineAdapter()
         return adapter
     if name == "test":
-        from ..testing.adapter import TestAdapter
+        from .testing import TestAdapter
 
         adapter = _named[name] = TestAdapter()
         return adapter

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..dead_letters.cli_support import (
+from .dead_support import (
     filter_options,
     progress_bar,
     resolve_ids,

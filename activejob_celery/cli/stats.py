@@ -12,7 +12,7 @@ import click
 
 from ..amqp_queues import UNKNOWN
 from ..web import stats_view
-from ..web.job_stats import COUNTERS
+from ..worker.job_stats import COUNTERS
 
 SEP = "\x06\x16"
 """kombu's Redis separator: priority bucket ``n`` of queue ``q`` is the list ``q\\x06\\x16n``."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..adapters.capture import MessageBuilder, supports_direct
 from ..broker_queues import broker_url, is_redis_url, redis_client
 from ..errors import ConfigurationError
 from ..parts_off import SCHEDULED_SET, part_off, part_on
 from ..queue_priority import forget_broker
-from .capture import MessageBuilder, supports_direct
 from .entries import ScheduledJob
 from .poller import Poller, SchedulerPoller
 from .scheduler import RedisScheduler

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import adapters
+from ..adapters.testing import TestAdapter
 from ..config import current_settings
 from ..errors import ConfigurationError
-from .adapter import TestAdapter
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..parts_off import part_off, part_on
-from . import job_stats, metrics
-from .pausing import KeepPaused, PausedQueue, pause, paused_queues, resume
+from ..worker import job_stats, metrics
+from ..worker.pausing import KeepPaused, PausedQueue, pause, paused_queues, resume
+from ..worker.state import redis_url
 from .security import Credentials, check_exposure, is_loopback
-from .state import redis_url
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -49,7 +49,7 @@ def setup(app: Any, settings: Settings | None = None) -> None:
     """Wire the worker side of the dashboard to ``app``: job counters and paused queues.
 
     Connects the per-minute counter receiver to ``signals.perform``, the per-class statistics
-    receivers (:mod:`~activejob_celery.web.job_stats`), and adds the consumer
+    receivers (:mod:`~activejob_celery.worker.job_stats`), and adds the consumer
     step that keeps paused queues paused when a worker starts. Does nothing without a Redis
     (``activejob_dead_letters_url`` or a Redis broker). Safe to call again.
 

@@ -14,11 +14,11 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from ..errors import ConfigurationError
+from ..worker.state import settings_of
 from .middleware import CsrfMiddleware, GuardMiddleware
 from .pages import routes
 from .pages.common import PROTECTED, Dashboard, brief, call, plural, pretty, relative, when
 from .security import Credentials, Signer
-from .state import settings_of
 
 
 def create_app(

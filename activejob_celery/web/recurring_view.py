@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .state import settings_of
+from ..worker.state import settings_of
 
 
 @dataclasses.dataclass(frozen=True)

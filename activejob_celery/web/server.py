@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..worker.state import settings_of
 from .security import Credentials, check_exposure
-from .state import settings_of
 
 NEEDS_EXTRA = "the jobs dashboard needs the web extra: pip install 'activejob-celery[web]'"
 

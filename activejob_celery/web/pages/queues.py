@@ -11,10 +11,10 @@ from starlette.routing import Route
 from ...amqp_queues import UNKNOWN
 from ...broker_queues import BUCKETS
 from ...errors import ConfigurationError
-from .. import pausing
+from ...worker import pausing
+from ...worker.metrics import last_hour
 from ..chart import build_chart
 from ..lookup import find_job
-from ..metrics import last_hour
 from ..queues import QueueOverview, queue_overview
 from .common import Fields, action, dashboard_of, redirect, render
 

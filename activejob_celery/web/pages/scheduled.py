@@ -95,7 +95,7 @@ def _scheduled_set(app: Any) -> Any:
 
 def _eta_note(app: Any) -> str | None:
     from ...broker_queues import broker_url
-    from ..state import settings_of
+    from ...worker.state import settings_of
 
     if settings_of(app).resolved_scheduler(broker_url(app)) == "redis":
         return None

@@ -2,7 +2,7 @@
 
 Per job class: ``enqueued``, ``performed``, ``retried``, ``discarded`` and ``dead`` counts, and a
 histogram of run durations (:data:`BOUNDS`). Counting is the in-process tally of
-:mod:`activejob_celery.web.metrics`: no network call on a job's path, one pipeline a second per
+:mod:`activejob_celery.worker.metrics`: no network call on a job's path, one pipeline a second per
 process. Two series of hashes hold the sums:
 
 - ``<key_prefix>:stats:m:<epoch minute>`` (the last hour), kept :data:`MINUTE_TTL` seconds;

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..adapters.base import QueueAdapter
 from ..arguments import deserialize_arguments
 from ..core import JobPayload
 from ..errors import DeserializationError
+from .base import QueueAdapter
 
 if TYPE_CHECKING:
     from ..base import ApplicationJob

@@ -7,7 +7,7 @@ pipeline (``HINCRBY`` per minute and field, ``EXPIRE``) to the hash
 and ``failed`` (an error escaped: the Celery task failed). A process that dies loses at most
 its last second of counts; a worker shutting down (or any process exiting) writes what it
 holds. :func:`tally` is the same path for other counters (the per-class statistics of
-:mod:`activejob_celery.web.job_stats`): one pipeline a second per process, whatever the job rate.
+:mod:`activejob_celery.worker.job_stats`): one pipeline a second per process, whatever the job rate.
 """
 
 from __future__ import annotations
