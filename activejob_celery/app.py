@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 
-from . import discovery, internals, log_subscriber, registry, results, routing
+from . import discovery, internals, log_subscriber, registry, results, routing, runtime
 from .adapters import use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_apps: weakref.WeakSet[Any] = weakref.WeakSet()
-
 
 def init_app(app: Celery) -> Settings:
     """Set ``app`` up for jobs; call it once, after the app's configuration is loaded.
@@ -41,6 +38,7 @@ def init_app(app: Celery) -> Settings:
     """
     _check_protocol(app)
     settings = Settings.from_app(app)
+    runtime.install(app, settings)  # closes what an earlier init_app of this app opened
     internals.check_shapes()  # one WARNING per part whose Celery/kombu internals moved
     use_settings(settings)
     use_celery_app(app)
@@ -50,7 +48,6 @@ def init_app(app: Celery) -> Settings:
             "accept_content includes pickle; job tasks only ever use JSON, but a pickle message "
             "to any task can run code when decoded. Remove pickle from accept_content."
         )
-    _apps.add(app)
     for job_class in registry.job_classes():
         register_task(app, job_class)
     registry.add_listener(_register_everywhere)
@@ -74,7 +71,7 @@ def init_app(app: Celery) -> Settings:
 
 def is_initialised(app: Celery) -> bool:
     """Whether ``init_app`` ran for ``app`` in this process."""
-    return app in _apps
+    return runtime.is_initialised(app)
 
 
 def register_task(app: Celery, job_class: type[ApplicationJob]) -> Any:
@@ -91,7 +88,7 @@ def register_task(app: Celery, job_class: type[ApplicationJob]) -> Any:
 
 
 def _register_everywhere(job_class: type[ApplicationJob]) -> None:
-    for app in list(_apps):
+    for app in runtime.initialised_apps():
         register_task(app, job_class)
         name = routing.class_queue(app, job_class)
         routing.declare_job_queues(app, [] if name is None else [name])

@@ -17,6 +17,7 @@ from redis.retry import Retry
 
 from ..config import redis_location
 from ..redis_clients import connect
+from ..runtime import runtime_for
 from .store import DeadLetterStore
 
 if TYPE_CHECKING:
@@ -96,11 +97,15 @@ class RedisDeadLetterStore(DeadLetterStore):
     def connect(
         cls, url: str, *, settings: Settings | None = None, app: Celery | None = None
     ) -> RedisDeadLetterStore:
-        """A store on a new client for ``url``, with short timeouts and two quick retries.
+        """A store on ``app``'s shared client for ``url`` (else a new one), with short timeouts.
 
-        A write that cannot reach Redis fails within about a second, so a worker is never
-        held for long; the caller decides what happens to the message (see the docs).
+        With an app, the client is the one its other parts use for that Redis
+        (:class:`~activejob_celery.redis_clients.Clients`). Without, a new client with two
+        quick retries: a write that cannot reach Redis fails within about a second. Either way
+        a worker is never held for long; the caller decides what happens to the message.
         """
+        if app is not None:
+            return cls(runtime_for(app).clients.get(url), settings=settings, app=app)
         client = connect(
             app,
             url,

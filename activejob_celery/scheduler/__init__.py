@@ -8,14 +8,14 @@ Example:
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.capture import MessageBuilder, supports_direct
-from ..broker_queues import broker_url, is_redis_url, redis_client
+from ..broker_queues import broker_url, is_redis_url
 from ..errors import ConfigurationError
 from ..parts_off import SCHEDULED_SET, part_off, part_on
 from ..queue_priority import forget_broker
+from ..runtime import find_runtime, runtime_for
 from .entries import ScheduledJob
 from .poller import Poller, SchedulerPoller
 from .scheduler import RedisScheduler
@@ -46,8 +46,13 @@ class _AppState:
         self.scheduled: ScheduledSet | None = None
         self.builder: MessageBuilder | None = None
 
+    def close(self) -> None:
+        if self.builder is not None:
+            self.builder.close()
 
-_states: weakref.WeakKeyDictionary[Any, _AppState] = weakref.WeakKeyDictionary()
+
+_PART = "scheduler"
+"""The scheduler's state in the app's runtime (:mod:`activejob_celery.runtime`)."""
 _ETA_REASON = (
     "delayed jobs and retries are Celery ETA messages held in worker memory; set "
     "activejob_scheduler_url = 'redis://host:6379/0' to keep them in Redis"
@@ -68,10 +73,11 @@ def setup(app: Any, settings: Settings) -> None:
     adapter = named_adapter("celery")
     if not isinstance(adapter, CeleryAdapter) or adapter.app is not app:
         adapter = CeleryAdapter(app)
-    previous = _states.get(app)
-    if previous is not None and previous.builder is not None:
-        previous.builder.close()
-    state = _states[app] = _AppState(settings, adapter)
+    parts = runtime_for(app).parts
+    previous = parts.get(_PART)
+    if previous is not None:
+        previous.close()
+    state = parts[_PART] = _AppState(settings, adapter)
     steps = app.steps["worker"]
     adapter.direct = None
     forget_broker(app)
@@ -101,7 +107,7 @@ def scheduled_set_for(app: Any) -> ScheduledSet:
     Example:
         >>> scheduled_set_for(app).get("0b1c...")              # doctest: +SKIP
     """
-    state = _states.get(app)
+    state = _state_of(app)
     if state is None:
         raise ConfigurationError(
             "call activejob_celery.init_app(app) before using its scheduled set"
@@ -116,7 +122,15 @@ def poller_for(app: Any) -> Poller:
         >>> poller_for(app).run_once().released                # doctest: +SKIP
     """
     scheduled = scheduled_set_for(app)
-    return Poller(scheduled, interval=_states[app].settings.scheduler_poll_interval)
+    state = _state_of(app)
+    assert state is not None  # scheduled_set_for raised otherwise
+    return Poller(scheduled, interval=state.settings.scheduler_poll_interval)
+
+
+def _state_of(app: Any) -> _AppState | None:
+    runtime = find_runtime(app)
+    state = None if runtime is None else runtime.parts.get(_PART)
+    return state if isinstance(state, _AppState) else None
 
 
 def _build(app: Any, state: _AppState) -> ScheduledSet:
@@ -131,7 +145,7 @@ def _build(app: Any, state: _AppState) -> ScheduledSet:
             "activejob_scheduler='redis' needs a Redis: set activejob_scheduler_url when the "
             "broker is not Redis (or use activejob_scheduler='celery')"
         )
-    client = redis_client(app, url, health_check_interval=30)
+    client = runtime_for(app).clients.get(url)
     state.builder = MessageBuilder(app) if direct else None
     state.scheduled = ScheduledSet(client, settings, state.adapter, direct=direct)
     return state.scheduled
