@@ -7,11 +7,25 @@ from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 
-from . import discovery, internals, log_subscriber, registry, results, routing, runtime
+from . import (
+    dead_letters,
+    discovery,
+    internals,
+    log_subscriber,
+    recurring,
+    registry,
+    results,
+    routing,
+    runtime,
+    scheduler,
+    worker,
+)
 from .adapters import use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
+from .dead_letters.consumer import DeadLetterConsumer
 from .errors import ConfigurationError
+from .integrations import autoinstall
 from .priority_buckets import check_steps
 from .queue_patterns import QueuePatterns, QueuePatternWatch
 from .reliable_fetch import ReliableFetch
@@ -57,14 +71,10 @@ def init_app(app: Celery) -> Settings:
     app.steps["consumer"].add(QueuePatternWatch)
     log_subscriber.attach()
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
-    from . import dead_letters, recurring, scheduler, web
-
-    for feature in (scheduler, dead_letters, recurring, web):
+    for feature in (scheduler, dead_letters, recurring, worker):
         feature.setup(app, settings)
     _configure_fetch(app, settings)
     results.check_backend(app)  # results need a result backend: say so once
-    from .integrations import autoinstall
-
     autoinstall()  # Sentry reporting, when sentry-sdk is already in use in this process
     return settings
 
@@ -116,8 +126,6 @@ def _configure_transport(app: Celery) -> None:
 
 
 def _configure_fetch(app: Celery, settings: Settings) -> None:
-    from .dead_letters.consumer import DeadLetterConsumer
-
     # The dead-letter step keeps entries a worker cannot read and drops their unacked record;
     # without it such an entry would be restored, and fail, after every visibility timeout.
     guarded = DeadLetterConsumer in app.steps["consumer"]

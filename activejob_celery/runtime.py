@@ -114,6 +114,17 @@ def find_runtime(app: Any) -> Runtime | None:
         return _runtimes.get(app)
 
 
+def part_of(app: Any, name: str) -> Any:
+    """The part ``name`` of ``app``'s runtime, or None (no runtime, or no such part); no lock.
+
+    Example:
+        >>> part_of(app, "worker.metrics")                      # doctest: +SKIP
+        'activejob:metrics'
+    """
+    runtime = _runtimes.get(app)
+    return None if runtime is None else runtime.parts.get(name)
+
+
 def is_initialised(app: Any) -> bool:
     """Whether ``init_app`` ran for ``app`` in this process.
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..arguments import deserialize_arguments
 from ..core import JobPayload
 from ..errors import DeserializationError
+from ..execution import perform_now
 from .base import QueueAdapter
 
 if TYPE_CHECKING:
@@ -78,7 +79,6 @@ class TestAdapter(QueueAdapter):
                 "itself for ever? Limit it with at= or only=, or use perform_enqueued_jobs() "
                 "without a block to run one round at a time"
             )
-        from ..execution import perform_now
 
         self.performed_jobs.append(record)
         self._depth += 1

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from ..app import init_app, is_initialised
 from .blocked import blocked
 from .dead import dead
 from .recurring import recurring
@@ -19,8 +20,6 @@ from .web import web
 def jobs(ctx: click.Context) -> None:
     """Inspect and operate activejob-celery: scheduled jobs, dead letters, recurring jobs, stats."""
     app = app_from(ctx)
-    from ..app import init_app, is_initialised
-
     if not is_initialised(app):
         init_app(app)
 

@@ -11,6 +11,7 @@ from ..concurrency import LockStore, store_for_app, unblock
 
 
 def _store(ctx: click.Context) -> LockStore:
+    # import here: cycle: cli imports this module
     from . import app_from
 
     store = store_for_app(app_from(ctx))
@@ -38,6 +39,7 @@ def blocked(ctx: click.Context, only: str | None, as_json: bool, release: str | 
 
     Example: celery -A shop jobs blocked --key SyncAccountJob/42
     """
+    # import here: cycle: cli imports this module
     from . import app_from
 
     store = _store(ctx)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..dead_letters.binding import store_for
 from ..dead_letters.filters import parse_when
 from ..dead_letters.record import DeadLetterNotFoundError
 from ..dead_letters.store import DeadLetterStore, Progress
@@ -64,7 +65,7 @@ def filter_options(command: F) -> F:
 
 def store_of(ctx: click.Context) -> DeadLetterStore:
     """The dead-letter store of the app given with ``celery -A``."""
-    from ..dead_letters.binding import store_for
+    # import here: cycle: cli imports this module
     from . import app_from
 
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigurationError
+from ..web.server import run
 
 
 @click.command(name="web")
@@ -30,7 +31,7 @@ def web(ctx: click.Context, host: str, port: int, root_path: str, log_level: str
 
     Example: celery -A shop jobs web --port 5555
     """
-    from ..web.server import run
+    # import here: cycle: cli imports this module
     from . import app_from
 
     app = app_from(ctx)

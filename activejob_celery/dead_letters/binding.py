@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from celery._state import get_current_task
+
+from ..adapters import named_adapter
 from ..broker_queues import broker_url
 from ..config import Settings
 from ..errors import ConfigurationError
@@ -91,8 +94,6 @@ def store_for(app: Celery) -> DeadLetterStore:
 
 def running_task() -> Any:
     """The job task this thread is running in a worker, or None (direct or eager calls)."""
-    from celery._state import get_current_task
-
     task = get_current_task()
     if task is None or getattr(task, "job_class", None) is None:
         return None
@@ -107,8 +108,6 @@ def app_in_scope() -> Celery | None:
     task = running_task()
     app = task.app if task is not None else None
     if app is None:
-        from ..adapters import named_adapter
-
         try:
             app = getattr(named_adapter("celery"), "app", None)
         except ConfigurationError:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..adapters import named_adapter
 from ..core import format_time
 from ..errors import ConfigurationError, EnqueueError
 from ..queue_priority import celery_priority
@@ -112,8 +113,6 @@ def publish_letters(
 
 def current_app_for_jobs() -> Celery:
     """The Celery app jobs publish through (the one ``init_app`` set up last)."""
-    from ..adapters import named_adapter
-
     adapter = named_adapter("celery")
     app = getattr(adapter, "app", None)
     if app is None:

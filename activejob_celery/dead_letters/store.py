@@ -71,10 +71,12 @@ class DeadLetterStore(StoreBackend):
         """
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
         if scheme in STORE_SCHEMES[:-1]:
+            # import here: cycle: dead_letters.redis_store imports this module
             from .redis_store import RedisDeadLetterStore
 
             return RedisDeadLetterStore.connect(url, settings=settings, app=app)
         if scheme == "memory":
+            # import here: cycle: dead_letters.memory imports this module
             from .memory import MemoryDeadLetterStore
 
             return MemoryDeadLetterStore.named(url, settings=settings, app=app)

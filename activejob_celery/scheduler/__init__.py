@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..adapters import named_adapter
 from ..adapters.capture import MessageBuilder, supports_direct
+from ..adapters.celery import CeleryAdapter, EtaScheduler
+from ..adapters.direct import DirectPublisher
 from ..broker_queues import broker_url, is_redis_url
 from ..errors import ConfigurationError
 from ..parts_off import SCHEDULED_SET, part_off, part_on
@@ -67,9 +70,6 @@ def setup(app: Any, settings: Settings) -> None:
     bootstep unless ``activejob_scheduler_embedded`` is False. With ``"celery"`` nothing
     changes: delayed jobs are Celery ETA messages.
     """
-    from ..adapters import named_adapter
-    from ..adapters.celery import CeleryAdapter, EtaScheduler
-
     adapter = named_adapter("celery")
     if not isinstance(adapter, CeleryAdapter) or adapter.app is not app:
         adapter = CeleryAdapter(app)
@@ -91,8 +91,6 @@ def setup(app: Any, settings: Settings) -> None:
     scheduled = _build(app, state)
     adapter.scheduler = RedisScheduler(adapter, scheduled, state.builder)
     if state.builder is not None:
-        from ..adapters.direct import DirectPublisher
-
         # The same Redis and message builder serve immediate jobs: the direct publish path.
         adapter.direct = DirectPublisher(adapter, state.builder, scheduled.client)
     if settings.scheduler_embedded:

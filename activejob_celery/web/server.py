@@ -39,8 +39,10 @@ def run(
     )
     check_exposure(host, credentials)
     try:
+        # import here: optional extra (uvicorn)
         import uvicorn
 
+        # import here: cycle: web.application imports this module
         from .application import create_app
     except ImportError as error:
         raise ConfigurationError(f"{NEEDS_EXTRA} ({error})") from None

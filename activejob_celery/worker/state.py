@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..broker_queues import is_redis_url
 from ..config import Settings
+from ..dead_letters.binding import settings_for, store_url
 from ..errors import ConfigurationError
 from ..runtime import find_runtime, runtime_for
 
@@ -26,8 +27,6 @@ def settings_of(app: Any) -> Settings:
         >>> settings_of(app).key("paused")                     # doctest: +SKIP
         'activejob:paused'
     """
-    from ..dead_letters.binding import settings_for
-
     return settings_for(app)
 
 
@@ -41,8 +40,6 @@ def redis_url(app: Any) -> str | None:
         >>> redis_url(app)                                      # doctest: +SKIP
         'redis://localhost:6379/0'
     """
-    from ..dead_letters.binding import store_url
-
     try:
         url = store_url(app, settings_of(app))
     except ConfigurationError:

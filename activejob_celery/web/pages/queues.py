@@ -10,7 +10,9 @@ from starlette.routing import Route
 
 from ...amqp_queues import UNKNOWN
 from ...broker_queues import BUCKETS
+from ...dead_letters import store_for
 from ...errors import ConfigurationError
+from ...scheduler import scheduled_set_for
 from ...worker import pausing
 from ...worker.metrics import last_hour
 from ..chart import build_chart
@@ -104,14 +106,10 @@ def _job(request: Request) -> Response:
 
 
 def _scheduled_count(app: Any) -> int:
-    from ...scheduler import scheduled_set_for
-
     return scheduled_set_for(app).count()
 
 
 def _dead_count(app: Any) -> int:
-    from ...dead_letters import store_for
-
     return store_for(app).count()
 
 
