@@ -20,7 +20,7 @@ ROOT = Path(activejob_celery.__file__).parent
 PACKAGE = "activejob_celery"
 
 # (importer prefix, imported prefixes it must not reach): lower layers never reach up.
-FOUNDATIONS = ("config", "errors", "redis_clients", "runtime", "signals", "internals")
+FOUNDATIONS = ("config", "errors", "hooks", "redis_clients", "runtime", "signals", "internals")
 OPERATOR = ("cli", "web")
 BACKEND = ("scheduler", "dead_letters", "recurring", "concurrency", "worker")
 RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
