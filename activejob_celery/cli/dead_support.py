@@ -15,6 +15,7 @@ from ..dead_letters.record import DeadLetterNotFoundError
 from ..dead_letters.store import DeadLetterStore, Progress
 from ..errors import ConfigurationError
 from ..failures import REASONS
+from .context import app_from
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,9 +66,6 @@ def filter_options(command: F) -> F:
 
 def store_of(ctx: click.Context) -> DeadLetterStore:
     """The dead-letter store of the app given with ``celery -A``."""
-    # import here: cycle: cli imports this module
-    from . import app_from
-
     try:
         return store_for(app_from(ctx))
     except ConfigurationError as error:

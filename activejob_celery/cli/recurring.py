@@ -12,6 +12,7 @@ import click
 from ..errors import ActiveJobError
 from ..parts_off import RECURRING, parts_off
 from ..recurring import parse_schedule, recurring_tasks, run_now, sync
+from .context import app_from
 
 
 @click.group(name="recurring")
@@ -94,9 +95,6 @@ def run_now_command(ctx: click.Context, key: str) -> None:
 
 
 def _loaded_app(ctx: click.Context) -> Any:
-    # import here: cycle: cli imports this module
-    from . import app_from
-
     app = app_from(ctx)
     off = parts_off(app).get(RECURRING)
     if off is not None:  # RedBeat has no Redis (RabbitMQ broker): one line, not a traceback

@@ -15,6 +15,7 @@ from ..broker_queues import broker_url
 from ..dead_letters.binding import settings_for
 from ..errors import ConfigurationError
 from ..scheduler import poller_for, scheduled_set_for
+from .context import app_from
 
 REDIS_FAMILY = ("redis", "rediss", "redis+socket", "socket", "unix", "sentinel")
 """Broker schemes whose Redis can hold the scheduled set."""
@@ -23,9 +24,6 @@ if TYPE_CHECKING:
 
 
 def _scheduled_set(ctx: click.Context) -> ScheduledSet:
-    # import here: cycle: cli imports this module
-    from . import app_from
-
     app = app_from(ctx)
     off = scheduled_set_off(app)
     if off is not None:
@@ -145,9 +143,6 @@ def count(ctx: click.Context) -> None:
 @click.pass_context
 def scheduler(ctx: click.Context, once: bool) -> None:
     """Run the scheduled-set poller on its own (workers also run it, unless disabled)."""
-    # import here: cycle: cli imports this module
-    from . import app_from
-
     _scheduled_set(ctx)  # one clear line, not a traceback, when there is none
     poller = poller_for(app_from(ctx))
     scheduled_set = poller.scheduled

@@ -24,6 +24,7 @@ from ..dead_letters.binding import is_set_up, settings_for, store_for
 from ..dead_letters.formatting import table
 from ..web import stats_view
 from ..worker.job_stats import COUNTERS
+from .context import app_from
 
 SEP = "\x06\x16"
 """kombu's Redis separator: priority bucket ``n`` of queue ``q`` is the list ``q\\x06\\x16n``."""
@@ -42,9 +43,6 @@ def stats(ctx: click.Context, as_json: bool, by_class: bool) -> None:
 
     Example: celery -A shop jobs stats --by-class --json
     """
-    # import here: cycle: cli imports this module
-    from . import app_from
-
     app = app_from(ctx)
     report = collect_stats(app)
     classes = stats_view.by_class(app) if by_class else None

@@ -6,6 +6,7 @@ import click
 
 from ..errors import ConfigurationError
 from ..web.server import run
+from .context import app_from
 
 
 @click.command(name="web")
@@ -31,9 +32,6 @@ def web(ctx: click.Context, host: str, port: int, root_path: str, log_level: str
 
     Example: celery -A shop jobs web --port 5555
     """
-    # import here: cycle: cli imports this module
-    from . import app_from
-
     app = app_from(ctx)
     # Job classes often live in autodiscovered modules; run-now and retries resolve them here.
     app.loader.import_default_modules()
