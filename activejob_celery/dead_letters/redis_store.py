@@ -9,14 +9,14 @@ JSON without payload and traceback, so listing never loads large payloads), plus
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from ..config import redis_location
-from ..redis_clients import connect
+from ..redis_clients import REDIS_SCHEMES, connect
 from ..runtime import runtime_for
 from .store import DeadLetterStore
 
@@ -78,6 +78,8 @@ class RedisDeadLetterStore(DeadLetterStore):
         >>> store = RedisDeadLetterStore.connect("redis://localhost:6379/0")  # doctest: +SKIP
     """
 
+    schemes: ClassVar[tuple[str, ...]] = REDIS_SCHEMES
+
     def __init__(
         self, client: redis.Redis, *, settings: Settings | None = None, app: Celery | None = None
     ) -> None:
@@ -92,6 +94,13 @@ class RedisDeadLetterStore(DeadLetterStore):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {redis_location(self.client)} {self.index_key}>"
+
+    @classmethod
+    def open(
+        cls, url: str, *, settings: Settings | None = None, app: Celery | None = None
+    ) -> RedisDeadLetterStore:
+        """The store at ``url`` (see :meth:`connect`)."""
+        return cls.connect(url, settings=settings, app=app)
 
     @classmethod
     def connect(
