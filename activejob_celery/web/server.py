@@ -42,7 +42,7 @@ def run(
         # import here: optional extra (uvicorn)
         import uvicorn
 
-        # import here: cycle: web.application imports this module
+        # import here: optional extra (starlette, jinja2: web.application needs them)
         from .application import create_app
     except ImportError as error:
         raise ConfigurationError(f"{NEEDS_EXTRA} ({error})") from None
