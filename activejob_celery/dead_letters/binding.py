@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery._state import get_current_task
 
-from ..adapters import named_adapter
+from ..adapters import celery_app
 from ..broker_queues import broker_url
 from ..config import Settings
 from ..errors import ConfigurationError
@@ -108,8 +108,5 @@ def app_in_scope() -> Celery | None:
     task = running_task()
     app = task.app if task is not None else None
     if app is None:
-        try:
-            app = getattr(named_adapter("celery"), "app", None)
-        except ConfigurationError:
-            return None
+        app = celery_app()
     return app if app is not None and is_set_up(app) else None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.signals import beat_init
 
-from ..adapters import named_adapter
+from ..adapters import celery_app, named_adapter
 from ..config import Settings
 from ..errors import ConfigurationError
 from ..parts_off import check_redbeat_url
@@ -257,7 +257,8 @@ def _app(app: Celery | None) -> Celery:
     if app is not None:
         return app
 
-    return named_adapter("celery").app  # type: ignore[attr-defined]
+    found = celery_app()  # the app init_app set up last
+    return found if found is not None else named_adapter("celery").app  # type: ignore[attr-defined]
 
 
 __all__ = [
