@@ -20,7 +20,7 @@ from . import (
     scheduler,
     worker,
 )
-from .adapters import use_celery_app
+from .adapters import direct, use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
 from .dead_letters.consumer import DeadLetterConsumer
@@ -73,6 +73,7 @@ def init_app(app: Celery) -> Settings:
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
     for feature in (scheduler, dead_letters, recurring, worker):
         feature.setup(app, settings)
+    _install_direct(app)
     _configure_fetch(app, settings)
     results.check_backend(app)  # results need a result backend: say so once
     autoinstall()  # Sentry reporting, when sentry-sdk is already in use in this process
@@ -123,6 +124,13 @@ def _configure_transport(app: Celery) -> None:
     app.conf.broker_transport_options = options
     if is_redis_url(broker_url(app)):
         check_steps(app)  # job priority order needs three or more lists
+
+
+def _install_direct(app: Celery) -> None:
+    # The scheduled set's Redis and message builder also serve immediate jobs (direct publish).
+    found = scheduler.publishing_parts(app)
+    if found is not None:
+        direct.install(*found)
 
 
 def _configure_fetch(app: Celery, settings: Settings) -> None:

@@ -51,6 +51,20 @@ def _forget_templates_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_templates_after_fork)
 
 
+def install(adapter: CeleryAdapter, builder: MessageBuilder | None, client: Any) -> None:
+    """Give ``adapter`` the direct publish path on ``client`` (none without a builder or client).
+
+    ``init_app`` calls this with the scheduled set's message builder and Redis client: the same
+    Redis and builder serve immediate jobs.
+
+    Example:
+        >>> install(adapter, MessageBuilder(app), client)       # doctest: +SKIP
+    """
+    adapter.direct = None
+    if builder is not None and client is not None:
+        adapter.direct = DirectPublisher(adapter, builder, client)
+
+
 class DirectPublisher:
     """Publishes jobs onto the broker's Redis lists without Celery's per-message publish path.
 

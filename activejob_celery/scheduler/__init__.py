@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from ..adapters import named_adapter
 from ..adapters.capture import MessageBuilder, supports_direct
 from ..adapters.celery import CeleryAdapter, EtaScheduler
-from ..adapters.direct import DirectPublisher
 from ..broker_queues import broker_url, is_redis_url
 from ..errors import ConfigurationError
 from ..parts_off import SCHEDULED_SET, part_off, part_on
@@ -37,6 +36,7 @@ __all__ = [
     "ScheduledSet",
     "SchedulerPoller",
     "poller_for",
+    "publishing_parts",
     "scheduled_set_for",
     "setup",
 ]
@@ -90,13 +90,26 @@ def setup(app: Any, settings: Settings) -> None:
     part_on(app, SCHEDULED_SET)
     scheduled = _build(app, state)
     adapter.scheduler = RedisScheduler(adapter, scheduled, state.builder)
-    if state.builder is not None:
-        # The same Redis and message builder serve immediate jobs: the direct publish path.
-        adapter.direct = DirectPublisher(adapter, state.builder, scheduled.client)
     if settings.scheduler_embedded:
         steps.add(SchedulerPoller)
     else:
         steps.discard(SchedulerPoller)
+
+
+def publishing_parts(app: Any) -> tuple[CeleryAdapter, MessageBuilder | None, Any] | None:
+    """The Celery adapter of ``app``'s scheduled set, its message builder and Redis client.
+
+    The builder and client are None when the scheduled set cannot copy messages (or is not in
+    force); None before ``setup``. ``init_app`` hands them to the direct publish path.
+
+    Example:
+        >>> adapter, builder, client = publishing_parts(app)  # doctest: +SKIP
+    """
+    state = _state_of(app)
+    if state is None:
+        return None
+    client = state.scheduled.client if state.scheduled is not None else None
+    return state.adapter, state.builder, client
 
 
 def scheduled_set_for(app: Any) -> ScheduledSet:
