@@ -24,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_layers.py  # the import contract
 
 type: venv
 	$(BIN)/mypy --strict activejob_celery

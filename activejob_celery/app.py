@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 
-from . import discovery, internals, log_subscriber, registry, results, routing
-from .adapters import use_celery_app
+from . import (
+    dead_letters,
+    discovery,
+    internals,
+    log_subscriber,
+    recurring,
+    registry,
+    results,
+    routing,
+    running,
+    runtime,
+    scheduler,
+    worker,
+    worker_shutdown,
+)
+from .adapters import direct, use_celery_app
 from .broker_queues import broker_url, is_redis_url
 from .config import Settings, current_settings, use_settings
-from .continuation import shutdown as continuation_shutdown
+from .dead_letters.consumer import DeadLetterConsumer
 from .errors import ConfigurationError
+from .integrations import autoinstall
 from .priority_buckets import check_steps
 from .queue_order import QueueOrderFetch, QueueOrderStep, add_worker_options
 from .queue_patterns import QueuePatterns, QueuePatternWatch
@@ -26,8 +40,6 @@ if TYPE_CHECKING:
     from .base import ApplicationJob
 
 logger = logging.getLogger(__name__)
-
-_apps: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def init_app(app: Celery) -> Settings:
@@ -43,6 +55,7 @@ def init_app(app: Celery) -> Settings:
     """
     _check_protocol(app)
     settings = Settings.from_app(app)
+    runtime.install(app, settings)  # closes what an earlier init_app of this app opened
     internals.check_shapes()  # one WARNING per part whose Celery/kombu internals moved
     use_settings(settings)
     use_celery_app(app)
@@ -52,7 +65,6 @@ def init_app(app: Celery) -> Settings:
             "accept_content includes pickle; job tasks only ever use JSON, but a pickle message "
             "to any task can run code when decoded. Remove pickle from accept_content."
         )
-    _apps.add(app)
     for job_class in registry.job_classes():
         register_task(app, job_class)
     registry.add_listener(_register_everywhere)
@@ -64,23 +76,20 @@ def init_app(app: Celery) -> Settings:
     app.steps["consumer"].add(QueueOrderFetch)
     add_worker_options(app)
     log_subscriber.attach()
-    continuation_shutdown.setup(app)  # continuable jobs see the worker's warm shutdown
+    worker_shutdown.setup(app)  # continuable jobs see the worker's warm shutdown
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
-    from . import dead_letters, recurring, running, scheduler, web
-
-    for feature in (scheduler, dead_letters, recurring, web, running):
+    for feature in (scheduler, dead_letters, recurring, worker, running):
         feature.setup(app, settings)
+    _install_direct(app)
     _configure_fetch(app, settings)
     results.check_backend(app)  # results need a result backend: say so once
-    from .integrations import autoinstall
-
     autoinstall()  # Sentry reporting, when sentry-sdk is already in use in this process
     return settings
 
 
 def is_initialised(app: Celery) -> bool:
     """Whether ``init_app`` ran for ``app`` in this process."""
-    return app in _apps
+    return runtime.is_initialised(app)
 
 
 def register_task(app: Celery, job_class: type[ApplicationJob]) -> Any:
@@ -97,7 +106,7 @@ def register_task(app: Celery, job_class: type[ApplicationJob]) -> Any:
 
 
 def _register_everywhere(job_class: type[ApplicationJob]) -> None:
-    for app in list(_apps):
+    for app in runtime.initialised_apps():
         register_task(app, job_class)
         name = routing.class_queue(app, job_class)
         routing.declare_job_queues(app, [] if name is None else [name])
@@ -124,9 +133,14 @@ def _configure_transport(app: Celery) -> None:
         check_steps(app)  # job priority order needs three or more lists
 
 
-def _configure_fetch(app: Celery, settings: Settings) -> None:
-    from .dead_letters.consumer import DeadLetterConsumer
+def _install_direct(app: Celery) -> None:
+    # The scheduled set's Redis and message builder also serve immediate jobs (direct publish).
+    found = scheduler.publishing_parts(app)
+    if found is not None:
+        direct.install(*found)
 
+
+def _configure_fetch(app: Celery, settings: Settings) -> None:
     # The dead-letter step keeps entries a worker cannot read and drops their unacked record;
     # without it such an entry would be restored, and fail, after every visibility timeout.
     guarded = DeadLetterConsumer in app.steps["consumer"]

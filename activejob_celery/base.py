@@ -24,6 +24,7 @@ from . import (
     registry,
     rescue,
 )
+from .adapters import adapter_for
 from .callbacks import Callback, CallbackDeclaration
 from .configured_job import ConfiguredJob
 from .core import JobCore, JobPayload
@@ -230,8 +231,6 @@ class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
 
     def adapter(self) -> QueueAdapter:
         """The queue adapter this job enqueues through."""
-        from .adapters import adapter_for
-
         return adapter_for(type(self))
 
     @classmethod

@@ -16,6 +16,7 @@ from .redis_clients import (
     scheme_of,
     ssl_options as ssl_options,
 )
+from .routing import job_queue_names
 
 if TYPE_CHECKING:
     import redis
@@ -81,8 +82,6 @@ def list_key(prefix: str, name: str, bucket: int) -> str:
 
 def configured_queues(app: Any) -> list[str]:
     """The job queues (see ``app.job_queue_names``) plus the app's declared Celery queues."""
-    from .app import job_queue_names
-
     names = job_queue_names(app)
     names += [name for name in app.amqp.queues if name not in names]
     return names

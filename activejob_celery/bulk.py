@@ -52,6 +52,7 @@ def enqueue_flat(flat: list[ApplicationJob]) -> None:
 
 
 def _flatten(items: Iterable[object]) -> list[ApplicationJob]:
+    # import here: cycle: base imports this module
     from .base import ApplicationJob
 
     flat: list[ApplicationJob] = []

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from .enqueuing import apply_options
+from .errors import ConfigurationError
+from .execution import perform_now
+
 if TYPE_CHECKING:
     from .base import ApplicationJob
 
@@ -22,8 +26,6 @@ class ConfiguredJob(Generic[J]):
     def __init__(self, job_class: type[J], options: dict[str, Any]) -> None:
         unknown = set(options) - _OPTIONS
         if unknown:
-            from .errors import ConfigurationError
-
             raise ConfigurationError(
                 f"set() got unknown options {sorted(unknown)}; use {', '.join(sorted(_OPTIONS))}"
             )
@@ -36,9 +38,6 @@ class ConfiguredJob(Generic[J]):
 
     def perform_now(self, *args: Any, **kwargs: Any) -> Any:
         """Run now, with the options applied to the job (Rails ``set(...).perform_now``)."""
-        from .enqueuing import apply_options
-        from .execution import perform_now
-
         job = self.job_class(*args, **kwargs)
         apply_options(job, **self.options)
         return perform_now(job)

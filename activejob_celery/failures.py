@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .hooks import Hooks
+
 if TYPE_CHECKING:
     from .base import ApplicationJob
 
@@ -24,7 +26,7 @@ REASONS = (
 """Why a job failed for good."""
 
 Recorder = Callable[..., None]
-_recorders: list[Recorder] = []
+_recorders = Hooks("Failure recorder", logger)
 
 
 def add_failure_recorder(recorder: Recorder) -> None:
@@ -38,14 +40,12 @@ def add_failure_recorder(recorder: Recorder) -> None:
         ...     print(reason)
         >>> add_failure_recorder(log_reason)
     """
-    if recorder not in _recorders:
-        _recorders.append(recorder)
+    _recorders.add(recorder)
 
 
 def remove_failure_recorder(recorder: Recorder) -> None:
     """Stop calling ``recorder``."""
-    if recorder in _recorders:
-        _recorders.remove(recorder)
+    _recorders.discard(recorder)
 
 
 def job_failed(
@@ -58,5 +58,4 @@ def job_failed(
         type(error).__qualname__,
         error,
     )
-    for recorder in list(_recorders):
-        recorder(payload, error, reason=reason, job=job)
+    _recorders.call(payload, error, reason=reason, job=job)

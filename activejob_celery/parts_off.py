@@ -20,6 +20,8 @@ from typing import Any
 
 from celery import bootsteps
 
+from .broker_queues import broker_url, is_redis_url
+
 logger = logging.getLogger(__name__)
 
 SCHEDULED_SET = "scheduled set"
@@ -91,8 +93,6 @@ def check_redbeat_url(app: Any) -> bool:
         >>> check_redbeat_url(app)                               # doctest: +SKIP
         True
     """
-    from .broker_queues import broker_url, is_redis_url
-
     broker = broker_url(app) or ""
     own = app.conf.first("redbeat_redis_url", "REDBEAT_REDIS_URL")  # as RedBeat reads it
     if own or is_redis_url(broker) or broker.startswith("sentinel"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import routing
 from .config import current_settings
 from .declaration import Declaration, collect
 from .errors import ConfigurationError
@@ -70,6 +69,9 @@ def resolve_queue_name(job: ApplicationJob) -> str:
     source = type(job)._queue_name_source
     part = source(job) if callable(source) else source
     if part is None:
+        # import here: cycle: routing imports this module (queue_name_from_part)
+        from . import routing
+
         routed = routing.job_routed_queue(job)
         if routed is not None:
             return routed

@@ -28,10 +28,10 @@ from . import internals
 from .broker_queues import broker_url, configured_queues, is_redis_url, key_prefix, queue_names
 from .config import current_settings
 from .errors import ConfigurationError
-from .redis_clients import connect
+from .runtime import runtime_for
 
 if TYPE_CHECKING:
-    import redis
+    pass
 
 logger = logging.getLogger("activejob_celery.worker")
 
@@ -39,7 +39,6 @@ WILDCARD = "*"
 _INTERNAL_SUFFIXES = (".dq2", ".pidbox")  # worker-direct and control queues: never job queues
 
 _patterns: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
-_clients: weakref.WeakKeyDictionary[Any, redis.Redis] = weakref.WeakKeyDictionary()
 
 
 def is_pattern(name: str) -> bool:
@@ -111,10 +110,7 @@ def known_queues(app: Any) -> list[str] | None:
     url = broker_url(app)
     if not is_redis_url(url) or url is None:
         return None
-    client = _clients.get(app)
-    if client is None:
-        client = _clients[app] = connect(app, url, socket_connect_timeout=2, socket_timeout=2)
-    return queue_names(app, client, key_prefix(app))
+    return queue_names(app, runtime_for(app).clients.get(url), key_prefix(app))
 
 
 class QueuePatterns(bootsteps.Step):  # type: ignore[misc]

@@ -10,6 +10,7 @@ asks the sentinels where the master is, so the client follows a failover.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
 import redis
@@ -26,6 +27,19 @@ SENTINEL_PORT = 26379
 """The port of a ``sentinel://`` URL that names none (kombu's default)."""
 DEFAULTS: dict[str, Any] = {"socket_connect_timeout": 5.0, "socket_timeout": 30.0}
 """Timeouts of a client unless the caller gives its own: nothing waits for ever."""
+CLIENT_NAME = "activejob-celery"
+"""The name (``CLIENT SETNAME``) of the shared clients' connections, as ``CLIENT LIST`` shows."""
+SHARED: dict[str, Any] = {
+    "socket_connect_timeout": 2.0,
+    "socket_timeout": 5.0,
+    "health_check_interval": 30,
+    "client_name": CLIENT_NAME,
+}
+"""Options of the shared clients: a counter, a run mark or a dead letter that cannot be written
+must not hold a job up for long. With :data:`SHARED_RETRIES` quick retries, a write to a Redis
+that is down fails within about a second; the caller decides what happens next."""
+SHARED_RETRIES = 2
+"""Quick retries of a shared client's command on a connection error (0.02 s, then 0.04 s)."""
 
 
 def scheme_of(url: str | None) -> str:
@@ -149,6 +163,52 @@ def connect(app: Any, url: str, **options: Any) -> redis.Redis:
     if scheme in ("redis+socket", "socket"):
         url = "unix://" + url.split("://", 1)[1]
     return redis.Redis.from_url(url, **settings)
+
+
+class Clients:
+    """One client (one connection pool) per Redis URL, shared by every part of one app.
+
+    The scheduled set, the lock store, the dead-letter store, the job counters and the paused
+    queues of an app ask here, so a worker holds one pool per Redis server whatever the parts
+    turned on. :meth:`close` closes them all (a second ``init_app`` on the app does).
+
+    Example:
+        >>> clients = Clients(app)                                  # doctest: +SKIP
+        >>> clients.get("redis://localhost:6379/0") is clients.get("redis://localhost:6379/0")
+        True
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._clients: dict[str, redis.Redis] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> redis.Redis:
+        """The shared client of ``url`` (made on first use with :data:`SHARED`'s options).
+
+        A retry object per client: redis-py keeps one per connection pool.
+
+        Raises:
+            ConfigurationError: see :func:`connect`.
+        """
+        with self._lock:
+            client = self._clients.get(url)
+            if client is None:
+                retry = Retry(ExponentialBackoff(cap=0.25, base=0.02), SHARED_RETRIES)
+                client = self._clients[url] = connect(self.app, url, retry=retry, **SHARED)
+            return client
+
+    def owns(self, client: object) -> bool:
+        """Whether ``client`` is one of these shared clients (its users must not close it)."""
+        with self._lock:
+            return any(client is mine for mine in self._clients.values())
+
+    def close(self) -> None:
+        """Close every client's connections; a later :meth:`get` makes new ones."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
 
 
 class SentinelMaster(redis.Redis):

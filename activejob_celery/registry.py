@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import UnknownJobClassError
+from .hooks import Hooks
 
 if TYPE_CHECKING:
     from .base import ApplicationJob
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 Listener = Callable[["type[ApplicationJob]"], None]
 
 _job_classes: dict[str, type[ApplicationJob]] = {}
-_listeners: list[Listener] = []
+_listeners = Hooks("Registry listener", logger)
 
 
 def register(job_class: type[ApplicationJob]) -> None:
@@ -36,8 +37,7 @@ def register(job_class: type[ApplicationJob]) -> None:
             previous.__module__,
         )
     _job_classes[name] = job_class
-    for listener in list(_listeners):
-        listener(job_class)
+    _listeners.call(job_class)
 
 
 def lookup(name: object) -> type[ApplicationJob]:
@@ -74,8 +74,7 @@ def job_classes() -> list[type[ApplicationJob]]:
 
 def add_listener(listener: Listener) -> None:
     """Call ``listener(job_class)`` for every class registered from now on."""
-    if listener not in _listeners:
-        _listeners.append(listener)
+    _listeners.add(listener)
 
 
 def snapshot() -> dict[str, type[ApplicationJob]]:

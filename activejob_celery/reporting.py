@@ -6,13 +6,15 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .hooks import Hooks
+
 if TYPE_CHECKING:
     from .base import ApplicationJob
 
 logger = logging.getLogger(__name__)
 
 Reporter = Callable[..., None]
-_reporters: list[Reporter] = []
+_reporters = Hooks("Error reporter", logger)
 
 
 def add_error_reporter(reporter: Reporter) -> Reporter:
@@ -23,15 +25,13 @@ def add_error_reporter(reporter: Reporter) -> Reporter:
         ... def to_console(error, *, job, handled, level, context):
         ...     print(level, type(error).__name__, job.job_id)
     """
-    if reporter not in _reporters:
-        _reporters.append(reporter)
+    _reporters.add(reporter)
     return reporter
 
 
 def remove_error_reporter(reporter: Reporter) -> None:
     """Unregister a reporter."""
-    if reporter in _reporters:
-        _reporters.remove(reporter)
+    _reporters.discard(reporter)
 
 
 def report_error(
@@ -43,8 +43,4 @@ def report_error(
     context: dict[str, Any] | None = None,
 ) -> None:
     """Hand ``error`` to every reporter; a failing reporter is logged and never breaks the job."""
-    for reporter in list(_reporters):
-        try:
-            reporter(error, job=job, handled=handled, level=level, context=context or {})
-        except Exception:
-            logger.exception("Error reporter %r failed", reporter)
+    _reporters.call_logged(error, job=job, handled=handled, level=level, context=context or {})

@@ -31,6 +31,7 @@ _named: dict[str, QueueAdapter] = {}
 
 def use_celery_app(app: Celery) -> QueueAdapter:
     """Make ``"celery"`` mean an adapter publishing through ``app`` (called by ``init_app``)."""
+    # import here: cycle: adapters.celery imports this module
     from .celery import CeleryAdapter
 
     adapter = CeleryAdapter(app)
@@ -59,7 +60,8 @@ def named_adapter(name: str) -> QueueAdapter:
         adapter = _named[name] = InlineAdapter()
         return adapter
     if name == "test":
-        from ..testing.adapter import TestAdapter
+        # import here: cycle: adapters.testing imports this module
+        from .testing import TestAdapter
 
         adapter = _named[name] = TestAdapter()
         return adapter

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..canvas import retry_send_options
 from ..config import current_settings
-from ..continuation.shutdown import worker_stopping
 from ..core import new_id
 from ..eager import is_eager, run_eagerly
 from ..errors import EnqueueError, SerializationError
 from ..queue_priority import celery_priority
+from ..worker_shutdown import worker_stopping
 from .base import QueueAdapter
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Celery's publish path (message building, routing, a new Redis client per publish) costs most of
 an enqueue. Here Celery builds the real messages of the first two jobs of each task, queue and
-priority (through :class:`~activejob_celery.scheduler.capture.MessageBuilder`, so the list key,
+priority (through :class:`~activejob_celery.adapters.capture.MessageBuilder`, so the list key,
 envelope, headers and queue declaration are Celery's and kombu's own); when a template cut from
 the first reproduces the second byte for byte, every later job of that kind is a copy with its
 own id, arguments and body, pushed with one held Redis client; ``perform_all_later`` pushes
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import redis
 
     from ..base import ApplicationJob
-    from ..scheduler.capture import MessageBuilder
+    from .capture import MessageBuilder
     from .celery import CeleryAdapter, Outgoing
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,20 @@ def _forget_templates_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_templates_after_fork)
+
+
+def install(adapter: CeleryAdapter, builder: MessageBuilder | None, client: Any) -> None:
+    """Give ``adapter`` the direct publish path on ``client`` (none without a builder or client).
+
+    ``init_app`` calls this with the scheduled set's message builder and Redis client: the same
+    Redis and builder serve immediate jobs.
+
+    Example:
+        >>> install(adapter, MessageBuilder(app), client)       # doctest: +SKIP
+    """
+    adapter.direct = None
+    if builder is not None and client is not None:
+        adapter.direct = DirectPublisher(adapter, builder, client)
 
 
 class DirectPublisher:

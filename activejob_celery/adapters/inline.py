@@ -23,6 +23,7 @@ class InlineAdapter(QueueAdapter):
 
     def enqueue(self, job: ApplicationJob) -> None:
         """Run ``job`` now, through its payload."""
+        # import here: cycle: execution imports this module
         from ..execution import execute
 
         execute(job.serialize())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from ..app import init_app, is_initialised
 from .blocked import blocked
+from .context import app_from as app_from
 from .dead import dead
 from .recurring import recurring
 from .running import running, workers
@@ -20,19 +20,8 @@ from .web import web
 def jobs(ctx: click.Context) -> None:
     """Inspect and operate activejob-celery: scheduled jobs, dead letters, recurring jobs, stats."""
     app = app_from(ctx)
-    from ..app import init_app, is_initialised
-
     if not is_initialised(app):
         init_app(app)
-
-
-def app_from(ctx: click.Context) -> Any:
-    """The Celery app given with ``celery -A``."""
-    root = ctx.find_root()
-    app = getattr(root.obj, "app", None)
-    if app is None:
-        raise click.UsageError("Give the app: celery -A your_app jobs ...")
-    return app
 
 
 jobs.add_command(scheduled)

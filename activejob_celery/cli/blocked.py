@@ -8,11 +8,10 @@ import time
 import click
 
 from ..concurrency import LockStore, store_for_app, unblock
+from .context import app_from
 
 
 def _store(ctx: click.Context) -> LockStore:
-    from . import app_from
-
     store = store_for_app(app_from(ctx))
     if store is None:
         raise click.ClickException(
@@ -38,8 +37,6 @@ def blocked(ctx: click.Context, only: str | None, as_json: bool, release: str | 
 
     Example: celery -A shop jobs blocked --key SyncAccountJob/42
     """
-    from . import app_from
-
     store = _store(ctx)
     if release is not None:
         if only is None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from ..dead_letters.cli_support import (
+from ..dead_letters.formatting import describe, letters_table
+from .dead_support import (
     filter_options,
     progress_bar,
     resolve_ids,
@@ -32,8 +33,6 @@ def list_command(ctx: click.Context, /, limit: int | None, as_json: bool, **filt
 
     Example: celery -A shop jobs dead list --reason exhausted --since 2h
     """
-    from ..dead_letters.formatting import letters_table
-
     letters = store_of(ctx).list(limit=limit, **filters)
     if as_json:
         click.echo(json.dumps([letter.to_dict() for letter in letters], indent=2))
@@ -51,8 +50,6 @@ def list_command(ctx: click.Context, /, limit: int | None, as_json: bool, **filt
 @click.pass_context
 def show(ctx: click.Context, letter_id: str, as_json: bool) -> None:
     """Show one dead letter (an id or a unique prefix): payload and traceback."""
-    from ..dead_letters.formatting import describe
-
     store = store_of(ctx)
     [full_id] = resolve_ids(store, [letter_id])
     letter = store.get(full_id)

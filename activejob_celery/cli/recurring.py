@@ -11,6 +11,8 @@ import click
 
 from ..errors import ActiveJobError
 from ..parts_off import RECURRING, parts_off
+from ..recurring import parse_schedule, recurring_tasks, run_now, sync
+from .context import app_from
 
 
 @click.group(name="recurring")
@@ -23,8 +25,6 @@ def recurring() -> None:
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool) -> None:
     """Every recurring job in RedBeat with its schedule, next run and last run."""
-    from ..recurring import recurring_tasks
-
     app = _loaded_app(ctx)
     rows = []
     for task in recurring_tasks(app):
@@ -64,8 +64,6 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def sync_command(ctx: click.Context) -> None:
     """Reconcile RedBeat with activejob_recurring_schedule: add, update and remove entries."""
-    from ..recurring import sync
-
     app = _loaded_app(ctx)
     try:
         result = sync(app)
@@ -85,8 +83,6 @@ def sync_command(ctx: click.Context) -> None:
 @click.pass_context
 def run_now_command(ctx: click.Context, key: str) -> None:
     """Enqueue one run of KEY now (its schedule is unchanged)."""
-    from ..recurring import run_now
-
     app = _loaded_app(ctx)
     try:
         job = run_now(key, app=app)
@@ -99,8 +95,6 @@ def run_now_command(ctx: click.Context, key: str) -> None:
 
 
 def _loaded_app(ctx: click.Context) -> Any:
-    from . import app_from
-
     app = app_from(ctx)
     off = parts_off(app).get(RECURRING)
     if off is not None:  # RedBeat has no Redis (RabbitMQ broker): one line, not a traceback
@@ -111,8 +105,6 @@ def _loaded_app(ctx: click.Context) -> Any:
 
 
 def _zone(schedule: object, default: tzinfo) -> tzinfo:
-    from ..recurring import parse_schedule
-
     try:
         zone = parse_schedule(str(schedule)).zone
     except ActiveJobError:

@@ -10,6 +10,7 @@ import click
 
 from ..running import running_jobs, store_for
 from ..running.store import RunningStore
+from .context import app_from
 
 NO_REDIS = (
     "No running-jobs registry: it lives in the scheduled set's Redis; set "
@@ -18,8 +19,6 @@ NO_REDIS = (
 
 
 def _store(ctx: click.Context) -> RunningStore:
-    from . import app_from
-
     store = store_for(app_from(ctx))
     if store is None:
         raise click.ClickException(NO_REDIS)
@@ -34,8 +33,6 @@ def running(ctx: click.Context, as_json: bool) -> None:
 
     Example: celery -A shop jobs running --json
     """
-    from . import app_from
-
     _store(ctx)
     jobs = running_jobs(app_from(ctx))
     if as_json:

@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..broker_queues import broker_url
+from ..dead_letters.binding import settings_for
 from ..errors import ConfigurationError
+from ..scheduler import poller_for, scheduled_set_for
+from .context import app_from
 
 REDIS_FAMILY = ("redis", "rediss", "redis+socket", "socket", "unix", "sentinel")
 """Broker schemes whose Redis can hold the scheduled set."""
@@ -20,9 +24,6 @@ if TYPE_CHECKING:
 
 
 def _scheduled_set(ctx: click.Context) -> ScheduledSet:
-    from ..scheduler import scheduled_set_for
-    from . import app_from
-
     app = app_from(ctx)
     off = scheduled_set_off(app)
     if off is not None:
@@ -40,9 +41,6 @@ def scheduled_set_off(app: Any) -> str | None:
         >>> scheduled_set_off(rabbit_app)                         # doctest: +SKIP
         "No scheduled set: on the 'amqp' broker delayed jobs are Celery ETA messages ..."
     """
-    from ..broker_queues import broker_url
-    from ..dead_letters.binding import settings_for
-
     settings = settings_for(app)
     broker = broker_url(app) or ""
     if settings.resolved_scheduler(broker) == "redis":
@@ -145,9 +143,6 @@ def count(ctx: click.Context) -> None:
 @click.pass_context
 def scheduler(ctx: click.Context, once: bool) -> None:
     """Run the scheduled-set poller on its own (workers also run it, unless disabled)."""
-    from ..scheduler import poller_for
-    from . import app_from
-
     _scheduled_set(ctx)  # one clear line, not a traceback, when there is none
     poller = poller_for(app_from(ctx))
     scheduled_set = poller.scheduled

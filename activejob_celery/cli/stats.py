@@ -10,9 +10,21 @@ from typing import Any
 
 import click
 
-from ..amqp_queues import UNKNOWN
+from ..amqp_queues import UNKNOWN, queue_depths
+from ..broker_queues import (
+    broker_url,
+    bucket_depths,
+    configured_queues,
+    is_redis_url,
+    key_prefix,
+    queue_names,
+    redis_client,
+)
+from ..dead_letters.binding import is_set_up, settings_for, store_for
+from ..dead_letters.formatting import table
 from ..web import stats_view
-from ..web.job_stats import COUNTERS
+from ..worker.job_stats import COUNTERS
+from .context import app_from
 
 SEP = "\x06\x16"
 """kombu's Redis separator: priority bucket ``n`` of queue ``q`` is the list ``q\\x06\\x16n``."""
@@ -31,8 +43,6 @@ def stats(ctx: click.Context, as_json: bool, by_class: bool) -> None:
 
     Example: celery -A shop jobs stats --by-class --json
     """
-    from . import app_from
-
     app = app_from(ctx)
     report = collect_stats(app)
     classes = stats_view.by_class(app) if by_class else None
@@ -43,7 +53,6 @@ def stats(ctx: click.Context, as_json: bool, by_class: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    from ..dead_letters.formatting import table
 
     rows = [(name, _shown(depth)) for name, depth in sorted(report["queues"].items())]
     click.echo(table(["QUEUE", "DEPTH"], rows, right={1}))
@@ -71,8 +80,6 @@ def class_table(rows: list[stats_view.ClassStats] | None) -> str:
         a.Job  hour           0          0        0          0     0    -    -
         a.Job  day            0          0        0          0     1    -    -
     """
-    from ..dead_letters.formatting import table
-
     if rows is None:
         return "Statistics by class: unavailable (they are kept in a Redis: no Redis here)"
     if not rows:
@@ -97,18 +104,6 @@ def collect_stats(app: Any) -> dict[str, Any]:
         >>> collect_stats(app)["queues"]                       # doctest: +SKIP
         {'default': 3, 'low_priority': 0}
     """
-    from ..amqp_queues import queue_depths
-    from ..broker_queues import (
-        broker_url,
-        bucket_depths,
-        configured_queues,
-        is_redis_url,
-        key_prefix,
-        queue_names,
-        redis_client,
-    )
-    from ..dead_letters.binding import is_set_up, settings_for, store_for
-
     settings = settings_for(app)
     broker = broker_url(app) or ""
     report: dict[str, Any] = {"queues": {}, "unacked": None, "scheduled": None, "blocked": None}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigurationError
+from ..web.server import run
+from .context import app_from
 
 
 @click.command(name="web")
@@ -30,9 +32,6 @@ def web(ctx: click.Context, host: str, port: int, root_path: str, log_level: str
 
     Example: celery -A shop jobs web --port 5555
     """
-    from ..web.server import run
-    from . import app_from
-
     app = app_from(ctx)
     # Job classes often live in autodiscovered modules; run-now and retries resolve them here.
     app.loader.import_default_modules()

@@ -11,6 +11,7 @@ from celery import signals as celery_signals
 from redis.exceptions import RedisError
 
 from .. import registry, signals
+from ..adapters import named_adapter
 from ..adapters.celery import CeleryAdapter
 from ..dead_letters.binding import settings_for
 from ..errors import ConfigurationError
@@ -110,8 +111,6 @@ def _handed_over(store: LockStore, job_id: Any) -> None:
 
 
 def _adapter_for(app: Any) -> CeleryAdapter:
-    from ..adapters import named_adapter  # the shared adapter is set up by init_app
-
     try:
         adapter = named_adapter("celery")
     except ConfigurationError:

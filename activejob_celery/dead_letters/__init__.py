@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .. import failures, signals
 from ..parts_off import DEAD_LETTERS, part_off, part_on
 from .binding import remember, store_for
+from .consumer import DeadLetterConsumer
 from .memory import MemoryDeadLetterStore
 from .record import DeadLetter, DeadLetterError, DeadLetterNotFoundError, NotRetryableError
 from .recorder import record_discard, record_failure
@@ -53,8 +54,6 @@ def setup(app: Celery, settings: Settings) -> None:
     Example:
         >>> activejob_celery.init_app(app)        # calls setup(app, settings)  # doctest: +SKIP
     """
-    from .consumer import DeadLetterConsumer
-
     problem = remember(app, settings)
     failures.add_failure_recorder(record_failure)
     signals.discard.connect(record_discard, weak=False, dispatch_uid="activejob.dead_letters")

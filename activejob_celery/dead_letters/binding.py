@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 
+from celery._state import get_current_task
+
+from ..adapters import celery_app
 from ..broker_queues import broker_url
 from ..config import Settings
 from ..errors import ConfigurationError
+from ..runtime import find_runtime, runtime_for
 from .store import STORE_SCHEMES, DeadLetterStore
 
 if TYPE_CHECKING:
     from celery import Celery
 
-_settings: weakref.WeakKeyDictionary[Any, Settings] = weakref.WeakKeyDictionary()
-_stores: weakref.WeakKeyDictionary[Any, DeadLetterStore] = weakref.WeakKeyDictionary()
-_off: weakref.WeakSet[Any] = weakref.WeakSet()
+_STORE = "dead_letters.store"
+_PROBLEM = "dead_letters.problem"
+"""Parts of the app's runtime: its store, and why dead letters are off ("" when on)."""
 _lock = threading.Lock()
 
 
@@ -37,26 +40,27 @@ def remember(app: Celery, settings: Settings) -> str | None:
                 "redis+socket://, sentinel://)"
             )
         )
+    runtime = runtime_for(app)
     with _lock:
-        previous = _settings.get(app)
-        _settings[app] = settings
-        if previous is not None and previous != settings:
-            _stores.pop(app, None)
-        if problem is None:
-            _off.discard(app)
-        else:
-            _off.add(app)
+        if runtime.settings != settings:
+            runtime.settings = settings
+            runtime.parts.pop(_STORE, None)
+        runtime.parts[_PROBLEM] = problem or ""
     return problem
 
 
 def is_set_up(app: object) -> bool:
     """Whether ``setup`` ran for ``app`` in this process with a usable store URL."""
-    return app in _settings and app not in _off
+    runtime = find_runtime(app)
+    return runtime is not None and runtime.parts.get(_PROBLEM) == ""
 
 
 def settings_for(app: Celery) -> Settings:
     """The settings ``init_app`` read for ``app`` (read now if it was not set up here)."""
-    return _settings.get(app) or Settings.from_app(app)
+    runtime = find_runtime(app)
+    if runtime is None or _PROBLEM not in runtime.parts:
+        return Settings.from_app(app)
+    return runtime.settings
 
 
 def store_url(app: Celery, settings: Settings) -> str:
@@ -81,20 +85,15 @@ def store_for(app: Celery) -> DeadLetterStore:
         >>> from activejob_celery.dead_letters import store_for
         >>> store_for(app).list(reason="unknown_job_class")      # doctest: +SKIP
     """
-    with _lock:
-        store = _stores.get(app)
-        if store is not None:
-            return store
-        settings = settings_for(app)
-        store = DeadLetterStore.from_url(store_url(app, settings), settings=settings, app=app)
-        _stores[app] = store
-        return store
+    settings = settings_for(app)
+    return runtime_for(app).part(
+        _STORE,
+        lambda: DeadLetterStore.from_url(store_url(app, settings), settings=settings, app=app),
+    )
 
 
 def running_task() -> Any:
     """The job task this thread is running in a worker, or None (direct or eager calls)."""
-    from celery._state import get_current_task
-
     task = get_current_task()
     if task is None or getattr(task, "job_class", None) is None:
         return None
@@ -109,10 +108,5 @@ def app_in_scope() -> Celery | None:
     task = running_task()
     app = task.app if task is not None else None
     if app is None:
-        from ..adapters import named_adapter
-
-        try:
-            app = getattr(named_adapter("celery"), "app", None)
-        except ConfigurationError:
-            return None
+        app = celery_app()
     return app if app is not None and is_set_up(app) else None

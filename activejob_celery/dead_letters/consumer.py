@@ -42,6 +42,7 @@ class DeadLetterConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
         keeper = MessageKeeper(c)
         install_log_filters()  # Celery's consumer lines name the dead letter that kept a message
         if not getattr(c, "_activejob_dead_letter_hooks", False):
+            # import here: cycle: worker_checks imports this module
             from ..worker_checks import check_at_start  # the checks import the task module
 
             check_at_start(c.app)

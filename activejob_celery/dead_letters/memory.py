@@ -23,6 +23,7 @@ class MemoryDeadLetterStore(DeadLetterStore):
         True
     """
 
+    schemes: ClassVar[tuple[str, ...]] = ("memory",)
     _named: ClassVar[dict[str, MemoryDeadLetterStore]] = {}
     _named_lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -33,6 +34,13 @@ class MemoryDeadLetterStore(DeadLetterStore):
         self._record_json: dict[str, str] = {}
         self._summary_json: dict[str, str] = {}
         self._claims: dict[str, float] = {}
+
+    @classmethod
+    def open(
+        cls, url: str, *, settings: Settings | None = None, app: Celery | None = None
+    ) -> MemoryDeadLetterStore:
+        """The shared store for ``url`` (see :meth:`named`)."""
+        return cls.named(url, settings=settings, app=app)
 
     @classmethod
     def named(

@@ -9,14 +9,15 @@ JSON without payload and traceback, so listing never loads large payloads), plus
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from ..config import redis_location
-from ..redis_clients import connect
+from ..redis_clients import REDIS_SCHEMES, connect
+from ..runtime import runtime_for
 from .store import DeadLetterStore
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class RedisDeadLetterStore(DeadLetterStore):
         >>> store = RedisDeadLetterStore.connect("redis://localhost:6379/0")  # doctest: +SKIP
     """
 
+    schemes: ClassVar[tuple[str, ...]] = REDIS_SCHEMES
+
     def __init__(
         self, client: redis.Redis, *, settings: Settings | None = None, app: Celery | None = None
     ) -> None:
@@ -93,14 +96,25 @@ class RedisDeadLetterStore(DeadLetterStore):
         return f"<{type(self).__name__} {redis_location(self.client)} {self.index_key}>"
 
     @classmethod
+    def open(
+        cls, url: str, *, settings: Settings | None = None, app: Celery | None = None
+    ) -> RedisDeadLetterStore:
+        """The store at ``url`` (see :meth:`connect`)."""
+        return cls.connect(url, settings=settings, app=app)
+
+    @classmethod
     def connect(
         cls, url: str, *, settings: Settings | None = None, app: Celery | None = None
     ) -> RedisDeadLetterStore:
-        """A store on a new client for ``url``, with short timeouts and two quick retries.
+        """A store on ``app``'s shared client for ``url`` (else a new one), with short timeouts.
 
-        A write that cannot reach Redis fails within about a second, so a worker is never
-        held for long; the caller decides what happens to the message (see the docs).
+        With an app, the client is the one its other parts use for that Redis
+        (:class:`~activejob_celery.redis_clients.Clients`). Without, a new client with two
+        quick retries: a write that cannot reach Redis fails within about a second. Either way
+        a worker is never held for long; the caller decides what happens to the message.
         """
+        if app is not None:
+            return cls(runtime_for(app).clients.get(url), settings=settings, app=app)
         client = connect(
             app,
             url,

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..adapters import celery_app, named_adapter
 from ..core import format_time
 from ..errors import ConfigurationError, EnqueueError
 from ..queue_priority import celery_priority
@@ -112,10 +113,8 @@ def publish_letters(
 
 def current_app_for_jobs() -> Celery:
     """The Celery app jobs publish through (the one ``init_app`` set up last)."""
-    from ..adapters import named_adapter
-
-    adapter = named_adapter("celery")
-    app = getattr(adapter, "app", None)
+    app = celery_app()
     if app is None:
+        named_adapter("celery")  # raises: no Celery app is set up for jobs
         raise ConfigurationError("No Celery app is set up: call activejob_celery.init_app(app)")
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import signals
 from ..config import Settings
@@ -42,6 +42,8 @@ __all__ = [
     "Progress",
 ]
 
+_backends: dict[str, type[DeadLetterStore]] = {}
+"""URL scheme -> the backend class that opens it (filled as the backends are defined)."""
 _GONE = "no such dead letter"
 _BUSY = "another caller is retrying it right now"
 
@@ -70,18 +72,33 @@ class DeadLetterStore(StoreBackend):
             0
         """
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-        if scheme in STORE_SCHEMES[:-1]:
-            from .redis_store import RedisDeadLetterStore
-
-            return RedisDeadLetterStore.connect(url, settings=settings, app=app)
-        if scheme == "memory":
-            from .memory import MemoryDeadLetterStore
-
-            return MemoryDeadLetterStore.named(url, settings=settings, app=app)
+        backend = _backends.get(scheme) if scheme in STORE_SCHEMES else None
+        if backend is not None:
+            return backend.open(url, settings=settings, app=app)
         raise ConfigurationError(
             f"The dead-letter store needs Redis; {url!r} is not a redis:// URL. "
             "Set activejob_dead_letters_url = 'redis://host:6379/0'."
         )
+
+    schemes: ClassVar[tuple[str, ...]] = ()
+    """The URL schemes a backend class opens (:meth:`open`); the package imports each backend."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for scheme in cls.__dict__.get("schemes", ()):
+            _backends[scheme] = cls
+
+    @classmethod
+    def open(
+        cls, url: str, *, settings: Settings | None = None, app: Celery | None = None
+    ) -> DeadLetterStore:
+        """The store of this backend at ``url`` (a backend class with :attr:`schemes` says how).
+
+        Example:
+            >>> MemoryDeadLetterStore.open("memory://tests").count()   # doctest: +SKIP
+            0
+        """
+        raise ConfigurationError(f"{cls.__name__} opens no URL")
 
     # ------------------------------------------------------------------ operating
 

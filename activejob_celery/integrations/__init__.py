@@ -65,6 +65,7 @@ def autoinstall() -> list[str]:
     """
     installed: list[str] = []
     if "sentry_sdk" in sys.modules:
+        # import here: optional extra (sentry_sdk)
         from .sentry import install  # optional extra: imported only when sentry_sdk is in use
 
         if install():

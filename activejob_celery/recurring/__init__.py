@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from celery.signals import beat_init
 
+from ..adapters import celery_app, named_adapter
 from ..config import Settings
 from ..errors import ConfigurationError
 from ..parts_off import check_redbeat_url
+from ..runtime import part_of, runtime_for
 from .config import RecurringJob, build_job, load_recurring
 from .connection import use_broker_sentinel
 from .crontabs import ZonedCrontab
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_settings: weakref.WeakKeyDictionary[Any, Settings] = weakref.WeakKeyDictionary()
+_PART = "recurring.settings"
+"""The settings ``setup`` was given, a part of the app's runtime."""
 
 
 def setup(app: Celery, settings: Settings) -> None:
@@ -37,10 +39,11 @@ def setup(app: Celery, settings: Settings) -> None:
     """
     if not settings.recurring_key_prefix:
         raise ConfigurationError("activejob_recurring_key_prefix must not be empty")
-    _settings[app] = settings
+    runtime_for(app).parts[_PART] = settings
     try:
         # Importing RedBeat first connects its lock-taking beat_init receiver before ours,
         # so only the beat that holds the lock reconciles.
+        # import here: optional extra (redbeat)
         from . import tasks
     except ImportError:
         logger.debug("celery-redbeat is not installed: recurring jobs are not scheduled")
@@ -76,6 +79,7 @@ def sync(app: Celery, jobs: list[RecurringJob] | None = None) -> SyncResult:
         >>> activejob_celery.recurring.sync(app)                    # doctest: +SKIP
         SyncResult(added=['nightly'], updated=[], removed=[], unchanged=[])
     """
+    # import here: optional extra (redbeat)
     from . import store
 
     settings = _settings_for(app)
@@ -113,6 +117,7 @@ def schedule_recurring_task(
         >>> schedule_recurring_task("report", job=ReportJob, schedule="every monday at 9am",
         ...                         args=["weekly"])               # doctest: +SKIP
     """
+    # import here: optional extra (redbeat)
     from . import store
 
     app = _app(app)
@@ -140,6 +145,7 @@ def unschedule_recurring_task(key: str, *, app: Celery | None = None) -> bool:
         >>> unschedule_recurring_task("report")                     # doctest: +SKIP
         True
     """
+    # import here: optional extra (redbeat)
     from . import store
 
     app = _app(app)
@@ -162,6 +168,7 @@ def recurring_tasks(app: Celery | None = None) -> list[RecurringTaskState]:
         >>> [(task.key, task.next_run_at) for task in recurring_tasks()]   # doctest: +SKIP
         [('nightly', datetime.datetime(2024, 5, 2, 2, 0, tzinfo=datetime.timezone.utc))]
     """
+    # import here: optional extra (redbeat)
     from . import store
 
     app = _app(app)
@@ -178,6 +185,7 @@ def run_now(key: str, *, app: Celery | None = None) -> Any:
         >>> run_now("nightly").job_id                              # doctest: +SKIP
         '1b9d6bcd-...'
     """
+    # import here: optional extra (redbeat)
     from . import tasks
 
     app = _app(app)
@@ -188,16 +196,18 @@ def run_now(key: str, *, app: Celery | None = None) -> Any:
 
 
 def _on_beat_init(sender: Any = None, **_: Any) -> None:
+    # import here: optional extra (redbeat)
     from redbeat.schedulers import RedBeatScheduler
 
+    # import here: optional extra (redbeat)
     from .store import RecurringEntry
 
     scheduler = getattr(sender, "scheduler", None)
     app = getattr(scheduler, "app", None)
-    if not isinstance(scheduler, RedBeatScheduler) or app not in _settings:
+    if not isinstance(scheduler, RedBeatScheduler) or part_of(app, _PART) is None:
         return
     scheduler.Entry = RecurringEntry  # per-entry time zones for our entries, this process only
-    if _settings[app].recurring_schedule is None:
+    if _settings_for(app).recurring_schedule is None:
         logger.info("beat: activejob_recurring_schedule is not set; recurring entries unchanged")
         return
     try:
@@ -239,16 +249,16 @@ def _unprefix_redbeat_settings(app: Celery) -> None:
 
 
 def _settings_for(app: Celery) -> Settings:
-    settings = _settings.get(app)
-    return settings if settings is not None else Settings.from_app(app)
+    settings = part_of(app, _PART)
+    return settings if isinstance(settings, Settings) else Settings.from_app(app)
 
 
 def _app(app: Celery | None) -> Celery:
     if app is not None:
         return app
-    from ..adapters import named_adapter
 
-    return named_adapter("celery").app  # type: ignore[attr-defined]
+    found = celery_app()  # the app init_app set up last
+    return found if found is not None else named_adapter("celery").app  # type: ignore[attr-defined]
 
 
 __all__ = [

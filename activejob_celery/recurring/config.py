@@ -228,6 +228,7 @@ def build_job(key: object, entry: object, *, static: bool = True) -> RecurringJo
 
 def _read_yaml(path: Path) -> Any:
     try:
+        # import here: optional extra (yaml)
         import yaml
     except ImportError:
         raise ConfigurationError(

@@ -8,14 +8,16 @@ Example:
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..broker_queues import broker_url, is_redis_url, redis_client
+from ..adapters import named_adapter
+from ..adapters.capture import MessageBuilder, supports_direct
+from ..adapters.celery import CeleryAdapter, EtaScheduler
+from ..broker_queues import broker_url, is_redis_url
 from ..errors import ConfigurationError
 from ..parts_off import SCHEDULED_SET, part_off, part_on
 from ..queue_priority import forget_broker
-from .capture import MessageBuilder, supports_direct
+from ..runtime import find_runtime, runtime_for
 from .entries import ScheduledJob
 from .poller import Poller, SchedulerPoller
 from .scheduler import RedisScheduler
@@ -34,6 +36,7 @@ __all__ = [
     "ScheduledSet",
     "SchedulerPoller",
     "poller_for",
+    "publishing_parts",
     "scheduled_set_for",
     "setup",
 ]
@@ -46,8 +49,13 @@ class _AppState:
         self.scheduled: ScheduledSet | None = None
         self.builder: MessageBuilder | None = None
 
+    def close(self) -> None:
+        if self.builder is not None:
+            self.builder.close()
 
-_states: weakref.WeakKeyDictionary[Any, _AppState] = weakref.WeakKeyDictionary()
+
+_PART = "scheduler"
+"""The scheduler's state in the app's runtime (:mod:`activejob_celery.runtime`)."""
 _ETA_REASON = (
     "delayed jobs and retries are Celery ETA messages held in worker memory; set "
     "activejob_scheduler_url = 'redis://host:6379/0' to keep them in Redis"
@@ -62,16 +70,14 @@ def setup(app: Any, settings: Settings) -> None:
     bootstep unless ``activejob_scheduler_embedded`` is False. With ``"celery"`` nothing
     changes: delayed jobs are Celery ETA messages.
     """
-    from ..adapters import named_adapter
-    from ..adapters.celery import CeleryAdapter, EtaScheduler
-
     adapter = named_adapter("celery")
     if not isinstance(adapter, CeleryAdapter) or adapter.app is not app:
         adapter = CeleryAdapter(app)
-    previous = _states.get(app)
-    if previous is not None and previous.builder is not None:
-        previous.builder.close()
-    state = _states[app] = _AppState(settings, adapter)
+    parts = runtime_for(app).parts
+    previous = parts.get(_PART)
+    if previous is not None:
+        previous.close()
+    state = parts[_PART] = _AppState(settings, adapter)
     steps = app.steps["worker"]
     adapter.direct = None
     forget_broker(app)
@@ -84,15 +90,26 @@ def setup(app: Any, settings: Settings) -> None:
     part_on(app, SCHEDULED_SET)
     scheduled = _build(app, state)
     adapter.scheduler = RedisScheduler(adapter, scheduled, state.builder)
-    if state.builder is not None:
-        from ..adapters.direct import DirectPublisher
-
-        # The same Redis and message builder serve immediate jobs: the direct publish path.
-        adapter.direct = DirectPublisher(adapter, state.builder, scheduled.client)
     if settings.scheduler_embedded:
         steps.add(SchedulerPoller)
     else:
         steps.discard(SchedulerPoller)
+
+
+def publishing_parts(app: Any) -> tuple[CeleryAdapter, MessageBuilder | None, Any] | None:
+    """The Celery adapter of ``app``'s scheduled set, its message builder and Redis client.
+
+    The builder and client are None when the scheduled set cannot copy messages (or is not in
+    force); None before ``setup``. ``init_app`` hands them to the direct publish path.
+
+    Example:
+        >>> adapter, builder, client = publishing_parts(app)  # doctest: +SKIP
+    """
+    state = _state_of(app)
+    if state is None:
+        return None
+    client = state.scheduled.client if state.scheduled is not None else None
+    return state.adapter, state.builder, client
 
 
 def scheduled_set_for(app: Any) -> ScheduledSet:
@@ -101,7 +118,7 @@ def scheduled_set_for(app: Any) -> ScheduledSet:
     Example:
         >>> scheduled_set_for(app).get("0b1c...")              # doctest: +SKIP
     """
-    state = _states.get(app)
+    state = _state_of(app)
     if state is None:
         raise ConfigurationError(
             "call activejob_celery.init_app(app) before using its scheduled set"
@@ -116,7 +133,15 @@ def poller_for(app: Any) -> Poller:
         >>> poller_for(app).run_once().released                # doctest: +SKIP
     """
     scheduled = scheduled_set_for(app)
-    return Poller(scheduled, interval=_states[app].settings.scheduler_poll_interval)
+    state = _state_of(app)
+    assert state is not None  # scheduled_set_for raised otherwise
+    return Poller(scheduled, interval=state.settings.scheduler_poll_interval)
+
+
+def _state_of(app: Any) -> _AppState | None:
+    runtime = find_runtime(app)
+    state = None if runtime is None else runtime.parts.get(_PART)
+    return state if isinstance(state, _AppState) else None
 
 
 def _build(app: Any, state: _AppState) -> ScheduledSet:
@@ -131,7 +156,7 @@ def _build(app: Any, state: _AppState) -> ScheduledSet:
             "activejob_scheduler='redis' needs a Redis: set activejob_scheduler_url when the "
             "broker is not Redis (or use activejob_scheduler='celery')"
         )
-    client = redis_client(app, url, health_check_interval=30)
+    client = runtime_for(app).clients.get(url)
     state.builder = MessageBuilder(app) if direct else None
     state.scheduled = ScheduledSet(client, settings, state.adapter, direct=direct)
     return state.scheduled

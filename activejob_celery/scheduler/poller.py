@@ -186,6 +186,7 @@ class SchedulerPoller(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def create(self, worker: Any) -> Any:
         """Build the poller; Celery then calls its ``start()`` and ``stop()``."""
+        # import here: cycle: scheduler imports this module
         from . import poller_for
 
         poller = poller_for(worker.app)

@@ -10,10 +10,10 @@ from ..errors import EnqueueError
 from .entries import encode_direct, encode_envelope, encode_gated, member_for
 
 if TYPE_CHECKING:
+    from ..adapters.capture import MessageBuilder
     from ..adapters.celery import CeleryAdapter
     from ..adapters.direct import DirectPublisher
     from ..base import ApplicationJob
-    from .capture import MessageBuilder
     from .store import ScheduledSet
 
 Entry = tuple[str, bytes, float]

@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from .adapter import TestAdapter
+from ..adapters.testing import TestAdapter
 from .assertions import (
     assert_enqueued_jobs,
     assert_no_enqueued_jobs,

@@ -6,13 +6,13 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .adapter import JobFilter, Record, check_filters, jobs_with
+from ..adapters.testing import JobFilter, Record, check_filters, jobs_with
 from .matching import describe, view
 from .perform import performing_enqueued_jobs
 from .swap import require_test_adapter
 
 if TYPE_CHECKING:
-    from .adapter import TestAdapter
+    from ..adapters.testing import TestAdapter
 
 
 def assert_enqueued_jobs(

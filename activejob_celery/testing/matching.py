@@ -7,15 +7,15 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ..adapters.testing import Record, epoch, instantiate
 from ..arguments import deserialize_arguments
 from ..errors import DeserializationError
-from .adapter import Record, epoch, instantiate
 from .perform import performing_enqueued_jobs
 from .swap import require_test_adapter
 
 if TYPE_CHECKING:
+    from ..adapters.testing import TestAdapter
     from ..base import ApplicationJob
-    from .adapter import TestAdapter
 
 Matcher = Callable[[Any], Any]
 _KEYS = ("job", "args", "kwargs", "queue", "priority", "at")

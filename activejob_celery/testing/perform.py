@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar, overload
 
+from ..adapters.testing import JobFilter, Record, check_filters, epoch, instantiate, jobs_with
 from ..execution import perform_now
-from .adapter import JobFilter, Record, check_filters, epoch, instantiate, jobs_with
 from .swap import require_test_adapter, using_test_adapter
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .adapter import Record, TestAdapter
+from ..adapters.testing import Record, TestAdapter
 from .swap import restore_adapters, use_test_adapter
 from .testcase import TestHelper
 

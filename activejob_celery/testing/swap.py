@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import adapters
+from ..adapters.testing import TestAdapter
+from ..base import ApplicationJob
 from ..config import current_settings
 from ..errors import ConfigurationError
-from .adapter import TestAdapter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,7 +98,6 @@ def queue_adapter() -> QueueAdapter:
     """
     if _swaps:
         return _swaps[-1].adapter
-    from ..base import ApplicationJob
 
     return adapters.adapter_for(ApplicationJob)
 

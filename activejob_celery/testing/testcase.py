@@ -5,8 +5,8 @@ from __future__ import annotations
 import unittest
 from typing import Any, ClassVar
 
+from ..adapters.testing import TestAdapter
 from . import assertions, matching, perform, swap
-from .adapter import TestAdapter
 
 
 class TestHelper:

@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 import jinja2
+import redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -13,12 +14,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from ..app import init_app, is_initialised
 from ..errors import ConfigurationError
+from ..worker.state import settings_of
 from .middleware import CsrfMiddleware, GuardMiddleware
 from .pages import routes
 from .pages.common import PROTECTED, Dashboard, brief, call, plural, pretty, relative, when
 from .security import Credentials, Signer
-from .state import settings_of
 
 
 def create_app(
@@ -45,8 +47,6 @@ def create_app(
         >>> from starlette.routing import Mount
         >>> routes = [Mount("/jobs", app=create_app(celery_app))]  # doctest: +SKIP
     """
-    from ..app import init_app, is_initialised
-
     if not is_initialised(celery_app):
         init_app(celery_app)
     settings = settings_of(celery_app)
@@ -95,8 +95,6 @@ def _check_protected(all_routes: list[Route]) -> None:
 
 
 def _redis_error() -> type[Exception]:
-    import redis
-
     return redis.RedisError
 
 

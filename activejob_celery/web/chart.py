@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .metrics import Minute
+from ..worker.metrics import Minute
 
 WIDTH = 720
 HEIGHT = 150

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..dead_letters import store_for
+from ..scheduler import scheduled_set_for
 from .queues import QueuedMessage, find_messages
 
 DEAD_SCAN_LIMIT = 1000
@@ -54,8 +56,6 @@ def find_job(app: Any, job_id: str) -> JobLookup:
     """
     result = JobLookup(job_id=job_id)
     try:
-        from ..scheduler import scheduled_set_for
-
         scheduled = scheduled_set_for(app).get(job_id)
     except Exception as error:  # one place failing must not hide the others
         result.problems.append(f"scheduled set: {error}")
@@ -73,8 +73,6 @@ def find_job(app: Any, job_id: str) -> JobLookup:
 
 
 def _dead_letters(app: Any, job_id: str) -> list[Any]:
-    from ..dead_letters import store_for
-
     store = store_for(app)
     direct = store.get(job_id)
     found = [] if direct is None else [direct]

@@ -19,8 +19,8 @@ from ..broker_queues import (
     queue_names,
     redis_client,
 )
-from .pausing import PausedQueue, paused_queues
-from .state import redis_for
+from ..worker.pausing import PausedQueue, paused_queues
+from ..worker.state import redis_for
 
 PAUSING_OFF = (
     "Pausing queues needs Redis to remember each pause; set activejob_dead_letters_url "

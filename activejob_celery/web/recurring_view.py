@@ -12,7 +12,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .state import settings_of
+from ..recurring import recurring_tasks, run_now as run_entry
+from ..worker.state import settings_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,9 +48,10 @@ def recurring_rows(app: Any) -> list[RecurringRow]:
         >>> recurring_rows(app)[0].next_run_at                  # doctest: +SKIP
         datetime.datetime(2026, 5, 2, 2, 0, tzinfo=datetime.timezone.utc)
     """
+    # import here: optional extra (redbeat)
     from redbeat.schedulers import get_redis
 
-    from ..recurring import recurring_tasks
+    # import here: optional extra (redbeat)
     from ..recurring.store import redis_key
 
     states = recurring_tasks(app)
@@ -87,6 +89,7 @@ def set_enabled(app: Any, key: str, enabled: bool) -> bool:
         >>> set_enabled(app, "nightly", False)                  # doctest: +SKIP
         True
     """
+    # import here: optional extra (redbeat)
     from ..recurring.store import RecurringEntry, redis_key
 
     prefix = settings_of(app).recurring_key_prefix
@@ -105,6 +108,4 @@ def run_now(app: Any, key: str) -> Any:
     Example:
         >>> run_now(app, "nightly").job_id                      # doctest: +SKIP
     """
-    from ..recurring import run_now as run_entry
-
     return run_entry(key, app=app)

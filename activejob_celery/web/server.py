@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..worker.state import settings_of
 from .security import Credentials, check_exposure
-from .state import settings_of
 
 NEEDS_EXTRA = "the jobs dashboard needs the web extra: pip install 'activejob-celery[web]'"
 
@@ -39,8 +39,10 @@ def run(
     )
     check_exposure(host, credentials)
     try:
+        # import here: optional extra (uvicorn)
         import uvicorn
 
+        # import here: optional extra (starlette, jinja2: web.application needs them)
         from .application import create_app
     except ImportError as error:
         raise ConfigurationError(f"{NEEDS_EXTRA} ({error})") from None

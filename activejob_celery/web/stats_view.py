@@ -1,6 +1,6 @@
 """Reading the per-class statistics: counts and p50/p95 durations over the last hour and day.
 
-The sums :mod:`activejob_celery.web.job_stats` writes are read in one pipeline (60 minute hashes,
+The sums :mod:`activejob_celery.worker.job_stats` writes are read in one pipeline (60 minute hashes,
 96 quarter-hour hashes). Percentiles come from the histogram counts, so they name a bucket: a p50
 of ``0.25-0.5 s`` means half the runs took at most 0.5 s and the middle run more than 0.25 s.
 """
@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .job_stats import BOUNDS, COUNTERS, QUARTER, prefix_of
-from .state import redis_for, settings_of
+from ..worker.job_stats import BOUNDS, COUNTERS, QUARTER, prefix_of
+from ..worker.state import redis_for, settings_of
 
 WINDOWS = ("hour", "day")
 

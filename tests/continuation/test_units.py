@@ -22,13 +22,10 @@ from activejob_celery import (
     InvalidStepError,
     ResumeLimitError,
     UnadvanceableCursorError,
+    worker_shutdown as flag,
 )
 from activejob_celery.adapters.celery import CeleryAdapter
-from activejob_celery.continuation import (
-    add_transaction_check,
-    remove_transaction_check,
-    shutdown as flag,
-)
+from activejob_celery.continuation import add_transaction_check, remove_transaction_check
 from activejob_celery.continuation.step import Step, advance_cursor
 from activejob_celery.continuation.stopping import should_stop, stop_reason
 from activejob_celery.testing import TestAdapter, interrupt_job_after_step, perform_enqueued_jobs

@@ -30,7 +30,7 @@ from activejob_celery.recurring import recurring_tasks, schedule_recurring_task
 from activejob_celery.recurring.store import RecurringEntry
 from activejob_celery.scheduler import scheduled_set_for
 from activejob_celery.web.queues import queue_overview
-from activejob_celery.web.state import redis_for
+from activejob_celery.worker.state import redis_for
 from tests.support.broker_lists import queue_length
 from tests.support.fixtures import JobBuffer, make_app
 from tests.support.redis_server import HOST

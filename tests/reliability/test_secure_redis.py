@@ -27,8 +27,8 @@ from activejob_celery.cli.stats import collect_stats
 from activejob_celery.dead_letters import store_for
 from activejob_celery.recurring import recurring_tasks
 from activejob_celery.scheduler import scheduled_set_for
-from activejob_celery.web.metrics import last_hour
 from activejob_celery.web.queues import queue_overview
+from activejob_celery.worker.metrics import last_hour
 from tests.reliability.servers import ADMIN_PASSWORD, PASSWORD, USER, SecureRedisServer
 from tests.support.broker_lists import queue_length
 from tests.support.fixtures import make_app

@@ -16,7 +16,7 @@ import pytest
 from celery import Celery
 from celery.signals import before_task_publish
 
-from activejob_celery import adapters, app as app_module, config, registry
+from activejob_celery import adapters, config, registry, runtime
 from activejob_celery.log_subscriber import attach, detach
 from activejob_celery.testing import swap
 from tests.support.worker import run_worker
@@ -39,7 +39,7 @@ def isolated_state() -> Iterator[None]:
     saved_registry = registry.snapshot()
     saved_settings = config.current_settings()
     saved_adapters = dict(adapters._named)
-    saved_apps = list(app_module._apps)
+    saved_apps = runtime.initialised_apps()
     sentry_was_installed = _sentry_installed()
     attach()
     try:
@@ -52,11 +52,23 @@ def isolated_state() -> Iterator[None]:
         config.use_settings(saved_settings)
         adapters._named.clear()
         adapters._named.update(saved_adapters)
-        app_module._apps.clear()
-        for saved in saved_apps:
-            app_module._apps.add(saved)
+        _restore_apps(saved_apps)
         adapters.override = None  # a test that swapped in the test adapter and forgot to restore
         swap._swaps.clear()
+
+
+def _restore_apps(saved: list[Any]) -> None:
+    # Apps set up during the test are no longer "initialised" (job classes defined later are not
+    # registered on them); their runtime stays, as the per-app state did before runtimes.
+    for app in runtime.initialised_apps():
+        if not any(app is kept for kept in saved):
+            found = runtime.find_runtime(app)
+            if found is not None:
+                found.initialised = False
+    for app in saved:
+        found = runtime.find_runtime(app)
+        if found is not None:
+            found.initialised = True
 
 
 def _sentry_installed() -> bool:

@@ -14,7 +14,7 @@ import pytest
 
 from activejob_celery.scheduler.poller import Poller, SchedulerPoller
 from activejob_celery.scheduler.store import Release
-from activejob_celery.web import metrics
+from activejob_celery.worker import metrics
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")
 

@@ -17,6 +17,7 @@ from activejob_celery import (
     queue_as,
 )
 from activejob_celery.adapters import InlineAdapter
+from activejob_celery.adapters.testing import PAYLOAD_KEYS, instantiate, jobs_with
 from activejob_celery.testing import (
     TestAdapter,
     assert_enqueued_jobs,
@@ -35,7 +36,6 @@ from activejob_celery.testing import (
     use_test_adapter,
     using_test_adapter,
 )
-from activejob_celery.testing.adapter import PAYLOAD_KEYS, instantiate, jobs_with
 
 ran: list[object] = []
 

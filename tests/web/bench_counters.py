@@ -14,7 +14,8 @@ import threading
 import time
 
 from activejob_celery import ApplicationJob, perform_all_later, signals
-from activejob_celery.web import metrics, setup as web_setup
+from activejob_celery.web import setup as web_setup
+from activejob_celery.worker import metrics
 from tests.support.fixtures import make_app
 from tests.support.redis_server import RedisServer
 from tests.support.worker import run_worker, wait_for

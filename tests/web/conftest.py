@@ -9,7 +9,7 @@ import pytest
 from celery import Celery
 from starlette.testclient import TestClient
 
-from activejob_celery import web
+from activejob_celery import web, worker
 from activejob_celery.web import create_app
 from tests.support.fixtures import make_app
 from tests.support.requirements import chromium_path, skip_or_fail
@@ -24,7 +24,7 @@ def aj_web_app(aj_redis: Any) -> Iterator[Celery]:
     app = make_app(aj_redis.url, redbeat_redis_url=aj_redis.url)
     web.setup(app)
     yield app
-    web.state.forget(app)
+    worker.state.forget(app)
     app.close()
 
 

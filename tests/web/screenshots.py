@@ -18,7 +18,8 @@ from playwright.sync_api import sync_playwright
 from activejob_celery import ApplicationJob, queue_as, queue_with_priority, retry_on
 from activejob_celery.dead_letters import store_for
 from activejob_celery.recurring import load_recurring, sync
-from activejob_celery.web import create_app, metrics, pause, setup as web_setup
+from activejob_celery.web import create_app, pause, setup as web_setup
+from activejob_celery.worker import metrics
 from tests.support.fixtures import make_app
 from tests.support.redis_server import RedisServer
 from tests.support.worker import run_worker, wait_for

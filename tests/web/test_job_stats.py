@@ -7,8 +7,8 @@ import signal
 import time
 
 from activejob_celery import perform_all_later
-from activejob_celery.web import job_stats, metrics
 from activejob_celery.web.stats_view import Percentile, by_class
+from activejob_celery.worker import job_stats, metrics
 from tests.support.worker import run_worker, wait_for
 from tests.web.stats_jobs import (
     StatsDeadJob,

@@ -15,7 +15,8 @@ from starlette.testclient import TestClient
 
 from activejob_celery import init_app
 from activejob_celery.parts_off import warn_parts_off
-from activejob_celery.web import create_app, job_stats, metrics
+from activejob_celery.web import create_app
+from activejob_celery.worker import job_stats, metrics
 from tests.support.worker import run_worker, wait_for
 from tests.web.conftest import LOCAL, LOCAL_URL
 from tests.web.stats_jobs import StatsDeadJob, StatsSlowJob

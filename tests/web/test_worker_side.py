@@ -8,8 +8,9 @@ import pytest
 from celery import Celery
 
 from activejob_celery import init_app
-from activejob_celery.web import metrics, pause, paused_queues, resume
+from activejob_celery.web import pause, paused_queues, resume
 from activejob_celery.web.queues import queue_overview
+from activejob_celery.worker import metrics
 from tests.support.redis_server import free_port
 from tests.support.worker import run_worker, wait_for
 from tests.web.jobs import (

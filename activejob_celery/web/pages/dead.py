@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...dead_letters import DeadLetterNotFoundError, store_for
+from ...dead_letters.filters import Filters, parse_when
 from ...errors import ConfigurationError
 from ...failures import REASONS
 from .common import Fields, action, confirmed, dashboard_of, href, plural, redirect, render
@@ -45,8 +47,6 @@ def parse_filters(source: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, 
         >>> parse_filters({"reason": "exhausted", "since": ""})[0]
         {'reason': 'exhausted'}
     """
-    from ...dead_letters.filters import Filters, parse_when
-
     raw = {name: str(source.get(name) or "").strip() for name in FILTERS}
     filters: dict[str, Any] = {
         name: value for name, value in raw.items() if value and name != "since"
@@ -82,8 +82,6 @@ def _list(request: Request) -> Response:
 
 
 def _detail(request: Request) -> Response:
-    from ...dead_letters import DeadLetterNotFoundError
-
     store = _store(request)
     letter_id = request.path_params["letter_id"]
     letter = store.get(letter_id)
@@ -161,6 +159,4 @@ def _line(letter: Any) -> str:
 
 
 def _store(request: Request) -> Any:
-    from ...dead_letters import store_for
-
     return store_for(dashboard_of(request).celery_app)

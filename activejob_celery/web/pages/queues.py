@@ -10,11 +10,13 @@ from starlette.routing import Route
 
 from ...amqp_queues import UNKNOWN
 from ...broker_queues import BUCKETS
+from ...dead_letters import store_for
 from ...errors import ConfigurationError
-from .. import pausing
+from ...scheduler import scheduled_set_for
+from ...worker import pausing
+from ...worker.metrics import last_hour
 from ..chart import build_chart
 from ..lookup import find_job
-from ..metrics import last_hour
 from ..queues import QueueOverview, queue_overview
 from .common import Fields, action, dashboard_of, redirect, render
 
@@ -104,14 +106,10 @@ def _job(request: Request) -> Response:
 
 
 def _scheduled_count(app: Any) -> int:
-    from ...scheduler import scheduled_set_for
-
     return scheduled_set_for(app).count()
 
 
 def _dead_count(app: Any) -> int:
-    from ...dead_letters import store_for
-
     return store_for(app).count()
 
 

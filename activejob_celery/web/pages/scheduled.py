@@ -8,6 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...broker_queues import broker_url
+from ...scheduler import scheduled_set_for
+from ...worker.state import settings_of
 from .common import Fields, action, confirmed, dashboard_of, href, redirect, render
 
 LIMIT = 200
@@ -88,15 +91,10 @@ def _delete(request: Request, fields: Fields) -> Response:
 
 
 def _scheduled_set(app: Any) -> Any:
-    from ...scheduler import scheduled_set_for
-
     return scheduled_set_for(app)
 
 
 def _eta_note(app: Any) -> str | None:
-    from ...broker_queues import broker_url
-    from ..state import settings_of
-
     if settings_of(app).resolved_scheduler(broker_url(app)) == "redis":
         return None
     return (

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..job_stats import BOUNDS, COUNTERS, MINUTE_TTL, QUARTER_TTL
+from ...worker.job_stats import BOUNDS, COUNTERS, MINUTE_TTL, QUARTER_TTL
 from ..stats_view import by_class
 from .common import dashboard_of, render
 

@@ -1,21 +1,23 @@
-"""The Redis the dashboard keeps its own keys in (paused queues, per-minute counters), per app."""
+"""The Redis the dashboard keeps its own keys in (paused queues, per-minute counters), per app.
+
+The client is the app's shared one for that Redis (:mod:`activejob_celery.runtime`).
+"""
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..broker_queues import is_redis_url, redis_client
+from ..broker_queues import is_redis_url
 from ..config import Settings
+from ..dead_letters.binding import settings_for, store_url
 from ..errors import ConfigurationError
+from ..runtime import find_runtime, runtime_for
 
 if TYPE_CHECKING:
     import redis
 
-
-_clients: weakref.WeakKeyDictionary[Any, redis.Redis] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_URL = "worker.redis_url"
+"""The URL of the dashboard's keys, kept in the app's runtime once found."""
 
 
 def settings_of(app: Any) -> Settings:
@@ -25,8 +27,6 @@ def settings_of(app: Any) -> Settings:
         >>> settings_of(app).key("paused")                     # doctest: +SKIP
         'activejob:paused'
     """
-    from ..dead_letters.binding import settings_for
-
     return settings_for(app)
 
 
@@ -40,8 +40,6 @@ def redis_url(app: Any) -> str | None:
         >>> redis_url(app)                                      # doctest: +SKIP
         'redis://localhost:6379/0'
     """
-    from ..dead_letters.binding import store_url
-
     try:
         url = store_url(app, settings_of(app))
     except ConfigurationError:
@@ -58,27 +56,20 @@ def redis_for(app: Any) -> redis.Redis | None:
         >>> redis_for(app).hgetall("activejob:paused")          # doctest: +SKIP
         {}
     """
-    with _lock:
-        client = _clients.get(app)
-        if client is not None:
-            return client
-        url = redis_url(app)
-        if url is None:
-            return None
-        client = redis_client(
-            app, url, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=30
-        )
-        _clients[app] = client
-        return client
+    runtime = runtime_for(app)
+    url = runtime.parts.get(_URL) or redis_url(app)  # read once per runtime, as the client was
+    if url is None:
+        return None
+    runtime.parts[_URL] = url
+    return runtime.clients.get(url)
 
 
 def forget(app: Any) -> None:
-    """Drop the cached client of ``app`` (its settings changed, or it is being closed).
+    """Close the shared clients of ``app`` (it is being closed); later calls make new ones.
 
     Example:
         >>> forget(app)                                         # doctest: +SKIP
     """
-    with _lock:
-        client = _clients.pop(app, None)
-    if client is not None:
-        client.close()
+    runtime = find_runtime(app)
+    if runtime is not None:
+        runtime.clients.close()

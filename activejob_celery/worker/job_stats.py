@@ -2,7 +2,7 @@
 
 Per job class: ``enqueued``, ``performed``, ``retried``, ``discarded`` and ``dead`` counts, and a
 histogram of run durations (:data:`BOUNDS`). Counting is the in-process tally of
-:mod:`activejob_celery.web.metrics`: no network call on a job's path, one pipeline a second per
+:mod:`activejob_celery.worker.metrics`: no network call on a job's path, one pipeline a second per
 process. Two series of hashes hold the sums:
 
 - ``<key_prefix>:stats:m:<epoch minute>`` (the last hour), kept :data:`MINUTE_TTL` seconds;
@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import bisect
 import time
-import weakref
 from typing import Any
 
 from .. import failures, registry, signals
 from ..config import Settings
 from ..dead_letters.binding import running_task
+from ..runtime import part_of, runtime_for
 from . import metrics
 
 BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
@@ -53,7 +53,8 @@ QUARTER_TTL = 24 * 3600 + 30 * 60
 UNKNOWN_CLASS = "(unknown)"
 """The class a failed message is counted under when it names no registered job class."""
 
-_prefixes: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_PART = "worker.job_stats"
+"""The key prefix of the app's counters, a part of its runtime (set by :func:`setup`)."""
 _UID = "activejob.web.job_stats"
 
 
@@ -63,7 +64,7 @@ def setup(app: Any, settings: Settings) -> None:
     Example:
         >>> setup(app, Settings.from_app(app))                  # doctest: +SKIP
     """
-    _prefixes[app] = settings.key("stats")
+    runtime_for(app).parts[_PART] = settings.key("stats")
     signals.enqueue.connect(_on_enqueue, weak=False, dispatch_uid=_UID)
     signals.enqueue_at.connect(_on_enqueue, weak=False, dispatch_uid=_UID)
     signals.enqueue_all.connect(_on_enqueue_all, weak=False, dispatch_uid=_UID)
@@ -78,7 +79,8 @@ def prefix_of(app: Any) -> str | None:
         >>> prefix_of(app)                                      # doctest: +SKIP
         'activejob:stats'
     """
-    return _prefixes.get(app)
+    prefix = part_of(app, _PART)
+    return prefix if isinstance(prefix, str) else None
 
 
 def bucket_of(seconds: float) -> int:
@@ -117,7 +119,7 @@ def record(
     Example:
         >>> record(app, "shop.jobs.ReceiptJob", "performed", duration=0.3)  # doctest: +SKIP
     """
-    prefix = None if app is None else _prefixes.get(app)  # None: an adapter with no Celery app
+    prefix = None if app is None else part_of(app, _PART)  # None: an adapter with no Celery app
     if prefix is None:
         return
     fields = [] if counter is None else [f"{job_class}|{counter}"]
@@ -136,7 +138,7 @@ def _on_enqueue(
 
 def _on_enqueue_all(sender: Any, jobs: list[Any], adapter: Any, **_: Any) -> None:
     app = getattr(adapter, "app", None)
-    prefix = _prefixes.get(app) if app is not None else None
+    prefix = prefix_of(app) if app is not None else None
     if prefix is not None:  # one tally per job class, not per job (bulk enqueues are hot)
         counts: dict[str, int] = {}
         for job in jobs:
@@ -151,7 +153,7 @@ def _on_perform(
     sender: Any, job: Any, duration: float, exception: BaseException | None = None, **_: Any
 ) -> None:
     task = running_task()
-    if task is None or task.app not in _prefixes:
+    if task is None or part_of(task.app, _PART) is None:
         return
     counter: str | None = None  # an error left the run: the failure recorder counts it dead
     if exception is None:
@@ -166,7 +168,7 @@ def _on_perform(
 
 def _on_failure(payload: Any, error: BaseException, *, reason: str, job: Any) -> None:
     task = running_task()
-    if task is None or task.app not in _prefixes:
+    if task is None or part_of(task.app, _PART) is None:
         return
     if job is not None:
         name = job.job_name

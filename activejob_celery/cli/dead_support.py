@@ -9,11 +9,13 @@ from typing import Any, TypeVar
 
 import click
 
+from ..dead_letters.binding import store_for
+from ..dead_letters.filters import parse_when
+from ..dead_letters.record import DeadLetterNotFoundError
+from ..dead_letters.store import DeadLetterStore, Progress
 from ..errors import ConfigurationError
 from ..failures import REASONS
-from .filters import parse_when
-from .record import DeadLetterNotFoundError
-from .store import DeadLetterStore, Progress
+from .context import app_from
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,9 +66,6 @@ def filter_options(command: F) -> F:
 
 def store_of(ctx: click.Context) -> DeadLetterStore:
     """The dead-letter store of the app given with ``celery -A``."""
-    from ..cli import app_from
-    from .binding import store_for
-
     try:
         return store_for(app_from(ctx))
     except ConfigurationError as error:

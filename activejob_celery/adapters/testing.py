@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..adapters.base import QueueAdapter
 from ..arguments import deserialize_arguments
 from ..core import JobPayload
 from ..errors import DeserializationError
+from ..execution import perform_now
+from .base import QueueAdapter
 
 if TYPE_CHECKING:
     from ..base import ApplicationJob
@@ -83,7 +84,6 @@ class TestAdapter(QueueAdapter):
                 "itself for ever? Limit it with at= or only=, or use perform_enqueued_jobs() "
                 "without a block to run one round at a time"
             )
-        from ..execution import perform_now
 
         self.performed_jobs.append(record)
         self._depth += 1

@@ -7,7 +7,7 @@ pipeline (``HINCRBY`` per minute and field, ``EXPIRE``) to the hash
 and ``failed`` (an error escaped: the Celery task failed). A process that dies loses at most
 its last second of counts; a worker shutting down (or any process exiting) writes what it
 holds. :func:`tally` is the same path for other counters (the per-class statistics of
-:mod:`activejob_celery.web.job_stats`): one pipeline a second per process, whatever the job rate.
+:mod:`activejob_celery.worker.job_stats`): one pipeline a second per process, whatever the job rate.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +26,8 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from .. import signals
 from ..config import Settings
+from ..dead_letters.binding import running_task
+from ..runtime import part_of, runtime_for
 from .state import redis_for, settings_of
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ FLUSH_INTERVAL = 1.0
 """Seconds between writes of the tallies to Redis."""
 FIELDS = ("performed", "failed")
 
-_prefixes: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_PART = "worker.metrics"
+"""The key prefix of the app's counters, a part of its runtime (set by :func:`setup`)."""
 _lock = threading.Lock()
 _pending: dict[tuple[Any, str], tuple[int, dict[str, int]]] = {}
 """(app, key) -> (TTL in seconds, field -> count to add)."""
@@ -76,7 +78,7 @@ def setup(app: Any, settings: Settings) -> None:
     Example:
         >>> setup(app, Settings.from_app(app))                  # doctest: +SKIP
     """
-    _prefixes[app] = settings.key("metrics")
+    runtime_for(app).parts[_PART] = settings.key("metrics")
     signals.perform.connect(record_perform, weak=False, dispatch_uid="activejob.web.metrics")
     for shutdown in (worker_process_shutdown, worker_shutdown):
         shutdown.connect(_flush_on_shutdown, weak=False, dispatch_uid="activejob.web.metrics")
@@ -90,13 +92,11 @@ def record_perform(sender: Any, exception: BaseException | None = None, **_: Any
     Example:
         >>> signals.perform.connect(record_perform)            # doctest: +SKIP
     """
-    from ..dead_letters.binding import running_task
-
     task = running_task()
     if task is None:  # perform_now outside a worker (tests, scripts) is not worker throughput
         return
     app = task.app
-    if app in _prefixes:
+    if part_of(app, _PART) is not None:
         record(app, failed=exception is not None)
 
 
@@ -106,7 +106,7 @@ def record(app: Any, *, failed: bool, now: float | None = None) -> None:
     Example:
         >>> record(app, failed=False)                           # doctest: +SKIP
     """
-    prefix = _prefixes.get(app)
+    prefix = part_of(app, _PART)
     if prefix is None:
         return
     key = f"{prefix}:{int((time.time() if now is None else now) // 60)}"
@@ -182,7 +182,7 @@ def last_hour(app: Any, *, minutes: int = 60, now: float | None = None) -> list[
     client = redis_for(app)
     if client is None:
         return None
-    prefix = _prefixes.get(app) or settings_of(app).key("metrics")
+    prefix = part_of(app, _PART) or settings_of(app).key("metrics")
     current = int((time.time() if now is None else now) // 60)
     epochs = list(range(current - minutes + 1, current + 1))
     with client.pipeline(transaction=False) as pipe:
