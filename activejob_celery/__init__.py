@@ -36,6 +36,7 @@ from .errors import (
     EnqueueError,
     JobInterruptedError,
     JobNotUniqueError,
+    JobTimeoutError,
     MalformedPayloadError,
     SerializationError,
     UnknownJobClassError,
@@ -97,6 +98,7 @@ __all__ = [
     "EnqueueError",
     "JobInterruptedError",
     "JobNotUniqueError",
+    "JobTimeoutError",
     "ConfigurationError",
     "__version__",
 ]

@@ -16,6 +16,7 @@ from .errors import ConfigurationError
 from .priority_buckets import check_steps
 from .queue_patterns import QueuePatterns, QueuePatternWatch
 from .reliable_fetch import ReliableFetch
+from .running import job_time_limits
 from .task import JobTask
 
 if TYPE_CHECKING:
@@ -85,7 +86,8 @@ def register_task(app: Celery, job_class: type[ApplicationJob]) -> Any:
     task_class = type(
         job_class.__name__,
         (JobTask,),
-        {"name": job_class.job_name, "job_class": job_class, "__module__": job_class.__module__},
+        {"name": job_class.job_name, "job_class": job_class, "__module__": job_class.__module__}
+        | job_time_limits(job_class),  # a job's timeout (see timeouts)
     )
     return app.register_task(task_class())
 

@@ -83,6 +83,8 @@ class Settings:
     web_password: str | None = None
     web_token: str | None = None
     web_secret: str | None = None
+    timeout_grace: float = 30.0
+    async_concurrency: int = 1
 
     def __repr__(self) -> str:
         """The fields, with passwords, tokens and secrets (also in URLs) shown as ``'***'``."""
@@ -132,6 +134,7 @@ class Settings:
             "scheduler_lease",
             "dead_letters_ttl",
             "queue_pattern_interval",
+            "timeout_grace",
         ):
             value = getattr(self, name)
             if isinstance(value, timedelta):
@@ -143,6 +146,7 @@ class Settings:
             "dead_letters_max",
             "dead_letters_raw_max_bytes",
             "max_interruptions",
+            "async_concurrency",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
