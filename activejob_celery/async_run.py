@@ -106,6 +106,16 @@ def run_coroutine(coroutine: Awaitable[Any]) -> Any:
         return helper.submit(asyncio.run, _wrap(coroutine)).result()
 
 
+def settle(value: Any) -> Any:
+    """``value``, or its result when awaitable (an async ``after_discard`` or handler).
+
+    Example:
+        >>> settle(42)
+        42
+    """
+    return run_coroutine(value) if inspect.isawaitable(value) else value
+
+
 async def _wrap(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
