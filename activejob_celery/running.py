@@ -47,10 +47,7 @@ def job_time_limits(job_class: Any) -> dict[str, float]:
         >>> job_time_limits(Job)
         {}
     """
-    callbacks = getattr(job_class, "_perform_callbacks", ())
-    grace = current_settings().timeout_grace
-    is_async = async_run.is_async(job_class.perform, callbacks)
-    return timeouts.task_limits(job_class, grace, is_async=is_async)
+    return timeouts.task_limits(job_class, current_settings().timeout_grace)
 
 
 def _translated(job: Any, body: Callable[[], Any]) -> Any:

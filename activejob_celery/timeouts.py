@@ -2,15 +2,18 @@
 
 Who enforces the timeout depends on where the job runs:
 
-* a prefork worker: Celery's soft time limit of the job's own task (``soft_time_limit`` =
-  ``timeout``), its ``SoftTimeLimitExceeded`` raised as ``JobTimeoutError``; the hard limit
-  (``time_limit`` = ``timeout`` + ``activejob_timeout_grace``) kills the child process and the
-  job becomes a ``killed`` dead letter (:mod:`.job_request`);
-* the main thread of a solo worker (or any process outside a worker): ``SIGALRM`` from
-  ``signal.setitimer``, whose handler raises ``JobTimeoutError`` (it interrupts ``time.sleep``);
+* the main thread of a process (a prefork child, a solo worker, a script): ``SIGALRM`` from
+  ``signal.setitimer``, whose handler raises ``JobTimeoutError`` where perform is (it
+  interrupts ``time.sleep``), so ``except JobTimeoutError`` inside perform sees it. Celery's
+  soft limit is not used for it: it raises ``SoftTimeLimitExceeded`` inside perform, which
+  perform's own ``except JobTimeoutError`` would miss (it is translated at perform's edge, for
+  ``task_soft_time_limit`` set by the app);
 * any other thread (the threads pool): a timer thread that raises ``JobTimeoutError`` in the
   job's thread (``PyThreadState_SetAsyncExc``): seen at the next Python bytecode, so a job
-  blocked in one long C call sees it when that call returns.
+  blocked in one long C call sees it when that call returns;
+* the hard limit, on prefork: the job task's ``time_limit`` = ``timeout`` +
+  ``activejob_timeout_grace``; Celery kills the child and the job becomes a ``killed`` dead
+  letter (:mod:`.job_request`). Solo and threads cannot kill a job (a WARNING at start).
 
 ``async def perform`` jobs use the event loop instead (:mod:`.async_run`).
 
@@ -65,25 +68,20 @@ def timeout_seconds(job_class: Any) -> float | None:
     return float(value)
 
 
-def task_limits(job_class: Any, grace: float, *, is_async: bool) -> dict[str, float]:
-    """The Celery time limits for the task of ``job_class`` (empty without a ``timeout``).
+def task_limits(job_class: Any, grace: float) -> dict[str, float]:
+    """The Celery time limit for the task of ``job_class`` (empty without a ``timeout``).
 
-    An async job gets no soft limit: ``SIGUSR1`` landing inside the event loop's own code would
-    break the loop, so the loop enforces the soft limit itself.
+    Only the hard limit: the soft one is ours (see the module docs), and Celery's would also
+    land inside an event loop's own code for an async job and break the loop.
 
     Example:
         >>> class Job:
         ...     timeout = 60
-        >>> task_limits(Job, 30.0, is_async=False)
-        {'soft_time_limit': 60.0, 'time_limit': 90.0}
+        >>> task_limits(Job, 30.0)
+        {'time_limit': 90.0}
     """
     seconds = timeout_seconds(job_class)
-    if seconds is None:
-        return {}
-    limits = {"time_limit": seconds + grace}
-    if not is_async:
-        limits = {"soft_time_limit": seconds, **limits}
-    return limits
+    return {} if seconds is None else {"time_limit": seconds + grace}
 
 
 def set_pool(kind: str | None) -> None:
@@ -140,7 +138,7 @@ def scope(job: Any) -> Iterator[None]:
         ...     run_callbacks(job, callbacks, body)
     """
     seconds = timeout_seconds(type(job))
-    if seconds is None or pool() == "prefork" or pool() in ("eventlet", "gevent"):
+    if seconds is None or pool() in ("eventlet", "gevent"):
         with translated(job):
             yield
         return
