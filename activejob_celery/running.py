@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import signals
+from celery.exceptions import SoftTimeLimitExceeded
 
 from . import async_run, registry, timeouts
 from .callbacks import Callback, run_callbacks
@@ -32,10 +33,25 @@ def run_perform(job: Any, callbacks: tuple[Callback, ...], body: Callable[[], An
 
     Returns what :func:`~activejob_celery.callbacks.run_callbacks` returns.
     """
-    if async_run.is_async(type(job).perform, callbacks):
+    job_class = type(job)
+    perform = job_class.perform
+    known = _async_classes.get(job_class)
+    if known is None or known[0] is not callbacks or known[1] is not perform:
+        is_async = async_run.is_async(perform, callbacks)
+        known = _async_classes[job_class] = (callbacks, perform, is_async)
+    if known[2]:
         return async_run.run_job(job, callbacks, body)
+    if timeouts.timeout_seconds(job_class) is None:  # the common case: no wrapper on the way
+        try:
+            return run_callbacks(job, callbacks, body)
+        except SoftTimeLimitExceeded as error:  # Celery's task_soft_time_limit
+            raise timeouts.timed_out(job) from error
     with timeouts.scope(job):
         return run_callbacks(job, callbacks, lambda: _translated(job, body))
+
+
+_async_classes: dict[type, tuple[tuple[Callback, ...], Any, bool]] = {}
+"""Per job class: its perform callbacks (the tuple itself), its perform, whether it is async."""
 
 
 def job_time_limits(job_class: Any) -> dict[str, float]:
