@@ -33,6 +33,9 @@ from .errors import Abort
 _local = threading.local()
 _loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 _lock = threading.Lock()
+_shared: list[tuple[asyncio.AbstractEventLoop, threading.Thread]] = []
+"""The loop thread of a solo worker with ``activejob_async_concurrency`` > 1 (see running)."""
+_sync_gate = threading.Lock()
 
 
 def is_async(perform: Callable[..., Any], callbacks: tuple[Callback, ...]) -> bool:
@@ -99,6 +102,8 @@ def run_coroutine(coroutine: Awaitable[Any]) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        if _shared:  # every pool thread hands its job to the one loop thread and waits
+            return asyncio.run_coroutine_threadsafe(_wrap(coroutine), _shared[0][0]).result()
         if timeouts.pool() is None:
             return asyncio.run(_wrap(coroutine))
         return job_loop().run_until_complete(coroutine)
@@ -114,6 +119,44 @@ def settle(value: Any) -> Any:
         42
     """
     return run_coroutine(value) if inspect.isawaitable(value) else value
+
+
+def start_shared_loop() -> asyncio.AbstractEventLoop:
+    """Start the one loop thread that runs every async job of this process (and keep it).
+
+    Example:
+        >>> loop = start_shared_loop()                        # doctest: +SKIP
+    """
+    if _shared:
+        return _shared[0][0]
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="activejob-async-loop", daemon=True)
+    thread.start()
+    _shared.append((loop, thread))
+    return loop
+
+
+def stop_shared_loop() -> None:
+    """Stop and close the loop thread, if there is one (at worker shutdown)."""
+    if not _shared:
+        return
+    loop, thread = _shared.pop()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(30)
+    if not loop.is_running():
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def sync_gate() -> contextlib.AbstractContextManager[Any]:
+    """What a sync job holds while it runs: with the loop thread on, one sync job at a time.
+
+    Example:
+        >>> with sync_gate():
+        ...     pass
+    """
+    return _sync_gate if _shared else contextlib.nullcontext()
 
 
 async def _wrap(awaitable: Awaitable[Any]) -> Any:

@@ -41,13 +41,14 @@ def run_perform(job: Any, callbacks: tuple[Callback, ...], body: Callable[[], An
         known = _async_classes[job_class] = (callbacks, perform, is_async)
     if known[2]:
         return async_run.run_job(job, callbacks, body)
-    if timeouts.timeout_seconds(job_class) is None:  # the common case: no wrapper on the way
-        try:
-            return run_callbacks(job, callbacks, body)
-        except SoftTimeLimitExceeded as error:  # Celery's task_soft_time_limit
-            raise timeouts.timed_out(job) from error
-    with timeouts.scope(job):
-        return run_callbacks(job, callbacks, lambda: _translated(job, body))
+    with async_run.sync_gate():
+        if timeouts.timeout_seconds(job_class) is None:  # the common case: no wrapper on the way
+            try:
+                return run_callbacks(job, callbacks, body)
+            except SoftTimeLimitExceeded as error:  # Celery's task_soft_time_limit
+                raise timeouts.timed_out(job) from error
+        with timeouts.scope(job):
+            return run_callbacks(job, callbacks, lambda: _translated(job, body))
 
 
 _async_classes: dict[type, tuple[tuple[Callback, ...], Any, bool]] = {}
@@ -119,21 +120,30 @@ def start_warnings(pool: str, job_classes: list[Any], async_concurrency: int) ->
             f"Jobs with a timeout on the {pool} pool: {names}. Their timeout is not enforced "
             "on this pool; run them on a prefork, solo or threads worker (--pool)."
         )
-    if async_concurrency > 1:
+    if async_concurrency > 1 and pool != "solo":
         messages.append(
-            f"activejob_async_concurrency = {async_concurrency} is not supported on the {pool} "
-            "pool in this version: async jobs run one at a time per pool slot. Start the "
-            f"worker with --pool threads --concurrency {async_concurrency} to run that many "
-            "async jobs at once (one event loop per thread)."
+            f"activejob_async_concurrency = {async_concurrency} is only used by solo workers "
+            f"(--pool solo); on the {pool} pool async jobs run one at a time per pool slot."
         )
     return messages
 
 
 def _on_worker_init(sender: Any = None, **_: Any) -> None:
     kind = pool_kind(getattr(sender, "pool_cls", "prefork"))
+    concurrency = current_settings().async_concurrency
+    if kind == "solo" and concurrency > 1 and sender is not None:
+        # N pool threads take jobs; async ones all run on one loop thread, sync ones one at a
+        # time (async_run.sync_gate); Celery builds the pool after this signal.
+        sender.pool_cls, sender.concurrency = "threads", concurrency
+        async_run.start_shared_loop()
+        logger.info(
+            "activejob_async_concurrency = %d: up to %d async jobs run at once on one event "
+            "loop; sync jobs still run one at a time",
+            concurrency, concurrency,
+        )  # fmt: skip
+        kind, concurrency = "threads", 1  # sync jobs run in those threads: timeouts as there
     timeouts.set_pool(kind)
     try:
-        concurrency = current_settings().async_concurrency
         messages = start_warnings(kind, registry.job_classes(), concurrency)
     except Exception as problem:  # a bad timeout value: said here, raised at init_app/first run
         messages = [str(problem)]
@@ -146,6 +156,7 @@ def _close_loops(**_: Any) -> None:
 
 
 def _worker_stopped(**_: Any) -> None:
+    async_run.stop_shared_loop()
     async_run.close_loops()
     timeouts.set_pool(None)  # a worker run inside a test process: its next runs are outside one
 

@@ -4,8 +4,9 @@ Starts a private redis-server, then per mode starts one worker subprocess, enque
 with ``perform_all_later`` and times until the last one finished. Modes:
 
 * ``solo``: a solo worker, ``activejob_async_concurrency`` 1 (Rails' one job at a time);
-* ``threads-N``: ``--pool threads --concurrency N``: N async jobs at once, one event loop per
-  thread (what ``activejob_async_concurrency`` > 1 asks for; see docs/async-jobs.md).
+* ``solo-N``: a solo worker with ``activejob_async_concurrency`` N: N async jobs at once on
+  one event loop;
+* ``threads-N``: ``--pool threads --concurrency N``: N jobs at once, one event loop per thread.
 
 Usage:
     .venv/bin/python benchmarks/async_jobs.py                    # 1 000 jobs, threads-50
@@ -43,6 +44,7 @@ def make_app(url: str) -> Celery:
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        activejob_async_concurrency=int(os.environ.get("BENCH_ASYNC_CONCURRENCY", "1")),
     )
     activejob_celery.init_app(celery_app)
     return celery_app
@@ -72,6 +74,8 @@ def measure(mode: str, n: int, url: str) -> float:
     client.flushdb()
     pool, _, size = mode.partition("-")
     env = {**os.environ, "BENCH_REDIS_URL": url, "PYTHONPATH": f"{HERE}{os.pathsep}{ROOT}"}
+    if pool == "solo" and size:  # solo-N: activejob_async_concurrency = N on a solo worker
+        env["BENCH_ASYNC_CONCURRENCY"], size = size, "1"
     args = [sys.executable, "-m", "celery", "-A", "async_jobs", "worker", "-Q", "async_bench",
             "--pool", pool, "--concurrency", size or "1", "--loglevel", "WARNING",
             "--without-mingle", "--without-gossip", "--without-heartbeat"]  # fmt: skip
@@ -99,14 +103,17 @@ def main() -> None:
     """Run every mode once and print jobs/s."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--threads", default="50", help="thread counts to run, e.g. 20,50")
+    parser.add_argument("--threads", default="50", help="concurrencies to run, e.g. 20,50")
     options = parser.parse_args()
     from tests.support.redis_server import RedisServer
 
     with RedisServer.start_private() as server:
         url = server.url(0)
         make_app(url)
-        modes = ["solo"] + [f"threads-{size}" for size in options.threads.split(",")]
+        sizes = options.threads.split(",")
+        modes = (
+            ["solo"] + [f"solo-{size}" for size in sizes] + [f"threads-{size}" for size in sizes]
+        )
         for mode in modes:
             rate = measure(mode, options.n, url)
             print(f"{mode:>12}: {rate:8.1f} jobs/s  ({options.n} jobs awaiting 10 ms each)")

@@ -35,10 +35,10 @@ def _whats(aj_redis, job: str) -> list[str]:
     return [each["what"] for each in _events(aj_redis, job)]
 
 
-def _worker(aj_redis, pool: str, concurrency: int = 1):
+def _worker(aj_redis, pool: str, concurrency: int = 1, async_concurrency: int = 1):
+    env = {"AJ_TIMEOUTS_REDIS_URL": aj_redis.url, "AJ_ASYNC_CONCURRENCY": str(async_concurrency)}
     return run_worker_subprocess(
-        APP, cwd=ROOT, env={"AJ_TIMEOUTS_REDIS_URL": aj_redis.url}, queues=["timeouts"],
-        pool=pool, concurrency=concurrency,
+        APP, cwd=ROOT, env=env, queues=["timeouts"], pool=pool, concurrency=concurrency,
     )  # fmt: skip
 
 
@@ -122,3 +122,21 @@ def test_a_job_that_swallows_its_timeout_is_killed_and_kept_as_a_killed_dead_let
     assert (letter.reason, letter.job_id) == ("killed", job.job_id)
     assert letter.error_class.endswith("TimeLimitExceeded")
     assert _whats(aj_redis, "StubbornJob") == ["start", "swallowed"]
+
+
+@pytest.mark.extended
+def test_a_solo_worker_with_async_concurrency_runs_async_jobs_at_once_on_one_loop(
+    aj_redis, timeouts_app
+):
+    module, _ = timeouts_app
+    for number in range(8):
+        module.OverlappingJob.perform_later(number)
+        module.SyncCountingJob.perform_later(number)
+    with _worker(aj_redis, "solo", async_concurrency=4) as worker:
+        worker.wait_ready(timeout=60)
+        wait_for(lambda: len(_events(aj_redis, "OverlappingJob")) == 8, timeout=60)
+        wait_for(lambda: len(_events(aj_redis, "SyncCountingJob")) == 8, timeout=60)
+    assert 1 < int(aj_redis.client.get("to:peak")) <= 4
+    assert int(aj_redis.client.get("to:sync_peak")) == 1  # sync jobs: one at a time, as solo
+    assert len({each["loop"] for each in _events(aj_redis, "OverlappingJob")}) == 1
+    assert "(thread)" in worker.log_text()  # Celery's banner: the pool threads take the jobs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -21,7 +22,14 @@ from activejob_celery import (
     retry_on,
     timeouts,
 )
-from activejob_celery.async_run import close_loops, job_loop, run_coroutine
+from activejob_celery.async_run import (
+    close_loops,
+    job_loop,
+    run_coroutine,
+    start_shared_loop,
+    stop_shared_loop,
+    sync_gate,
+)
 from activejob_celery.testing import TestAdapter
 
 seen: list[Any] = []
@@ -214,3 +222,20 @@ def test_run_coroutine_returns_the_value() -> None:
         return 42
 
     assert run_coroutine(answer()) == 42
+
+
+def test_with_the_loop_thread_every_thread_runs_async_jobs_on_one_loop() -> None:
+    loop = start_shared_loop()
+    try:
+        ids: list[int] = []
+        threads = [threading.Thread(target=lambda: ids.append(LoopJob.perform_now())) for _ in "ab"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert ids == [id(loop), id(loop)]
+        assert isinstance(sync_gate(), type(threading.Lock()))  # sync jobs: one at a time
+    finally:
+        stop_shared_loop()
+    assert loop.is_closed()
+    assert not isinstance(sync_gate(), type(threading.Lock()))

@@ -35,6 +35,7 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     activejob_dead_letters_url=REDIS_URL,
     activejob_timeout_grace=1,
+    activejob_async_concurrency=int(os.environ.get("AJ_ASYNC_CONCURRENCY", "1")),
 )
 activejob_celery.init_app(app)
 
@@ -112,6 +113,43 @@ class AsyncJob(ApplicationJob):
         loop = id(asyncio.get_running_loop())
         where = f"{os.getpid()}:{threading.get_ident()}"
         record(self, f"async:{number}", loop=loop, where=where)
+
+
+class OverlappingJob(ApplicationJob):
+    """Counts how many of its runs are in ``perform`` at once (peak in ``to:peak``)."""
+
+    queue_as("timeouts")
+
+    async def perform(self, number: int) -> None:
+        client = redis.Redis.from_url(REDIS_URL)
+        running = client.incr("to:running")
+        client.eval(
+            "if tonumber(redis.call('get', KEYS[1]) or 0) < tonumber(ARGV[1]) then "
+            "redis.call('set', KEYS[1], ARGV[1]) end",
+            1, "to:peak", running,
+        )  # fmt: skip
+        await asyncio.sleep(0.5)
+        client.decr("to:running")
+        loop = id(asyncio.get_running_loop())
+        record(self, f"overlap:{number}", loop=loop, where=f"{os.getpid()}")
+
+
+class SyncCountingJob(ApplicationJob):
+    """A sync job beside them: counts sync runs at once (peak in ``to:sync_peak``)."""
+
+    queue_as("timeouts")
+
+    def perform(self, number: int) -> None:
+        client = redis.Redis.from_url(REDIS_URL)
+        running = client.incr("to:sync_running")
+        client.eval(
+            "if tonumber(redis.call('get', KEYS[1]) or 0) < tonumber(ARGV[1]) then "
+            "redis.call('set', KEYS[1], ARGV[1]) end",
+            1, "to:sync_peak", running,
+        )  # fmt: skip
+        time.sleep(0.2)
+        client.decr("to:sync_running")
+        record(self, f"sync:{number}")
 
 
 class AsyncTimeoutJob(ApplicationJob):
