@@ -137,7 +137,11 @@ def start_shared_loop() -> asyncio.AbstractEventLoop:
 
 
 def stop_shared_loop() -> None:
-    """Stop and close the loop thread, if there is one (at worker shutdown)."""
+    """Stop and close the loop thread, if there is one (at worker shutdown).
+
+    Example:
+        >>> stop_shared_loop()                                # no loop thread: nothing to do
+    """
     if not _shared:
         return
     loop, thread = _shared.pop()

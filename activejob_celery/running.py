@@ -32,6 +32,10 @@ def run_perform(job: Any, callbacks: tuple[Callback, ...], body: Callable[[], An
     """Run ``body`` inside ``callbacks``: on the job loop when async, else in the timeout scope.
 
     Returns what :func:`~activejob_celery.callbacks.run_callbacks` returns.
+
+    Example:
+        >>> run_perform(job, type(job)._perform_callbacks, lambda: job.perform())  # doctest: +SKIP
+        42
     """
     job_class = type(job)
     perform = job_class.perform

@@ -234,6 +234,8 @@ def test_with_the_loop_thread_every_thread_runs_async_jobs_on_one_loop() -> None
         for thread in threads:
             thread.join(30)
         assert ids == [id(loop), id(loop)]
+        SlowAsyncJob.perform_now()  # the timeout works on the loop thread too
+        assert seen == ["around saw JobTimeoutError"]
         assert isinstance(sync_gate(), type(threading.Lock()))  # sync jobs: one at a time
     finally:
         stop_shared_loop()
