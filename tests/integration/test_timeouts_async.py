@@ -81,6 +81,9 @@ def _check(aj_redis, log: str, pool: str) -> None:
     assert all(len(ids) == 1 for ids in loops.values()), loops  # one loop kept per process/thread
     closed = [json.loads(raw) for raw in aj_redis.client.lrange("to:shutdown", 0, -1)]
     assert closed and all(all(each) for each in closed), closed  # closed at (process) shutdown
+    [sleeping] = [each for each in _events(aj_redis, "SleepingTimeoutJob") if "alarm" in each]
+    # SIGALRM on a process's main thread (solo, prefork children), a timer thread on threads
+    assert ("_Alarm" in sleeping["alarm"]) == (pool != "threads"), sleeping
     if pool in ("solo", "threads"):
         assert f"Jobs with a timeout on the {pool} pool" in log
         assert "timeouts_app.LoopingTimeoutJob" in log

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import threading
 import time
 from typing import Any
@@ -83,7 +84,7 @@ class SleepingTimeoutJob(ApplicationJob):
         record(self, f"discarded:{type(error).__name__}")
 
     def perform(self) -> None:
-        record(self, "start")
+        record(self, "start", alarm=repr(signal.getsignal(signal.SIGALRM)))
         time.sleep(4)
         record(self, "finished")
 
