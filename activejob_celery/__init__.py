@@ -41,6 +41,7 @@ from .errors import (
     InvalidStepError,
     JobInterruptedError,
     JobNotUniqueError,
+    JobTimeoutError,
     MalformedPayloadError,
     ResumeLimitError,
     SerializationError,
@@ -104,6 +105,7 @@ __all__ = [
     "EnqueueError",
     "JobInterruptedError",
     "JobNotUniqueError",
+    "JobTimeoutError",
     "ConfigurationError",
     # Continuations
     "Continuable",

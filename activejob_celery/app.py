@@ -28,6 +28,7 @@ from .config import Settings, current_settings, use_settings
 from .dead_letters.consumer import DeadLetterConsumer
 from .errors import ConfigurationError
 from .integrations import autoinstall
+from .perform_body import job_time_limits
 from .priority_buckets import check_steps
 from .queue_order import QueueOrderFetch, QueueOrderStep, add_worker_options
 from .queue_patterns import QueuePatterns, QueuePatternWatch
@@ -100,7 +101,8 @@ def register_task(app: Celery, job_class: type[ApplicationJob]) -> Any:
     task_class = type(
         job_class.__name__,
         (JobTask,),
-        {"name": job_class.job_name, "job_class": job_class, "__module__": job_class.__module__},
+        {"name": job_class.job_name, "job_class": job_class, "__module__": job_class.__module__}
+        | job_time_limits(job_class),  # a job's timeout (see timeouts)
     )
     return app.register_task(task_class())
 

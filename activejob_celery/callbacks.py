@@ -44,7 +44,7 @@ class CallbackDeclaration(Declaration):
         self.usage = f"{kind}_{chain}({describe_target(target)})"
         if not isinstance(target, str) and not callable(target):
             raise ConfigurationError(f"{self.usage}: give a method name, a callable or decorate")
-        if kind == "around" and callable(target) and not inspect.isgeneratorfunction(target):
+        if kind == "around" and callable(target) and not _yields(target):
             raise ConfigurationError(
                 f"{self.usage}: an around callback must be a generator function that yields once"
             )
@@ -58,7 +58,7 @@ class CallbackDeclaration(Declaration):
                 raise ConfigurationError(
                     f"{self.usage}: {job_class.__qualname__} has no method {self.target!r}"
                 )
-            if self.kind == "around" and not inspect.isgeneratorfunction(function):
+            if self.kind == "around" and not _yields(function):
                 raise ConfigurationError(
                     f"{self.usage}: {self.target!r} must be a generator method that yields once"
                 )
@@ -130,6 +130,11 @@ def _run_around(
     except StopIteration:
         return result
     raise RuntimeError("an around callback yielded more than once")
+
+
+def _yields(function: Any) -> bool:
+    # An around callback is a generator function, or an async one for async jobs.
+    return inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)
 
 
 def _declare(chain: Chain, kind: Kind, target: Target) -> Target:

@@ -87,6 +87,8 @@ class Settings:
     queue_weights: Mapping[str, int] | None = None
     queue_order: str | None = None
     worker_heartbeat_interval: float = 5.0
+    timeout_grace: float = 30.0
+    async_concurrency: int = 1
 
     def __repr__(self) -> str:
         """The fields, with passwords, tokens and secrets (also in URLs) shown as ``'***'``."""
@@ -137,6 +139,7 @@ class Settings:
             "dead_letters_ttl",
             "queue_pattern_interval",
             "worker_heartbeat_interval",
+            "timeout_grace",
         ):
             value = getattr(self, name)
             if isinstance(value, timedelta):
@@ -148,6 +151,7 @@ class Settings:
             "dead_letters_max",
             "dead_letters_raw_max_bytes",
             "max_interruptions",
+            "async_concurrency",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import signals
 from .adapters import reporting_adapter
+from .async_run import settle
 from .declaration import Declaration, collect, describe_target
 from .errors import ConfigurationError
 from .reporting import report_error
@@ -37,7 +38,7 @@ def discard(
         if report and error is not None:
             report_error(error, job=job, handled=True, level="warning")
         if block is not None:
-            block(job, error)
+            settle(block(job, error))
         run_after_discard(job, error)
 
 
@@ -75,7 +76,7 @@ def run_after_discard(job: ApplicationJob, error: BaseException | None) -> None:
     failures: list[Exception] = []
     for callback in type(job)._after_discard:
         try:
-            callback(job, error)
+            settle(callback(job, error))  # an async callback is awaited
         except Exception as failure:
             failures.append(failure)
     if failures:

@@ -199,3 +199,16 @@ class ContinuationInterrupt(BaseException):
         Traceback (most recent call last):
         activejob_celery.errors.ContinuationInterrupt: Interrupted at 'process', cursor 433 ...
     """
+
+
+class JobTimeoutError(TimeoutError):
+    """The job ran past its ``timeout``: raised inside ``perform`` (not an ``ActiveJobError``).
+
+    A ``TimeoutError``, so ``retry_on(JobTimeoutError, ...)`` and ``discard_on`` handle it like
+    any error; Celery's ``SoftTimeLimitExceeded`` (prefork) is its ``__cause__``.
+
+    Example:
+        >>> class ExportJob(ApplicationJob):          # doctest: +SKIP
+        ...     timeout = timedelta(minutes=10)
+        ...     retry_on(JobTimeoutError, wait=60, attempts=3)
+    """

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import registry, signals
 from .adapters import reporting_adapter
-from .callbacks import HALTED, run_callbacks
+from .callbacks import HALTED
 from .core import validate_payload
 from .discarding import run_after_discard
 from .errors import Abort, DeserializationError
 from .log_subscriber import tagged
+from .perform_body import run_perform
 from .rescue import find_handler
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def perform_now(job: ApplicationJob, *, interruption: Exception | None = None) -
                 job.decode_arguments()
                 if signals.perform_start.receivers:
                     signals.perform_start.send(type(job), job=job, adapter=adapter)
-                result = run_callbacks(job, type(job)._perform_callbacks, lambda: _perform(job))
+                result = run_perform(job, type(job)._perform_callbacks, lambda: _perform(job))
             except Abort:
                 result = HALTED  # control flow, even raised from perform itself: never a failure
             except Exception as error:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import signals
 from .adapters import reporting_adapter
+from .async_run import settle
 from .backoff import DEFAULT, Strategy, validate_jitter, wait_strategy
 from .config import current_settings
 from .declaration import Declaration, collect, describe_target
@@ -99,7 +100,7 @@ class RescueFrom(Handler):
         target = self.block if self.target is None else self.target
         if target is None or isinstance(target, str):
             raise ConfigurationError(f"{self.usage}: no handler was given")
-        _with_optional_error(target)(job, error)
+        settle(_with_optional_error(target)(job, error))  # an async handler is awaited
 
 
 class RetryOn(Handler):
@@ -156,7 +157,7 @@ class RetryOn(Handler):
             signals.retry_stopped, job, reporting_adapter(type(job)), error=error
         ):
             if self.block is not None:
-                self.block(job, error)
+                settle(self.block(job, error))
         run_after_discard(job, error)
         if self.block is None:
             raise error

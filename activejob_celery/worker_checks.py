@@ -127,7 +127,9 @@ def run_limit(app: Celery, task: Any) -> tuple[float | None, str]:
     if isinstance(timeout, timedelta):
         timeout = timeout.total_seconds()
     if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
-        found.append((float(timeout), "its timeout"))
+        hard = float(timeout) + settings_for(app).timeout_grace  # the task's time_limit
+        found = [each for each in found if each[0] != hard]
+        found.append((hard, "its timeout + activejob_timeout_grace"))
     if not found:
         return None, ""
     return max(found)

@@ -152,7 +152,10 @@ def test_visibility_warnings_name_timeouts_and_the_eta_path(aj_redis):
     warnings = visibility_warnings(app)
     about = [text for text in warnings if NightlyExportJob.job_name in text]
     assert len(about) == 2
-    assert "7200 s (its timeout)" in about[0] and "visibility_timeout (3600 s)" in about[0]
+    assert (
+        "7230 s (its timeout + activejob_timeout_grace)" in about[0]
+        and "visibility_timeout (3600 s)" in about[0]
+    )
     assert "7200 s between retries" in about[1] and "activejob_scheduler='redis'" in about[1]
     assert not [text for text in warnings if QuickJob.job_name in text]
     eta = "activejob_scheduler='celery' on a Redis broker"
