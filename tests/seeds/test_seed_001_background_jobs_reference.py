@@ -750,9 +750,6 @@ def test_set_appropriate_timeouts_queue_with_priority(seed: SeedWorker) -> None:
     assert seed.wait_for_values(1) == [5]
 
 
-@pytest.mark.xfail(
-    reason="issue 19: job timeouts (timeout = timedelta, JobTimeoutError)", strict=False
-)
 def test_set_appropriate_timeouts_timeout_raises_inside_perform() -> None:
     """Set Appropriate Timeouts: ``Timeout.timeout(5.minutes) do ... rescue Timeout::Error``."""
     error_class = activejob_celery.JobTimeoutError  # type: ignore[attr-defined]

@@ -716,10 +716,9 @@ def test_idempotent_jobs(seed: SeedWorker) -> None:
 # --- 24. Job Timeouts --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="issue 19: job timeouts (timeout class attribute)", strict=False)
 def test_job_timeouts_good_job_timeout() -> None:
     """2. Job Timeouts: ``def self.good_job_timeout; 10.minutes; end``."""
-    error_class = activejob_celery.JobTimeoutError  # type: ignore[attr-defined]
+    error_class = activejob_celery.JobTimeoutError
 
     class LongRunningJob(ApplicationJob):
         timeout = timedelta(seconds=0.2)
