@@ -47,6 +47,7 @@ from .queue_priority import queue_with_priority
 from .reporting import add_error_reporter
 from .rescue import UNLIMITED, discard_on, rescue_from, retry_on
 from .serializers import ObjectSerializer, add_serializers
+from .status import cancel, is_cancelled, job_status
 
 __all__ = [
     # Jobs
@@ -98,5 +99,9 @@ __all__ = [
     "JobInterruptedError",
     "JobNotUniqueError",
     "ConfigurationError",
+    # Long-running jobs: status, progress, cancel
+    "job_status",
+    "cancel",
+    "is_cancelled",
     "__version__",
 ]

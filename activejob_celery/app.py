@@ -60,9 +60,9 @@ def init_app(app: Celery) -> Settings:
     app.steps["consumer"].add(QueuePatternWatch)
     log_subscriber.attach()
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
-    from . import dead_letters, recurring, scheduler, web
+    from . import dead_letters, recurring, scheduler, status, web
 
-    for feature in (scheduler, dead_letters, recurring, web):
+    for feature in (scheduler, dead_letters, recurring, web, status):
         feature.setup(app, settings)
     _configure_fetch(app, settings)
     results.check_backend(app)  # results need a result backend: say so once

@@ -83,6 +83,8 @@ class Settings:
     web_password: str | None = None
     web_token: str | None = None
     web_secret: str | None = None
+    track_status: bool = True
+    status_ttl: float = timedelta(days=1).total_seconds()
 
     def __repr__(self) -> str:
         """The fields, with passwords, tokens and secrets (also in URLs) shown as ``'***'``."""
@@ -119,6 +121,8 @@ class Settings:
             raise ConfigurationError("activejob_retry_jitter must not be negative")
         if not isinstance(self.store_results, bool):
             raise ConfigurationError("activejob_store_results must be True or False")
+        if not isinstance(self.track_status, bool):
+            raise ConfigurationError("activejob_track_status must be True or False")
         if self.smtp_ssl and self.smtp_starttls:
             raise ConfigurationError(
                 "activejob_smtp_ssl and activejob_smtp_starttls exclude each other: ssl speaks TLS "
@@ -132,6 +136,7 @@ class Settings:
             "scheduler_lease",
             "dead_letters_ttl",
             "queue_pattern_interval",
+            "status_ttl",
         ):
             value = getattr(self, name)
             if isinstance(value, timedelta):

@@ -84,8 +84,18 @@ class DirectPublisher:
     def publish(self, job: ApplicationJob) -> None:
         """Push one job; broker errors propagate (the adapter turns them into EnqueueError)."""
         push = self._push_for(job)
-        if push is not None:
+        status = self.adapter.status
+        if push is None:  # published through Celery
+            self.adapter.note_enqueued([job])
+        elif status is None or job._retrying or status.client is not self.client:
             self.client.lpush(*push)
+            if status is not None:
+                self.adapter.note_enqueued([job])
+        else:  # the job's status rides in the same round trip as its message
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.lpush(*push)
+                status.enqueued(pipe, job, "queued")
+                pipe.execute()
 
     def message_for(self, job: ApplicationJob) -> tuple[bytes, bytes] | None:
         """``(list key, message)`` that :meth:`publish` would push, from a proven template only.
@@ -108,12 +118,23 @@ class DirectPublisher:
 
     def publish_many(self, jobs: list[ApplicationJob]) -> None:
         """Push jobs atomically in one MULTI/EXEC round trip: all of them are queued, or none."""
+        status = self.adapter.status
+        through_celery: list[ApplicationJob] = []
+        if status is not None and status.client is not self.client:
+            status, through_celery = None, jobs  # written after, in a round trip of its own
         with self.client.pipeline(transaction=True) as pipe:
             for job in jobs:
                 push = self._push_for(job)
-                if push is not None:
-                    pipe.lpush(*push)
+                if push is None:
+                    if through_celery is not jobs:
+                        through_celery.append(job)
+                    continue
+                pipe.lpush(*push)
+                if status is not None and not job._retrying:
+                    status.enqueued(pipe, job, "queued")
             pipe.execute()
+        if through_celery:
+            self.adapter.note_enqueued(through_celery)
 
     def forget(self) -> None:
         """Drop every template: the next jobs are built by Celery and prove new ones."""

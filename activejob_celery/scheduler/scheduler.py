@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EnqueueError
 from .entries import encode_direct, encode_envelope, member_for
@@ -44,7 +45,7 @@ class RedisScheduler:
             return
         entry = self._entry(job, timestamp)
         try:
-            self.scheduled.add([entry])
+            self.scheduled.add([entry], self._status_of([job]))
         except Exception as error:
             raise EnqueueError(f"Error while scheduling {job.job_name}: {error}") from error
 
@@ -66,7 +67,7 @@ class RedisScheduler:
             except EnqueueError as error:
                 job.successfully_enqueued, job.enqueue_error = False, error
         try:
-            self.scheduled.add(entries)
+            self.scheduled.add(entries, self._status_of(waiting))
         except Exception as error:
             failure = EnqueueError(f"Error while scheduling {len(entries)} jobs: {error}")
             for job in waiting:
@@ -74,6 +75,20 @@ class RedisScheduler:
             return
         for job in waiting:
             job.successfully_enqueued = True
+
+    def _status_of(self, jobs: list[ApplicationJob]) -> Callable[[Any], None] | None:
+        """The status writes of ``jobs`` (``scheduled``), to ride with their entries."""
+        store = self.adapter.status
+        if store is None or store.client is not self.scheduled.client:
+            return None
+        fresh = [job for job in jobs if not job._retrying]  # a retry: its run writes "retrying"
+
+        def write(pipe: Any) -> None:
+            for job in fresh:
+                at = job.scheduled_at.timestamp() if job.scheduled_at is not None else 0.0
+                store.enqueued(pipe, job, "scheduled", at)
+
+        return write if fresh else None
 
     def _entry(self, job: ApplicationJob, timestamp: float) -> Entry:
         out = self.adapter.prepare(job)
