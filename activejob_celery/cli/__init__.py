@@ -11,6 +11,7 @@ from .dead import dead
 from .recurring import recurring
 from .scheduled import scheduled, scheduler
 from .stats import stats
+from .status import cancel, status
 from .web import web
 
 
@@ -41,3 +42,5 @@ jobs.add_command(recurring)
 jobs.add_command(stats)
 jobs.add_command(web)
 jobs.add_command(blocked)
+jobs.add_command(status)
+jobs.add_command(cancel)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from . import blocked, dead, queues, recurring, scheduled, stats
+from . import blocked, dead, queues, recurring, scheduled, stats, status
 
 
 def routes() -> list[Route]:
@@ -27,6 +27,7 @@ def routes() -> list[Route]:
         *recurring.routes(),
         *stats.routes(),
         *blocked.routes(),
+        *status.routes(),
     ]
 
 
