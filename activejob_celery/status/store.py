@@ -57,9 +57,14 @@ return 0
 """
 
 # KEYS: status hash, cancel flag. ARGV: status, now, ttl, final ttl, then field/value pairs.
-# A job that would run again (retrying, interrupted, queued) but is cancelled ends cancelled.
+# A job that would run again (retrying, interrupted, queued) but is cancelled ends cancelled;
+# an interrupted run whose end was written already (killed: dead) keeps that end.
 _END = """
 local status = ARGV[1]
+local now = redis.call('HGET', KEYS[1], 'status')
+if status == 'interrupted' and now and now ~= 'running' then
+  return now  -- its end was already written (a hard time limit: by the worker's main process)
+end
 local again = status == 'retrying' or status == 'interrupted' or status == 'queued'
 local ttl = ARGV[3]
 if again and redis.call('EXISTS', KEYS[2]) == 1 then

@@ -172,6 +172,21 @@ def begin_run(job: ApplicationJob, task: Any) -> RunTracker | str | None:
     return run
 
 
+def mark_ended(app: Any, job_id: str, status: str) -> None:
+    """Write the outcome of a run that ended outside its task (a hard time limit killed it).
+
+    Example:
+        >>> mark_ended(task.app, job_id, "dead")                # doctest: +SKIP
+    """
+    store = status_store_for(app)
+    if store is None:
+        return
+    try:
+        store.end(job_id, status)
+    except Exception as problem:
+        logger.warning("Could not write status %s of job %s: %s", status, job_id, problem)
+
+
 def outcome_of(job: ApplicationJob, result: Any) -> str:
     """The status a run ends with, from what ``perform_now`` returned.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -21,6 +22,15 @@ class Flaky(Exception): ...
 class Gone(Exception): ...
 
 
+def _wait_key(url: str, key: str) -> None:
+    """Inside a job: poll until ``key`` is set by the test (then take it)."""
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 60
+    while client.getdel(key) is None:
+        assert time.monotonic() < deadline, f"nobody set {key}"
+        time.sleep(0.05)
+
+
 def _status(job_id: str) -> str | None:
     found = job_status(job_id)
     return None if found is None else found["status"]
@@ -34,9 +44,8 @@ def test_progress_is_visible_from_another_client_while_the_job_runs(
 
     class LoopJob(ApplicationJob):
         def perform(self, key: str) -> str:
-            client = redis.Redis.from_url(url)
             self.progress(50, 200, "Parsing")
-            client.blpop([key], timeout=30)
+            _wait_key(url, key)
             self.progress(200, 200, "Done")
             return "ok"
 
@@ -52,7 +61,7 @@ def test_progress_is_visible_from_another_client_while_the_job_runs(
         assert seen["updated_at"] > 0 and seen["worker"]
         other = redis.Redis.from_url(url)
         assert other.hget(f"activejob:status:{job.job_id}", "done") == b"50"
-        other.rpush("go:progress", "1")
+        other.set("go:progress", "1")
         done = wait_for(lambda: _status(job.job_id) == "succeeded" and job_status(job.job_id))
         assert (done["done"], done["message"]) == (200, "Done")  # the last value landed
         ttl = other.ttl(f"activejob:status:{job.job_id}")
@@ -141,7 +150,7 @@ def test_a_running_job_cancelled_runs_to_its_end_and_is_not_retried(
 
         def perform(self) -> None:
             aj_job_buffer.add(self.executions)
-            redis.Redis.from_url(url).blpop(["go:long"], timeout=30)
+            _wait_key(url, "go:long")
             raise Flaky("would retry")
 
     with run_worker(aj_app):
@@ -150,12 +159,12 @@ def test_a_running_job_cancelled_runs_to_its_end_and_is_not_retried(
         wait_for(lambda: _status(job.job_id) == "running", timeout=30)
         assert cancel(job.job_id)["status_before"] == "running"
         assert _status(job.job_id) == "running"  # it runs on to its end
-        redis.Redis.from_url(url).rpush("go:long", "1")
+        redis.Redis.from_url(url).set("go:long", "1")
         wait_for(lambda: _status(job.job_id) == "cancelled", timeout=30)
         # Its retry was published; the worker takes it and drops it without running it.
         wait_for(lambda: scheduled_set_for(aj_app).get(job.job_id) is None, timeout=30)
         LongJob.perform_later()  # a later job runs: the cancelled one's retry came first
-        redis.Redis.from_url(url).rpush("go:long", "1")
+        redis.Redis.from_url(url).set("go:long", "1")
         wait_for(lambda: len(aj_job_buffer.values) == 2, timeout=30)
     assert aj_job_buffer.values == [1, 1]
     assert _status(job.job_id) == "cancelled"

@@ -148,3 +148,13 @@ def test_the_status_rides_with_the_message_in_one_round_trip(aj_app: Celery, aj_
     assert found is not None and found["status"] == "queued" and found["updated_at"] >= started - 1
     commands = int(aj_redis.client.info("stats")["total_commands_processed"]) - before
     assert commands <= 6  # LPUSH, HSET, EXPIRE, then HGETALL and the INFO call itself
+
+
+def test_an_interrupted_run_keeps_an_end_written_before_it(aj_redis: Any) -> None:
+    """A hard time limit: the main process writes ``dead``, then the dying child ``interrupted``."""
+    store = StatusStore(aj_redis.client, Settings())
+    store.start("j5", worker="w", job_class="StoredJob", queue="default")
+    assert store.end("j5", "dead") == "dead"
+    assert store.end("j5", "interrupted") == "dead"
+    store.start("j6", worker="w", job_class="StoredJob", queue="default")
+    assert store.end("j6", "interrupted") == "interrupted"  # a shutdown mid-run
