@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -169,3 +170,36 @@ def test_a_running_job_cancelled_runs_to_its_end_and_is_not_retried(
         wait_for(lambda: len(aj_job_buffer.values) == 2, timeout=30)
     assert aj_job_buffer.values == [1, 1]
     assert _status(job.job_id) == "cancelled"
+
+
+def test_progress_is_sent_as_a_celery_task_progress_event(aj_app: Celery, aj_redis: Any) -> None:
+    """What Flower and ``celery events`` consumers see: a custom ``task-progress`` event."""
+    seen: list[dict[str, Any]] = []
+    connection = aj_app.connection_for_read()
+    receiver = aj_app.events.Receiver(connection, handlers={"task-progress": seen.append})
+    thread = threading.Thread(
+        target=lambda: receiver.capture(limit=None, timeout=None, wakeup=False), daemon=True
+    )
+    url = aj_redis.url
+
+    class EventJob(ApplicationJob):
+        def perform(self) -> None:
+            _wait_key(url, "go:event")
+            self.progress(3, 4, "three of four")
+
+    thread.start()
+    client = redis.Redis.from_url(url)
+    try:
+        wait_for(lambda: client.scard("_kombu.binding.celeryev"), timeout=30)  # listening
+        with run_worker(aj_app):
+            job = EventJob.perform_later()
+            assert isinstance(job, EventJob)
+            client.set("go:event", "1")
+            wait_for(lambda: seen, timeout=30, message="a task-progress event")
+    finally:
+        receiver.should_stop = True
+        thread.join(5)
+        connection.release()
+    event = seen[0]
+    assert (event["job_id"], event["done"], event["total"]) == (job.job_id, "3", "4")
+    assert event["message"] == "three of four" and event["uuid"] == job.provider_job_id
