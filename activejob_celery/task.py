@@ -103,8 +103,8 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
     if run == CANCELLED:
         return None  # cancel(job_id) said so: status "cancelled", logged, not a dead letter
     if app is not None and not _begin_locks(job, app, payload):
-        if isinstance(run, RunTracker):
-            run.end("queued")
+        if isinstance(run, RunTracker):  # waiting for its slot, or discarded by its limit
+            run.end("discarded" if job.failure_reason == "discarded" else "queued")
         return None  # parked in Redis for a concurrency slot, put off, or discarded by its limit
     ledger = task_ledger(task)
     # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.

@@ -11,7 +11,14 @@ import pytest
 import redis
 from celery import Celery
 
-from activejob_celery import ApplicationJob, cancel, discard_on, job_status, retry_on
+from activejob_celery import (
+    ApplicationJob,
+    cancel,
+    discard_on,
+    job_status,
+    limits_concurrency,
+    retry_on,
+)
 from activejob_celery.scheduler import scheduled_set_for
 from tests.support.fixtures import JobBuffer
 from tests.support.worker import run_worker, wait_for
@@ -203,3 +210,29 @@ def test_progress_is_sent_as_a_celery_task_progress_event(aj_app: Celery, aj_red
     event = seen[0]
     assert (event["job_id"], event["done"], event["total"]) == (job.job_id, "3", "4")
     assert event["message"] == "three of four" and event["uuid"] == job.provider_job_id
+
+
+def test_a_job_blocked_by_its_concurrency_limit_is_queued_until_it_runs(
+    aj_app: Celery, aj_redis: Any
+) -> None:
+    url = aj_redis.url
+
+    class OneAtATimeJob(ApplicationJob):
+        limits_concurrency(to=1)
+
+        def perform(self, key: str) -> None:
+            _wait_key(url, key)
+
+    first = OneAtATimeJob.perform_later("go:first")
+    second = OneAtATimeJob.perform_later("go:second")  # parked in Redis: the slot is taken
+    assert isinstance(first, OneAtATimeJob) and isinstance(second, OneAtATimeJob)
+    assert (_status(first.job_id), _status(second.job_id)) == ("queued", "queued")
+    client = redis.Redis.from_url(url)
+    with run_worker(aj_app):
+        wait_for(lambda: _status(first.job_id) == "running", timeout=30)
+        assert _status(second.job_id) == "queued"
+        client.set("go:first", "1")
+        wait_for(lambda: _status(second.job_id) == "running", timeout=30)
+        client.set("go:second", "1")
+        wait_for(lambda: _status(second.job_id) == "succeeded", timeout=30)
+    assert _status(first.job_id) == "succeeded"
