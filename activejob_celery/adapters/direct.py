@@ -91,11 +91,8 @@ class DirectPublisher:
             self.client.lpush(*push)
             if status is not None:
                 self.adapter.note_enqueued([job])
-        else:  # the job's status rides in the same round trip as its message
-            with self.client.pipeline(transaction=False) as pipe:
-                pipe.lpush(*push)
-                status.enqueued(pipe, job, "queued")
-                pipe.execute()
+        else:  # the job's status rides in the same command as its message
+            status.push(*push, job)
 
     def message_for(self, job: ApplicationJob) -> tuple[bytes, bytes] | None:
         """``(list key, message)`` that :meth:`publish` would push, from a proven template only.
@@ -120,6 +117,7 @@ class DirectPublisher:
         """Push jobs atomically in one MULTI/EXEC round trip: all of them are queued, or none."""
         status = self.adapter.status
         through_celery: list[ApplicationJob] = []
+        tracked: list[ApplicationJob] = []
         if status is not None and status.client is not self.client:
             status, through_celery = None, jobs  # written after, in a round trip of its own
         with self.client.pipeline(transaction=True) as pipe:
@@ -131,7 +129,9 @@ class DirectPublisher:
                     continue
                 pipe.lpush(*push)
                 if status is not None and not job._retrying:
-                    status.enqueued(pipe, job, "queued")
+                    tracked.append(job)
+            if status is not None:
+                status.enqueued_batch(pipe, tracked)
             pipe.execute()
         if through_celery:
             self.adapter.note_enqueued(through_celery)

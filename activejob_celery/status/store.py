@@ -42,6 +42,27 @@ WAITING_TTL = 7 * 24 * 3600
 CANCEL_TTL = 30 * 24 * 3600
 """Seconds a cancel flag is kept (at least; never less than ``activejob_status_ttl``)."""
 
+# KEYS: status hashes. ARGV: now, ttl, status, then job class and queue per key.
+# A batch's statuses as one command (one reply to parse instead of two per job).
+_ENQUEUED = """
+for i = 1, #KEYS do
+  redis.call('HSET', KEYS[i], 'status', ARGV[3], 'updated_at', ARGV[1],
+    'job_class', ARGV[2 + 2 * i], 'queue', ARGV[3 + 2 * i])
+  redis.call('EXPIRE', KEYS[i], ARGV[2])
+end
+return #KEYS
+"""
+
+# KEYS: a queue's list, a status hash. ARGV: message, now, ttl, status, job class, queue.
+# The direct publish of one job and its status as one command (no pipeline to build and read).
+_PUSH = """
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'status', ARGV[4], 'updated_at', ARGV[2], 'job_class', ARGV[5],
+  'queue', ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
 # KEYS: status hash, cancel flag. ARGV: now, running ttl, final ttl, worker, job class, queue.
 # One round trip at the start of a run: a cancelled job is told so, and does not start.
 _START = """
@@ -110,6 +131,7 @@ class StatusStore:
         self.ttl = int(settings.status_ttl)
         self.waiting_ttl = max(self.ttl, WAITING_TTL)
         self.cancel_ttl = max(self.ttl, CANCEL_TTL)
+        self._push = client.register_script(_PUSH)
         self._start = client.register_script(_START)
         self._end = client.register_script(_END)
         self._cancel = client.register_script(_CANCEL)
@@ -146,11 +168,38 @@ class StatusStore:
         ttl = self.waiting_ttl + max(0, int(run_at - now)) if run_at else self.waiting_ttl
         pipe.execute_command("EXPIRE", key, ttl)
 
+    def push(self, list_key: bytes, message: bytes, job: ApplicationJob) -> None:
+        """LPUSH a job's message and write its ``queued`` status in one command.
+
+        Example:
+            >>> store.push(b"default", raw_message, job)           # doctest: +SKIP
+        """
+        keys: list[Any] = [list_key, self.prefix + job.job_id]
+        now = repr(time.time())
+        args: list[Any] = [message, now, self.waiting_ttl, "queued", job.job_name, job.queue_name]
+        self._push(keys=keys, args=args)
+
+    def enqueued_batch(self, pipe: Any, jobs: list[ApplicationJob], status: str = "queued") -> None:
+        """Add the writes of many enqueues to ``pipe`` as one command (``perform_all_later``).
+
+        Example:
+            >>> store.enqueued_batch(pipe, jobs); pipe.execute()   # doctest: +SKIP
+        """
+        if not jobs:
+            return
+        keys = [self.prefix + job.job_id for job in jobs]
+        args: list[Any] = [repr(time.time()), self.waiting_ttl, status]
+        for job in jobs:
+            args += (job.job_name, job.queue_name)
+        pipe.execute_command("EVAL", _ENQUEUED, len(keys), *keys, *args)
+
     def enqueued_many(self, jobs: list[ApplicationJob], status: str = "queued") -> None:
         """Write the enqueue of ``jobs`` in one round trip."""
         with self.client.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                self.enqueued(pipe, job, status)
+            if len(jobs) == 1:
+                self.enqueued(pipe, jobs[0], status)
+            else:
+                self.enqueued_batch(pipe, jobs, status)
             pipe.execute()
 
     # ------------------------------------------------------------------ runs
