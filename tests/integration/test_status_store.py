@@ -137,7 +137,7 @@ def test_jobs_status_and_jobs_cancel(aj_app: Celery) -> None:
 
 
 def test_the_status_rides_with_the_message_in_one_round_trip(aj_app: Celery, aj_redis: Any) -> None:
-    """On the direct path the status is two commands sent with the message (one pipeline)."""
+    """On the direct path the status is written by the same script call that pushes the message."""
     StoredJob.perform_later()
     StoredJob.perform_later()  # the first two prove the direct template
     before = int(aj_redis.client.info("stats")["total_commands_processed"])
