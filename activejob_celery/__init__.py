@@ -55,6 +55,7 @@ from .queue_priority import queue_with_priority
 from .reporting import add_error_reporter
 from .rescue import UNLIMITED, discard_on, rescue_from, retry_on
 from .serializers import ObjectSerializer, add_serializers
+from .status import cancel, is_cancelled, job_status
 
 __all__ = [
     # Jobs
@@ -115,5 +116,9 @@ __all__ = [
     "UnadvanceableCursorError",
     "ResumeLimitError",
     "ContinuationInterrupt",
+    # Long-running jobs: status, progress, cancel
+    "job_status",
+    "cancel",
+    "is_cancelled",
     "__version__",
 ]

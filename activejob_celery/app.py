@@ -19,6 +19,7 @@ from . import (
     running,
     runtime,
     scheduler,
+    status,
     worker,
     worker_shutdown,
 )
@@ -79,7 +80,7 @@ def init_app(app: Celery) -> Settings:
     log_subscriber.attach()
     worker_shutdown.setup(app)  # continuable jobs see the worker's warm shutdown
     # Each feature package wires itself to the app (scheduler bootstep, dead-letter recorder, ...).
-    for feature in (scheduler, dead_letters, recurring, worker, running):
+    for feature in (scheduler, dead_letters, recurring, worker, running, status):
         feature.setup(app, settings)
     _install_direct(app)
     _configure_fetch(app, settings)

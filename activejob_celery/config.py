@@ -89,6 +89,8 @@ class Settings:
     worker_heartbeat_interval: float = 5.0
     timeout_grace: float = 30.0
     async_concurrency: int = 1
+    track_status: bool = True
+    status_ttl: float = timedelta(days=1).total_seconds()
 
     def __repr__(self) -> str:
         """The fields, with passwords, tokens and secrets (also in URLs) shown as ``'***'``."""
@@ -125,6 +127,8 @@ class Settings:
             raise ConfigurationError("activejob_retry_jitter must not be negative")
         if not isinstance(self.store_results, bool):
             raise ConfigurationError("activejob_store_results must be True or False")
+        if not isinstance(self.track_status, bool):
+            raise ConfigurationError("activejob_track_status must be True or False")
         if self.smtp_ssl and self.smtp_starttls:
             raise ConfigurationError(
                 "activejob_smtp_ssl and activejob_smtp_starttls exclude each other: ssl speaks TLS "
@@ -140,6 +144,7 @@ class Settings:
             "queue_pattern_interval",
             "worker_heartbeat_interval",
             "timeout_grace",
+            "status_ttl",
         ):
             value = getattr(self, name)
             if isinstance(value, timedelta):

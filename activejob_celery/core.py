@@ -130,6 +130,36 @@ class JobCore:
         """The job's work; every concrete job class defines it."""
         raise ConfigurationError(f"{type(self).__qualname__} does not define perform()")
 
+    _status_run: Any = None
+    """The status tracker of this run in a worker (:mod:`activejob_celery.status`), else None."""
+
+    def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Report how far ``perform`` got: ``done`` of ``total``, with an optional message.
+
+        In a worker it is written to the job's status (at most once a second; the last value
+        always lands) and sent as a ``task-progress`` event; ``progress_state`` keeps it here
+        (the test adapter's record). None leaves ``total``/``message`` as they were.
+
+        Raises:
+            TypeError: ``done`` or ``total`` is not a number.
+
+        Example:
+            >>> job.progress(50, 200, "Parsing")                # doctest: +SKIP
+        """
+        for name, value in (("done", done), ("total", total)):
+            if (value is not None or name == "done") and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise TypeError(f"progress {name} must be a number, got {value!r}")
+        state = self.__dict__.setdefault("progress_state", {})
+        state["done"] = done
+        if total is not None:
+            state["total"] = total
+        if message is not None:
+            state["message"] = str(message)
+        if self._status_run is not None:
+            self._status_run.progress(done, total, message)
+
     @property
     def queue_name(self) -> str:
         """The queue, evaluated on first read (a dynamic ``queue_as`` sees the arguments)."""

@@ -18,6 +18,7 @@ from celery.worker.request import Request
 
 from .dead_letters.recorder import record_killed
 from .interruptions import finish_quietly, task_ledger
+from .status.tracking import mark_ended
 
 logger = logging.getLogger("activejob_celery.task")
 
@@ -64,6 +65,8 @@ def job_killed(task: Any, task_id: str, args: Any, error: BaseException) -> None
     except Exception as problem:  # never stop Celery's own timeout handling
         logger.critical("Could not keep killed job %s: %s", task_id, problem)
     job_id = payload.get("job_id") if isinstance(payload, dict) else None
+    if isinstance(job_id, str):
+        mark_ended(task.app, job_id, "dead")  # a killed dead letter
     ledger = task_ledger(task, in_worker=True)
     if ledger is not None and isinstance(job_id, str):
         finish_quietly(ledger, job_id, task_id, done=True)

@@ -19,6 +19,7 @@ from .interruptions import Ledger, finish_quietly, run_id, task_ledger
 from .outcomes import run_in_task
 from .results import wants_results
 from .running import job_finished, job_started
+from .status.tracking import CANCELLED, RunTracker, begin_run as begin_status, outcome_of
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,12 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
     if seen is not None:
         seen.append(job)
     app = getattr(task, "app", None) if task is not None else None
+    run = begin_status(job, task) if app is not None and in_worker(task) else None
+    if run == CANCELLED:
+        return None  # cancel(job_id) said so: status "cancelled", logged, not a dead letter
     if app is not None and not _begin_locks(job, app, payload):
+        if isinstance(run, RunTracker):  # waiting for its slot, or discarded by its limit
+            run.end("discarded" if job.failure_reason == "discarded" else "queued")
         return None  # parked in Redis for a concurrency slot, put off, or discarded by its limit
     ledger = task_ledger(task)
     # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
@@ -109,6 +115,7 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
     )
     done = succeeded = False
     listed = job_started(task, job) if app is not None and in_worker(task) else None
+    outcome = "interrupted"  # unless set below: a BaseException (shutdown, interrupt) ended it
     try:
         if interruption is not None and limit_reached:
             job_failed(payload, interruption, reason="killed", job=job)
@@ -117,10 +124,13 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
         result = perform_now(job, interruption=interruption)
         done = not isinstance(result, BaseException) and job._retried is None
         succeeded = done
+        outcome = outcome_of(job, result)
     except Exception as error:
+        outcome = "retrying"  # the dead-letter store is down: job_failed sends it again
         if not done:
             job_failed(payload, error, reason=job.failure_reason or "unhandled", job=job)
             done = True  # kept (a store that is down raises above: the message comes back)
+        outcome = "dead"
         raise
     finally:
         job_finished(listed)  # every outcome: the job no longer shows as running
@@ -130,6 +140,8 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
             # The common case, a run that succeeded, is cleared with this process's next start
             # (one round trip a run); the others at once.
             finish_quietly(ledger, job.job_id, task_id, done=done, later=succeeded)
+        if isinstance(run, RunTracker):
+            run.end(outcome)
     if job._retried is not None and in_worker(task):
         raise retry_as_celery(job, result)
     return result

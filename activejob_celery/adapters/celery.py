@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from ..base import ApplicationJob
+    from ..status.store import StatusStore
     from .direct import DirectPublisher
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 
@@ -87,6 +91,8 @@ class CeleryAdapter(QueueAdapter):
         self.scheduler: Scheduler = EtaScheduler(self)
         self.direct: DirectPublisher | None = None
         """Set by the scheduled set's setup when the broker is plain Redis (the fast path)."""
+        self.status: StatusStore | None = None
+        """Set by the status setup when jobs' status is tracked: enqueues write it."""
 
     def stopping(self, job: ApplicationJob) -> bool:
         """True once this worker began a warm or cold shutdown, in every pool process.
@@ -134,6 +140,8 @@ class CeleryAdapter(QueueAdapter):
                 direct.publish(job)
             else:
                 self.send_prepared(job, outgoing, eta=eta, producer=producer)
+                if producer is None:  # a batch's producer: its caller writes the statuses
+                    self.note_enqueued([job], "queued" if eta is None else "scheduled")
         except SerializationError:
             raise
         except Exception as error:
@@ -263,6 +271,28 @@ class CeleryAdapter(QueueAdapter):
             else:
                 with batch:
                     self._publish_chunk(chunk, producer)
+        self.note_enqueued(chunk)
+
+    def note_enqueued(self, jobs: list[ApplicationJob], status: str = "queued") -> None:
+        """Write the status of jobs just published (one round trip; a failure is logged).
+
+        A retry published by a worker's run is left to that run's end (``retrying``).
+
+        Example:
+            >>> adapter.note_enqueued([job])                   # doctest: +SKIP
+        """
+        store = self.status
+        if store is None:
+            return
+        fresh = [job for job in jobs if not job._retrying]
+        if not fresh:
+            return
+        try:
+            store.enqueued_many(fresh, status)
+        except Exception as problem:  # the jobs are published: their status is a courtesy
+            logger.warning(
+                "Could not write the status of %d enqueued job(s): %s", len(fresh), problem
+            )
 
     def _publish_chunk(self, chunk: list[ApplicationJob], producer: Any) -> None:
         for job in chunk:

@@ -98,8 +98,15 @@ class DirectPublisher:
     def publish(self, job: ApplicationJob) -> None:
         """Push one job; broker errors propagate (the adapter turns them into EnqueueError)."""
         push = self._push_for(job)
-        if push is not None:
+        status = self.adapter.status
+        if push is None:  # published through Celery
+            self.adapter.note_enqueued([job])
+        elif status is None or job._retrying or status.client is not self.client:
             self.client.lpush(*push)
+            if status is not None:
+                self.adapter.note_enqueued([job])
+        else:  # the job's status rides in the same command as its message
+            status.push(*push, job)
 
     def message_for(self, job: ApplicationJob) -> tuple[bytes, bytes] | None:
         """``(list key, message)`` that :meth:`publish` would push, from a proven template only.
@@ -125,20 +132,35 @@ class DirectPublisher:
 
         The messages of one list go in one ``LPUSH`` with many values, which Redis applies
         one after the other: the list ends as the same ``LPUSH`` one by one would leave it.
+        Their status (``queued``) rides in the same transaction when it lives in this Redis.
         """
         # Neither the publish functions nor the sending thread's context change while one
         # batch is built: both are read once per batch, not per job.
         functions = publish_functions(self.adapter.app)
         context = self._context()
+        status = self.adapter.status
+        through_celery: list[ApplicationJob] = []
+        tracked: list[ApplicationJob] = []
+        if status is not None and status.client is not self.client:
+            status, through_celery = None, jobs  # written after, in a round trip of its own
         pushes: dict[bytes, list[bytes]] = {}
         for job in jobs:
             push = self._push_for(job, functions, context)
-            if push is not None:
-                pushes.setdefault(push[0], []).append(push[1])
+            if push is None:
+                if through_celery is not jobs:
+                    through_celery.append(job)
+                continue
+            pushes.setdefault(push[0], []).append(push[1])
+            if status is not None and not job._retrying:
+                tracked.append(job)
         with self.client.pipeline(transaction=True) as pipe:
             for list_key, messages in pushes.items():
                 pipe.lpush(list_key, *messages)
+            if status is not None:
+                status.enqueued_batch(pipe, tracked)
             pipe.execute()
+        if through_celery:
+            self.adapter.note_enqueued(through_celery)
 
     def copy_for(self, job: ApplicationJob, outgoing: Outgoing) -> tuple[bytes, bytes] | None:
         """``(list key, message)`` of a prepared ``job`` from a proven template, or None.

@@ -12,6 +12,7 @@ from .recurring import recurring
 from .running import running, workers
 from .scheduled import scheduled, scheduler
 from .stats import stats
+from .status import cancel, status
 from .web import web
 
 
@@ -33,3 +34,5 @@ jobs.add_command(web)
 jobs.add_command(blocked)
 jobs.add_command(running)
 jobs.add_command(workers)
+jobs.add_command(status)
+jobs.add_command(cancel)

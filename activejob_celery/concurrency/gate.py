@@ -63,8 +63,18 @@ def admit(job: ApplicationJob, adapter: QueueAdapter, hand_over: Callable[[], No
     store = store_for_adapter(adapter)
     if store is None:
         return hand_over()
+    handed: list[bool] = []
+
+    def over() -> None:
+        handed.append(True)
+        hand_over()
+
     try:
-        _admit(job, adapter, hand_over, store, limit, rule)
+        _admit(job, adapter, over, store, limit, rule)
+        if job.successfully_enqueued and not handed:  # pushed by the lock's script, or parked
+            note = getattr(adapter, "note_enqueued", None)
+            if note is not None:
+                note([job], "queued" if job.scheduled_at is None else "scheduled")
     except RedisError as error:  # the locks' Redis is down: the job is not enqueued, and says so
         job.successfully_enqueued = False
         job.enqueue_error = EnqueueError(

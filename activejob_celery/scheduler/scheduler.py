@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..canvas import retry_send_options
@@ -46,7 +47,7 @@ class RedisScheduler:
             return
         entry = self._entry(job, timestamp, self._direct())
         try:
-            self.scheduled.add([entry])
+            self.scheduled.add([entry], self._status_of([job]))
         except Exception as error:
             raise EnqueueError(f"Error while scheduling {job.job_name}: {error}") from error
 
@@ -69,7 +70,7 @@ class RedisScheduler:
             except EnqueueError as error:
                 job.successfully_enqueued, job.enqueue_error = False, error
         try:
-            self.scheduled.add(entries)
+            self.scheduled.add(entries, self._status_of(waiting))
         except Exception as error:
             failure = EnqueueError(f"Error while scheduling {len(entries)} jobs: {error}")
             for job in waiting:
@@ -77,6 +78,20 @@ class RedisScheduler:
             return
         for job in waiting:
             job.successfully_enqueued = True
+
+    def _status_of(self, jobs: list[ApplicationJob]) -> Callable[[Any], None] | None:
+        """The status writes of ``jobs`` (``scheduled``), to ride with their entries."""
+        store = self.adapter.status
+        if store is None or store.client is not self.scheduled.client:
+            return None
+        fresh = [job for job in jobs if not job._retrying]  # a retry: its run writes "retrying"
+
+        def write(pipe: Any) -> None:
+            for job in fresh:
+                at = job.scheduled_at.timestamp() if job.scheduled_at is not None else 0.0
+                store.enqueued(pipe, job, "scheduled", at)
+
+        return write if fresh else None
 
     def _direct(self) -> DirectPublisher | None:
         """The direct publisher when entries may be its copies (see :meth:`_entry`), else None."""

@@ -76,14 +76,26 @@ class ScheduledSet(ScheduledInspection):
 
     # ------------------------------------------------------------------ writing
 
-    def add(self, entries: list[tuple[str, bytes, float]]) -> None:
-        """Store ``(member, value, run time)`` entries, 1 000 per atomic call; wake pollers."""
+    def add(
+        self, entries: list[tuple[str, bytes, float]], also: Callable[[Any], None] | None = None
+    ) -> None:
+        """Store ``(member, value, run time)`` entries, 1 000 per atomic call; wake pollers.
+
+        ``also(pipe)`` adds more commands (the jobs' status) to the first call's round trip.
+        """
         keys = [self.key, self.entries_key]
         for start in range(0, len(entries), 1000):
             args: list[Any] = []
             for member, value, at in entries[start : start + 1000]:
                 args += [member, value, repr(at)]
-            self._add(keys=keys, args=args)
+            if also is None:
+                self._add(keys=keys, args=args)
+                continue
+            with self.client.pipeline(transaction=False) as pipe:
+                self._add(keys=keys, args=args, client=pipe)
+                also(pipe)
+                pipe.execute()
+            also = None
         if entries and self._listeners:
             earliest = min(at for _, _, at in entries)
             for listener in list(self._listeners):

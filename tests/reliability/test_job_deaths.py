@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from activejob_celery import JobInterruptedError
+from activejob_celery import JobInterruptedError, job_status
 from activejob_celery.dead_letters import store_for
 from activejob_celery.rescue import exception_key
 from tests.support.fixtures import make_app
@@ -60,6 +60,7 @@ def test_a_hard_time_limit_makes_a_killed_dead_letter_at_once(aj_redis, deaths):
     assert letter.error_class.endswith("TimeLimitExceeded")
     assert letter.payload["job_id"] == job.job_id  # kept whole: it can be retried
     assert [run["what"] for run in _runs(aj_redis, job.job_id)] == ["started"]
+    assert job_status(job.job_id)["status"] == "dead"  # not left "running"
 
 
 def test_a_run_after_a_lost_child_starts_with_job_interrupted_error(aj_redis, deaths):

@@ -87,7 +87,7 @@ def test_credentials_and_exposure_checks():
 
 def test_every_form_post_without_a_valid_csrf_token_is_rejected(aj_web_app, aj_web_client):
     posts = [route.path for route in routes() if "POST" in (route.methods or ())]
-    assert len(posts) == 9  # + /blocked/release
+    assert len(posts) == 10  # + /blocked/release, /cancel
     token = csrf_of(aj_web_client.get("/queues").text)
     fields = {"queue": "default", "job_id": "x", "id": "x", "key": "x", "confirm": "yes"}
     for path in posts:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from . import blocked, dead, queues, recurring, running, scheduled, stats
+from . import blocked, dead, queues, recurring, running, scheduled, stats, status
 
 
 def routes() -> list[Route]:
@@ -28,6 +28,7 @@ def routes() -> list[Route]:
         *stats.routes(),
         *blocked.routes(),
         *running.routes(),
+        *status.routes(),
     ]
 
 

@@ -19,6 +19,7 @@ from ..chart import build_chart
 from ..lookup import find_job
 from ..queues import QueueOverview, queue_overview
 from .common import Fields, action, dashboard_of, redirect, render
+from .status import tracked
 
 
 def routes() -> list[Route]:
@@ -100,9 +101,11 @@ def _lookup(request: Request) -> Response:
 
 def _job(request: Request) -> Response:
     job_id = request.path_params["job_id"]
-    found = find_job(dashboard_of(request).celery_app, job_id)
-    status = 200 if found.found else 404
-    return render(request, "job.html", status, active="", job_id=job_id, found=found)
+    app = dashboard_of(request).celery_app
+    found = find_job(app, job_id)
+    job = tracked(app, job_id)  # its status and progress, while it is kept
+    status = 200 if found.found or job is not None else 404
+    return render(request, "job.html", status, active="", job_id=job_id, found=found, tracked=job)
 
 
 def _scheduled_count(app: Any) -> int:
