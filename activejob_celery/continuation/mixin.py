@@ -8,6 +8,7 @@ after progress, into a ``retry_job(**resume_options)`` carrying the continuation
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Generator
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -27,8 +28,10 @@ from ..errors import (
 from .events import emit
 from .state import Continuation, check_progress
 from .step import Step
-from .stopping import stop_reason
+from .stopping import cancel_requested, stop_reason
 from .transactions import open_transaction
+
+logger = logging.getLogger("activejob_celery.continuation")
 
 F = TypeVar("F", bound=Callable[..., Any])
 _RESUME_KEYS = frozenset({"wait", "wait_until", "queue", "priority"})
@@ -61,6 +64,10 @@ class Continuable(ApplicationJob, abstract=True):
     """``retry_job`` options for a resume: ``wait``, ``wait_until``, ``queue``, ``priority``."""
     resume_errors_after_advancing: ClassVar[bool] = True
     """Resume (instead of failing) on an error raised after this execution made progress."""
+    _continuation_interrupted: bool = False
+    """This run stopped at a checkpoint (its status ends ``interrupted``, or ``cancelled``)."""
+    _cancel_requested: bool = False
+    """``cancel(job_id)`` stopped this run at a checkpoint: it is not enqueued again."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -129,6 +136,9 @@ class Continuable(ApplicationJob, abstract=True):
         if open_transaction():
             raise CheckpointError("Cannot checkpoint job with open transactions")
         reason = stop_reason(self)
+        if reason is None and cancel_requested(self):
+            self._cancel_requested = True
+            reason = "cancelled"
         if reason is not None:
             self.interrupt(reason)
 
@@ -168,6 +178,13 @@ class Continuable(ApplicationJob, abstract=True):
         try:
             yield
         except ContinuationInterrupt as interrupt:
+            self._continuation_interrupted = True
+            if self._cancel_requested:  # cancel(job_id): stop here for good, status "cancelled"
+                logger.info(
+                    "Cancelled job %s (job_id %s) stopped at %s",
+                    self.job_name, self.job_id, continuation.description,
+                )  # fmt: skip
+                return
             self._resume(interrupt)
         except (ContinuationError, Abort):
             raise  # Abort is control flow (a halt), never an error to resume after

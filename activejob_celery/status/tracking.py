@@ -194,6 +194,8 @@ def outcome_of(job: ApplicationJob, result: Any) -> str:
         >>> outcome_of(job, "ok")                               # doctest: +SKIP
         'succeeded'
     """
+    if getattr(job, "_continuation_interrupted", False):
+        return "interrupted"  # stopped at a checkpoint (a cancelled one ends "cancelled")
     if job._retried is not None:
         return "retrying"
     if isinstance(result, BaseException):
