@@ -135,6 +135,9 @@ class Continuable(ApplicationJob, abstract=True):
         """
         if open_transaction():
             raise CheckpointError("Cannot checkpoint job with open transactions")
+        current = self.continuation.current
+        if self._status_run is not None and current is not None:  # the Running page shows them
+            self._status_run.note({"step": current.name, "cursor": repr(current.cursor)})
         reason = stop_reason(self)
         if reason is None and cancel_requested(self):
             self._cancel_requested = True

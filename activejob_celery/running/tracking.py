@@ -21,6 +21,7 @@ from typing import Any
 from ..dead_letters.binding import settings_for
 from ..errors import ConfigurationError
 from ..scheduler import scheduled_set_for
+from ..status.tracking import status_store_for
 from .store import RunningStore
 
 logger = logging.getLogger(__name__)
@@ -128,18 +129,30 @@ def job_finished(mark: Mark | None) -> None:
             logger.debug("Could not unlist task %s as running: %s", task_id, problem)
 
 
-def running_details(job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def running_details(job_ids: Iterable[str], *, app: Any = None) -> dict[str, dict[str, Any]]:
     """Progress and continuation of each running job, by job id.
 
-    Each has ``done``, ``total``, ``message``, ``step`` and ``cursor``. Every value is None
-    until progress (``job_status``) and continuations are wired in; the Running page and
-    ``jobs running`` read them through this one function.
+    Each has ``done``, ``total``, ``message`` (from ``self.progress(...)``), ``step`` and
+    ``cursor`` (a continuable job's current step, written at its checkpoints), read from the
+    job status store in one round trip; None where a job has not said (or status is off).
 
     Example:
         >>> running_details(["0b1c..."])["0b1c..."]["step"] is None
         True
     """
-    return {job_id: dict.fromkeys(DETAIL_FIELDS) for job_id in job_ids}
+    ids = list(job_ids)
+    details = {job_id: dict.fromkeys(DETAIL_FIELDS) for job_id in ids}
+    store = None if app is None or not ids else status_store_for(app)
+    if store is None:
+        return details
+    try:
+        found = store.read_many(ids)
+    except Exception as problem:  # the page still lists the jobs, without their progress
+        logger.warning("Could not read the progress of running jobs: %s", problem)
+        return details
+    for job_id, status in found.items():
+        details[job_id].update({name: status.get(name) for name in DETAIL_FIELDS})
+    return details
 
 
 def running_jobs(app: Any) -> list[dict[str, Any]]:
@@ -153,5 +166,5 @@ def running_jobs(app: Any) -> list[dict[str, Any]]:
     if store is None:
         return []
     jobs = store.running()
-    details = running_details([str(job.get("job_id")) for job in jobs])
+    details = running_details([str(job.get("job_id")) for job in jobs], app=app)
     return [{**job, **details.get(str(job.get("job_id")), {})} for job in jobs]

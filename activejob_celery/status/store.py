@@ -246,6 +246,14 @@ class StatusStore:
         raw = self.client.hgetall(self.prefix + job_id)
         return decode(raw) if raw else None
 
+    def read_many(self, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The status of each known id in ``job_ids`` (one round trip), by job id."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(self.prefix + job_id)
+            found = pipe.execute()
+        return {job_id: decode(raw) for job_id, raw in zip(job_ids, found, strict=True) if raw}
+
     def cancel(self, job_id: str) -> str | None:
         """Set the cancel flag of ``job_id``; returns its status before (None if unknown)."""
         keys = [self.prefix + job_id, self.cancel_prefix + job_id]

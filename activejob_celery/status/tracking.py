@@ -95,6 +95,16 @@ class RunTracker:
             fields["total"] = repr(total)
         if message is not None:
             fields["message"] = str(message)
+        self.note(fields)
+
+    def note(self, fields: dict[str, str]) -> None:
+        """Record fields of the run (progress, a continuation's step and cursor), throttled.
+
+        Written now, or within a second; the last value always lands with the outcome.
+
+        Example:
+            >>> job._status_run.note({"step": "process", "cursor": "433"})   # doctest: +SKIP
+        """
         with self._lock:
             if self._ended:
                 return

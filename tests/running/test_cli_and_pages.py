@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from activejob_celery.cli import jobs
 from activejob_celery.running import RunningStore, store_for
+from activejob_celery.status.tracking import status_store_for
 from activejob_celery.web import create_app
 from tests.web.conftest import LOCAL, LOCAL_URL
 
@@ -133,8 +134,28 @@ def test_the_running_page_lists_each_job(client: TestClient, store: RunningStore
     assert "ExportJob" in page.text and "task-1" in page.text and "alpha@host" in page.text
     assert "pid 8" in page.text and "1 min ago" in page.text
     assert XSS not in page.text and "&lt;script&gt;" in page.text
-    assert "Cancel" not in page.text
+    assert 'action="/cancel"' in page.text and 'name="job_id" value="job-1"' in page.text
     assert 'href="/running" aria-current="page"' in page.text
+
+
+def test_the_running_page_shows_progress_step_and_cursor_from_the_status_store(
+    aj_app: Celery, client: TestClient, store: RunningStore
+) -> None:
+    _two_workers_one_job(store)
+    status = status_store_for(aj_app)
+    assert status is not None
+    fields = {"status": "running", "done": "40", "total": "200", "message": "Parsing"}
+    status.client.hset(status.key("job-1"), mapping={**fields, "step": "walk", "cursor": "433"})
+    page = client.get("/running")
+    assert '<progress max="200" value="40">' in page.text and "Parsing" in page.text
+    assert "<code>walk</code>" in page.text and "<code>433</code>" in page.text
+    [listed] = json.loads(_cli(aj_app, "running", "--json"))
+    assert (listed["done"], listed["total"], listed["step"], listed["cursor"]) == (
+        40,
+        200,
+        "walk",
+        "433",
+    )
 
 
 def test_the_workers_page_lists_each_worker(client: TestClient, store: RunningStore) -> None:
