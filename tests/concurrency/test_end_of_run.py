@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +124,38 @@ def test_an_idle_writer_thread_stops_and_the_next_write_starts_one(
     writes.command("SET", "second", "1")
     assert writes.flush(30)
     assert aj_redis.client.mget("first", "second") == [b"1", b"1"]
+
+
+EXITING = """
+import sys, time
+import redis
+from activejob_celery.end_of_run import end_of_run_for
+
+client = redis.Redis.from_url(sys.argv[1])
+writes = end_of_run_for(client)
+plain_send = writes._send
+
+
+def slow_send(items):
+    time.sleep(0.5)  # the writer thread is still sending when the main thread exits
+    plain_send(items)
+
+
+writes._send = slow_send
+writes.command("SET", "released", "1")
+sys.exit(0)  # no worker_shutdown: a cold shutdown, or a worker embedded in a program
+"""
+
+
+def test_writes_still_queued_when_the_process_exits_are_sent(aj_redis: Any) -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", EXITING, aj_redis.url],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert aj_redis.client.get("released") == b"1"
