@@ -159,3 +159,29 @@ def test_writes_still_queued_when_the_process_exits_are_sent(aj_redis: Any) -> N
     )
     assert done.returncode == 0, done.stderr
     assert aj_redis.client.get("released") == b"1"
+
+
+def test_a_run_that_re_enqueued_itself_to_run_now_hands_its_slot_to_that_retry(
+    aj_app: Celery,
+) -> None:
+    class RetryNowJob(ApplicationJob):
+        limits_concurrency(to=1, duration=60)
+
+        def perform(self, n: int) -> None: ...
+
+    store = store_for_app(aj_app)
+    assert store is not None
+    job = RetryNowJob.perform_later(1)
+    assert job and job.successfully_enqueued
+    run = RetryNowJob(1)
+    run.load_payload(job.serialize())
+    assert begin_run(run, aj_app, job.serialize())
+    run.retry_job()  # to run now: its slot (held by this job id) is taken for it at enqueue
+    assert run.successfully_enqueued
+    end_run(run, aj_app)
+    (state,) = store.keys_in_use()
+    assert [holder for holder, _ in state.holders] == [job.job_id]  # still the retry's
+    other = RetryNowJob.perform_later(2)
+    assert other and other.successfully_enqueued
+    (state,) = store.keys_in_use()
+    assert [entry["job_id"] for entry in state.blocked] == [other.job_id]  # not a second run
