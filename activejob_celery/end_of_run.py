@@ -86,9 +86,11 @@ class EndOfRun:
         with self._cond:
             self._items.append(item)
             if not self._alive:  # none yet, or it stopped when idle
-                self._alive = True
                 name = "activejob-end-of-run"
+                # If no thread can start (a pids limit), this raises and the next write tries
+                # again: the queue is never left without a thread.
                 threading.Thread(target=self._run, name=name, daemon=True).start()
+                self._alive = True
             self._cond.notify_all()
 
     def _run(self) -> None:

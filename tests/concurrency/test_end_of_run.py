@@ -185,3 +185,24 @@ def test_a_run_that_re_enqueued_itself_to_run_now_hands_its_slot_to_that_retry(
     assert other and other.successfully_enqueued
     (state,) = store.keys_in_use()
     assert [entry["job_id"] for entry in state.blocked] == [other.job_id]  # not a second run
+
+
+def test_a_writer_thread_that_could_not_start_is_started_by_the_next_write(
+    aj_redis: Any, monkeypatch: Any
+) -> None:
+    writes = EndOfRun(aj_redis.client)
+    plain_start = threading.Thread.start
+    refused = []
+
+    def start_once_refused(thread: threading.Thread) -> None:
+        if thread.name == "activejob-end-of-run" and not refused:
+            refused.append(thread)
+            raise RuntimeError("can't start new thread")  # a pids limit reached
+        plain_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_once_refused)
+    with pytest.raises(RuntimeError):
+        writes.command("SET", "first", "1")
+    writes.command("SET", "second", "1")
+    assert writes.flush(10)
+    assert aj_redis.client.mget("first", "second") == [b"1", b"1"]
