@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from typing import Any
 
 READ_EVERY = 64
@@ -84,8 +85,13 @@ class DeferredReplies:
         if getattr(local, "connection", None) is None or local.pid != os.getpid():
             # Taken out of the client's pool for good (as redis-py's PubSub takes one): this
             # thread keeps it, with replies still unread, until it fails.
-            local.connection = self.client.connection_pool.get_connection()
+            pool = self.client.connection_pool
+            local.connection = connection = pool.get_connection()
             local.pid, local.due = os.getpid(), 0
+            # Given back when the thread ends (a gevent/eventlet pool runs each job in a new
+            # greenlet): its local, and this owner with it, go then.
+            local.owner = owner = _Owner()
+            local.give_back = weakref.finalize(owner, _give_back, pool, connection, local.pid)
         return local.connection
 
     def _read_due(self, connection: Any) -> None:
@@ -96,6 +102,17 @@ class DeferredReplies:
     def _drop(self, connection: Any) -> None:
         local = self._local
         local.connection, local.due = None, 0
+        local.give_back.detach()  # given back here, now
         if local.pid == os.getpid():  # never close a socket a parent process still uses
             connection.disconnect()
             self.client.connection_pool.release(connection)
+
+
+class _Owner:
+    """Lives as long as its thread's local: its end gives the thread's connection back."""
+
+
+def _give_back(pool: Any, connection: Any, pid: int) -> None:
+    if pid == os.getpid():  # never close a socket a parent process still uses
+        connection.disconnect()  # replies still due are dropped; the commands were written
+        pool.release(connection)

@@ -9,7 +9,8 @@ write whose reply the run does not need can go through it (``command`` or ``scri
 
 A write still queued when the process is killed is lost, as one in flight would be: a slot
 then frees itself after its ``duration``, a lock after its ``ttl``. A worker flushes the queue
-when it shuts down (``worker_shutdown``, and ``worker_process_shutdown`` in a pool child).
+when it shuts down (``worker_shutdown``, and ``worker_process_shutdown`` in a pool child), and
+any process does at exit.
 
 Example:
     >>> writes = end_of_run_for(client)                               # doctest: +SKIP
@@ -19,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -36,6 +38,8 @@ Then = Callable[[Any], None]
 
 IDLE_STOP = 30.0
 """Seconds without writes after which the thread stops (the next write starts a new one)."""
+EXIT_FLUSH = 5.0
+"""Seconds the process waits at exit for the writes still queued (a Redis that hangs)."""
 
 
 class EndOfRun:
@@ -82,9 +86,11 @@ class EndOfRun:
         with self._cond:
             self._items.append(item)
             if not self._alive:  # none yet, or it stopped when idle
-                self._alive = True
                 name = "activejob-end-of-run"
+                # If no thread can start (a pids limit), this raises and the next write tries
+                # again: the queue is never left without a thread.
                 threading.Thread(target=self._run, name=name, daemon=True).start()
+                self._alive = True
             self._cond.notify_all()
 
     def _run(self) -> None:
@@ -183,3 +189,6 @@ def _on_shutdown(**_: Any) -> None:
 
 celery_signals.worker_shutdown.connect(_on_shutdown, weak=False)
 celery_signals.worker_process_shutdown.connect(_on_shutdown, weak=False)
+# A cold shutdown sends no worker_shutdown (nor does a program that exits without stopping its
+# worker): the queue is flushed at interpreter exit too, while the daemon writer thread still runs.
+atexit.register(flush_all, EXIT_FLUSH)

@@ -31,6 +31,8 @@ _running: set[str] = set()
 """Job ids running in this process under a limit or a unique rule."""
 _requeued: set[str] = set()
 """Those of them that re-enqueued themselves during the run (retries)."""
+_slot_kept: set[str] = set()
+"""Those whose retry, to run now, took the run's slot at enqueue: the run's end keeps it."""
 
 WHILE_EXECUTING_DELAY = 2.0
 """Seconds before a ``while_executing`` duplicate found running is tried again."""
@@ -126,6 +128,8 @@ def _admit(
     if enqueue_limit is not None:
         slot_key = enqueue_limit.key_for(job)
         taken = _acquire(store, enqueue_limit, slot_key, job, job.serialize, push)
+        if taken == TAKEN and job.job_id in _running:
+            _slot_kept.add(job.job_id)  # the slot this run holds is the retry's now
         if taken == TAKEN and push is not None:
             return _pushed(job)
         if taken != TAKEN:
@@ -140,6 +144,7 @@ def _admit(
             _requeued.add(job.job_id)  # a retry from inside the run: "executed" keeps its lock
     finally:
         if not job.successfully_enqueued:
+            _slot_kept.discard(job.job_id)
             if slot_key is not None:
                 unblock(store, store.release(slot_key, job.job_id), adapter, key=slot_key)
             if unique_key is not None:
@@ -213,7 +218,8 @@ def end_run(job: ApplicationJob, app: Any) -> None:
     """A run ended: free its slot (unblocking one job per slot) and its unique lock.
 
     An ``"executed"`` lock is kept when the run re-enqueued the job (a retry), else freed:
-    the job succeeded, was discarded, handled its error or failed for good.
+    the job succeeded, was discarded, handled its error or failed for good. The slot is kept
+    when that retry, to run now, took it at enqueue (the message is out, holding it).
 
     Example:
         >>> end_run(job, task.app)                             # doctest: +SKIP
@@ -221,6 +227,8 @@ def end_run(job: ApplicationJob, app: Any) -> None:
     _running.discard(job.job_id)
     finished = job.job_id not in _requeued
     _requeued.discard(job.job_id)
+    slot_kept = job.job_id in _slot_kept
+    _slot_kept.discard(job.job_id)
     limit, rule = rules(job)
     if limit is None and rule is None:
         return
@@ -229,7 +237,7 @@ def end_run(job: ApplicationJob, app: Any) -> None:
         return
     # In a worker the writes leave the run's path: the end-of-run writer sends them (batched).
     later = job._run_task_id is not None
-    if limit is not None:
+    if limit is not None and not slot_kept:
         key = limit.key_for(job)
         if later:
             store.release_later(key, job.job_id, lambda parked: _unblock(store, parked, app, key))

@@ -22,6 +22,7 @@ from ..errors import (
     ConfigurationError,
     ContinuationError,
     ContinuationInterrupt,
+    EnqueueError,
     MalformedPayloadError,
     ResumeLimitError,
 )
@@ -204,6 +205,8 @@ class Continuable(ApplicationJob, abstract=True):
             raise ResumeLimitError(f"Job was resumed a maximum of {limit} times")
         self.retry_job(**type(self).resume_options)
         refused = self.enqueue_error
+        if refused is None and not self.successfully_enqueued:  # e.g. a unique duplicate
+            refused = EnqueueError(f"{self.job_name} {self.job_id}: its resume was not enqueued")
         if refused is not None:  # never end the run as done: the message stays with Celery
             self.failure_reason = "unhandled"
             raise refused from error

@@ -70,8 +70,13 @@ class Heartbeat:
         self._thread.start()
 
     def beat(self) -> None:
-        """One heartbeat (raises what Redis raises)."""
+        """One heartbeat (raises what Redis raises); unlists the runs of processes that died."""
         self.store.heartbeat(self.hostname, self.fields())
+        for run in self.store.unlist_dead(self.hostname, pid_alive):
+            logger.warning(
+                "Unlisted job %s (task %s) as running: its pool process %s died mid-run",
+                run.get("job_id"), run.get("provider_job_id"), run.get("pid"),
+            )  # fmt: skip
 
     def stop(self) -> None:
         """A warm shutdown began: the worker shows as ``stopping`` while its pool finishes.
@@ -106,6 +111,24 @@ class Heartbeat:
                 self._failing = True
             else:
                 self._failing = False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (a pool process of this worker).
+
+    Example:
+        >>> pid_alive(os.getpid())
+        True
+    """
+    if pid <= 0:  # not a process id (0 and below name process groups)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # exists (another user's), or no pid at all: kept
+        return True
+    return True
 
 
 def pool_name(pool_cls: Any) -> str:

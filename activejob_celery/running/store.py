@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -32,6 +33,12 @@ FORGOTTEN_AFTER = 86400.0
 """A starting worker drops the names of workers silent this long (a reader drops them sooner)."""
 STALE_AFTER = 2.5
 """A worker whose last heartbeat is older than this many intervals is shown as stale."""
+_DELETE_IF_SAME = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
 
 
 class RunningStore:
@@ -105,6 +112,24 @@ class RunningStore:
     def job_finished(self, hostname: str, task_id: str) -> None:
         """One write, not waited for: the run ended (any outcome)."""
         self._deferred.send("HDEL", self.busy_key(hostname), task_id)
+
+    def unlist_dead(self, hostname: str, alive: Callable[[int], bool]) -> list[dict[str, Any]]:
+        """Remove the runs whose process died mid-run (``alive(pid)`` False); returns them.
+
+        A pool process killed mid-run (hard time limit, out of memory) never writes its run's
+        end, and every heartbeat renews the hash. A record is removed only if unchanged since
+        it was read (a redelivery may list the same task id again meanwhile).
+        """
+        key = self.busy_key(hostname)
+        dead = []
+        for task_id, value in self.client.hgetall(key).items():
+            record = _decode_record(value)
+            pid = _integer(record.get("pid"))
+            if pid is not None and not alive(pid):
+                dead.append((task_id, value, record))
+        for task_id, value, _ in dead:
+            self.client.eval(_DELETE_IF_SAME, 1, key, task_id, value)
+        return [{**record, "provider_job_id": _text(task_id)} for task_id, _, record in dead]
 
     def flush(self) -> None:
         """Read the replies of this thread's writes not waited for (raises their error)."""

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,4 +123,86 @@ def test_an_idle_writer_thread_stops_and_the_next_write_starts_one(
     wait_for(lambda: writers() == 0, timeout=30)
     writes.command("SET", "second", "1")
     assert writes.flush(30)
+    assert aj_redis.client.mget("first", "second") == [b"1", b"1"]
+
+
+EXITING = """
+import sys, time
+import redis
+from activejob_celery.end_of_run import end_of_run_for
+
+client = redis.Redis.from_url(sys.argv[1])
+writes = end_of_run_for(client)
+plain_send = writes._send
+
+
+def slow_send(items):
+    time.sleep(0.5)  # the writer thread is still sending when the main thread exits
+    plain_send(items)
+
+
+writes._send = slow_send
+writes.command("SET", "released", "1")
+sys.exit(0)  # no worker_shutdown: a cold shutdown, or a worker embedded in a program
+"""
+
+
+def test_writes_still_queued_when_the_process_exits_are_sent(aj_redis: Any) -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", EXITING, aj_redis.url],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert aj_redis.client.get("released") == b"1"
+
+
+def test_a_run_that_re_enqueued_itself_to_run_now_hands_its_slot_to_that_retry(
+    aj_app: Celery,
+) -> None:
+    class RetryNowJob(ApplicationJob):
+        limits_concurrency(to=1, duration=60)
+
+        def perform(self, n: int) -> None: ...
+
+    store = store_for_app(aj_app)
+    assert store is not None
+    job = RetryNowJob.perform_later(1)
+    assert job and job.successfully_enqueued
+    run = RetryNowJob(1)
+    run.load_payload(job.serialize())
+    assert begin_run(run, aj_app, job.serialize())
+    run.retry_job()  # to run now: its slot (held by this job id) is taken for it at enqueue
+    assert run.successfully_enqueued
+    end_run(run, aj_app)
+    (state,) = store.keys_in_use()
+    assert [holder for holder, _ in state.holders] == [job.job_id]  # still the retry's
+    other = RetryNowJob.perform_later(2)
+    assert other and other.successfully_enqueued
+    (state,) = store.keys_in_use()
+    assert [entry["job_id"] for entry in state.blocked] == [other.job_id]  # not a second run
+
+
+def test_a_writer_thread_that_could_not_start_is_started_by_the_next_write(
+    aj_redis: Any, monkeypatch: Any
+) -> None:
+    writes = EndOfRun(aj_redis.client)
+    plain_start = threading.Thread.start
+    refused = []
+
+    def start_once_refused(thread: threading.Thread) -> None:
+        if thread.name == "activejob-end-of-run" and not refused:
+            refused.append(thread)
+            raise RuntimeError("can't start new thread")  # a pids limit reached
+        plain_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_once_refused)
+    with pytest.raises(RuntimeError):
+        writes.command("SET", "first", "1")
+    writes.command("SET", "second", "1")
+    assert writes.flush(10)
     assert aj_redis.client.mget("first", "second") == [b"1", b"1"]

@@ -251,3 +251,24 @@ def test_abort_after_progress_halts_and_is_not_resumed(adapter: TestAdapter) -> 
     perform_enqueued_jobs()
     assert adapter.enqueued_jobs == []
     assert HaltingJob().perform_now() is False
+
+
+class DroppedJob(Continuable, ApplicationJob):
+    def perform(self) -> None:
+        self.step("one", lambda: None)
+        self.step("two", lambda: None)
+
+    def retry_job(self, **options: Any) -> Any:  # a unique duplicate holds the key: dropped
+        self.successfully_enqueued = False  # as the unique check leaves it: no enqueue_error
+        return False
+
+
+def test_a_dropped_re_enqueue_fails_the_run_instead_of_ending_it_as_done(
+    adapter: TestAdapter,
+) -> None:
+    DroppedJob.perform_later()
+    with (
+        interrupt_job_after_step(DroppedJob, "one"),
+        pytest.raises(EnqueueError, match="not enqueued"),
+    ):
+        perform_enqueued_jobs()

@@ -66,3 +66,26 @@ def test_no_health_check_ping_reads_a_reply_still_due(aj_redis):
     replies.drain()  # timed out waiting for a reply the PING had swallowed
     assert [int(client.get(f"deferred:health:{n}")) for n in range(4)] == [0, 1, 2, 3]
     client.close()
+
+
+def test_a_thread_that_ends_gives_its_connection_back(aj_redis):
+    # gevent/eventlet pools run each job in a new greenlet (threading.local is per greenlet):
+    # a connection kept past its thread's end is never closed, one more per job.
+    client = redis.Redis.from_url(aj_redis.url)
+    replies = DeferredReplies(client)
+    client.ping()
+    before = len(client.client_list())
+
+    def work(n: int) -> None:
+        replies.send("SET", f"deferred:ended:{n}", n)
+
+    for n in range(20):
+        thread = threading.Thread(target=work, args=(n,))
+        thread.start()
+        thread.join(30)
+    assert client.get("deferred:ended:19") == b"19"  # the writes arrived
+    deadline = time.monotonic() + 30
+    while len(client.client_list()) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(client.client_list()) <= before
+    client.close()

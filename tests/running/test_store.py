@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +19,7 @@ from activejob_celery.deferred_replies import DeferredReplies
 from activejob_celery.errors import ConfigurationError
 from activejob_celery.parts_off import parts_off
 from activejob_celery.running import (
+    Heartbeat,
     RunningStore,
     WorkerRegistry,
     pool_name,
@@ -257,3 +262,23 @@ def test_a_redis_that_is_down_stops_no_job_and_is_not_tried_for_each_run(
     said = [r.getMessage() for r in caplog.records if "as running" in r.getMessage()]
     assert len(said) == 1 and "j1" in said[0] and "not listed for 10 s" in said[0]
     app.close()
+
+
+def test_a_heartbeat_unlists_the_runs_of_pool_processes_that_died(store: RunningStore) -> None:
+    # A pool process killed mid-run (hard time limit, OOM) never writes its run's end, and
+    # every heartbeat renews the hash: it would show as running for as long as the worker lives.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.register("w1@host", FIELDS)
+    store.job_started("w1@host", "t-dead", {"job_id": "dead", "pid": gone.pid})
+    store.job_started("w1@host", "t-live", {"job_id": "live", "pid": os.getpid()})
+    store.job_started("w1@host", "t-nopid", {"job_id": "nopid"})
+    queues = SimpleNamespace(consume_from={"a": None})
+    worker = SimpleNamespace(
+        hostname="w1@host",
+        pool_cls="prefork",
+        concurrency=2,
+        app=SimpleNamespace(amqp=SimpleNamespace(queues=queues)),
+    )
+    Heartbeat(store, worker).beat()
+    assert sorted(job["job_id"] for job in store.running()) == ["live", "nopid"]

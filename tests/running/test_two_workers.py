@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import uuid
 from collections.abc import Iterator
@@ -133,3 +134,41 @@ def test_a_killed_worker_shows_stale_then_disappears_with_its_jobs(
         wait_for(lambda: _hostnames(aj_app)["delta"]["stale"], timeout=30, message="stale")
         wait_for(lambda: not _hostnames(aj_app), timeout=60, message="the dead worker to go")
         assert running_jobs(aj_app) == []
+
+
+def test_a_run_whose_pool_process_was_killed_is_unlisted(aj_app: Celery, aj_redis: Any) -> None:
+    url, key = aj_redis.url, "child-killed"
+    worker = run_worker_subprocess(
+        APP,
+        cwd=ROOT,
+        env={"AJ_RUNNING_REDIS_URL": url, "AJ_RUNNING_HEARTBEAT": "1"},
+        queues=["epsilon"],
+        pool="prefork",
+        concurrency=1,
+        hostname=f"epsilon-{uuid.uuid4().hex[:6]}@%h",
+        stop_timeout=60,
+    )
+    with worker:
+        worker.wait_ready(timeout=90)
+        HeldJob.set(queue="epsilon").perform_later(url, key)
+        started = wait_for(lambda: _started(aj_redis, key, 1), timeout=60, message="running")
+        child = int(started[0].decode().rsplit(":", 1)[1])
+        assert [listed["pid"] for listed in running_jobs(aj_app)] == [child]
+        hostname = running_jobs(aj_app)[0]["worker"]
+        # Its message goes to another worker (not this one, which would list it again).
+        aj_app.control.cancel_consumer("epsilon", destination=[hostname], reply=True, timeout=30)
+        try:
+            os.kill(child, signal.SIGKILL)  # the OOM killer: no run end is written
+            wait_for(lambda: not _alive(child), timeout=60, message="the child killed")
+            wait_for(lambda: not running_jobs(aj_app), timeout=60, message="the run unlisted")
+            assert worker.returncode is None  # the worker lives on, beating
+        finally:
+            aj_redis.client.rpush(f"{key}:go", "1")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
