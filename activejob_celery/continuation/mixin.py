@@ -214,6 +214,12 @@ class Continuable(ApplicationJob, abstract=True):
 
 def _step_body(name: str, fn: Callable[..., Any]) -> Callable[[Step], Any]:
     """``fn`` as a callable taking the step; TypeError for a signature a step cannot call."""
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        # Its coroutine would never be awaited: the step would be marked done without running.
+        raise TypeError(
+            f"Step method '{name}' must be a plain function, not async: steps and checkpoints "
+            "run synchronously (an async perform may call self.step with a sync function)"
+        )
     try:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):

@@ -272,3 +272,15 @@ def test_a_dropped_re_enqueue_fails_the_run_instead_of_ending_it_as_done(
         pytest.raises(EnqueueError, match="not enqueued"),
     ):
         perform_enqueued_jobs()
+
+
+def test_an_async_step_function_is_refused_clearly_instead_of_never_running() -> None:
+    class AsyncStepJob(Continuable, ApplicationJob):
+        def perform(self) -> None:
+            self.step("fetch", self.fetch)
+
+        async def fetch(self, step: Step) -> None:  # pragma: no cover - never called
+            raise AssertionError("an async step must not be accepted")
+
+    with pytest.raises(TypeError, match="Step method 'fetch' must be a plain function, not async"):
+        AsyncStepJob().perform_now()
