@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from celery import current_app
+from celery import current_app, current_task as task_proxy
 from celery.local import Proxy
 from kombu.transport import redis as kombu_redis
 
@@ -287,3 +287,14 @@ def set_queue_cycle(channel: Any, cycle: Any) -> None:
     """Make ``cycle`` order the queues of each of the channel's pops (kombu's queue cycle)."""
     channel._queue_cycle = cycle
     cycle.update(channel.active_queues)
+
+
+# --- moved in by structure ---
+def current_task() -> Any:
+    """The task this thread runs now, or None (unwraps Celery's ``current_task`` proxy).
+
+    Example:
+        >>> current_task() is None                              # outside a task
+        True
+    """
+    return task_proxy._get_current_object()

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from typing import Any
 
 from celery import bootsteps
 
 from .broker_queues import broker_url, is_redis_url
+from .runtime import app_part
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +28,14 @@ SCHEDULED_SET = "scheduled set"
 DEAD_LETTERS = "dead letters"
 RECURRING = "recurring jobs"
 
-_off: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+_PART = "parts_off"
+"""The parts that are off for the app and why: a part of its runtime (``{part: reason}``)."""
 _lock = threading.Lock()
+
+
+def _off(app: Any) -> dict[str, str]:
+    found: dict[str, str] = app_part(app, _PART, dict)
+    return found
 
 
 def part_off(app: Any, part: str, reason: str) -> None:
@@ -39,7 +45,7 @@ def part_off(app: Any, part: str, reason: str) -> None:
         >>> part_off(app, DEAD_LETTERS, "set activejob_dead_letters_url")  # doctest: +SKIP
     """
     with _lock:
-        _off.setdefault(app, {})[part] = reason
+        _off(app)[part] = reason
     steps = app.steps["worker"]
     if PartsOffWarning not in steps:
         steps.add(PartsOffWarning)
@@ -52,7 +58,7 @@ def part_on(app: Any, part: str) -> None:
         >>> part_on(app, SCHEDULED_SET)                         # doctest: +SKIP
     """
     with _lock:
-        _off.get(app, {}).pop(part, None)
+        _off(app).pop(part, None)
 
 
 def parts_off(app: Any) -> dict[str, str]:
@@ -63,7 +69,7 @@ def parts_off(app: Any) -> dict[str, str]:
         ['dead letters', 'scheduled set']
     """
     with _lock:
-        return dict(_off.get(app, {}))
+        return dict(_off(app))
 
 
 def warn_parts_off(app: Any) -> list[str]:

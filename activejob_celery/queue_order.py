@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import weakref
 from typing import Any
 
 import click
@@ -29,6 +28,7 @@ from .config import current_settings
 from .errors import ConfigurationError
 from .queue_patterns import add_queue, matching, patterns_for
 from .queue_weights import StrictCycle, WeightedCycle, check_order, check_weights
+from .runtime import drop_part, part_of, runtime_for
 
 logger = logging.getLogger("activejob_celery.worker")
 
@@ -57,7 +57,8 @@ class QueueOrder:
         return "strict: " + ", ".join(self.ranks)
 
 
-_orders: weakref.WeakKeyDictionary[Any, QueueOrder] = weakref.WeakKeyDictionary()
+_PART = "queue_order"
+"""Part of the app's runtime: the :class:`QueueOrder` its worker in this process uses."""
 _warned: set[str] = set()
 
 
@@ -68,7 +69,8 @@ def order_for(app: Any) -> QueueOrder | None:
         >>> order_for(app).kind                                  # doctest: +SKIP
         'weighted'
     """
-    return _orders.get(app)
+    found: QueueOrder | None = part_of(app, _PART)
+    return found
 
 
 def resolve(options: dict[str, Any]) -> tuple[str, dict[str, int] | None, str]:
@@ -118,12 +120,12 @@ class QueueOrderStep(bootsteps.Step):  # type: ignore[misc]
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         app = worker.app
-        _orders.pop(app, None)
+        drop_part(app, _PART)
         kind, weights, source = resolve(kwargs)
         if kind != "round_robin":
             order = plan(app, kind, weights or {}, source)
             if order is not None:
-                _orders[app] = order
+                runtime_for(app).parts[_PART] = order
         super().__init__(worker, **kwargs)
 
 

@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
@@ -28,7 +27,7 @@ from . import internals
 from .broker_queues import broker_url, configured_queues, is_redis_url, key_prefix, queue_names
 from .config import current_settings
 from .errors import ConfigurationError
-from .runtime import runtime_for
+from .runtime import part_of, runtime_for
 
 if TYPE_CHECKING:
     pass
@@ -38,7 +37,8 @@ logger = logging.getLogger("activejob_celery.worker")
 WILDCARD = "*"
 _INTERNAL_SUFFIXES = (".dq2", ".pidbox")  # worker-direct and control queues: never job queues
 
-_patterns: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
+_PART = "queue_patterns"
+"""Part of the app's runtime: the ``-Q`` patterns its worker in this process expanded."""
 
 
 def is_pattern(name: str) -> bool:
@@ -97,7 +97,8 @@ def patterns_for(app: Any) -> tuple[str, ...]:
         >>> patterns_for(app)                  # celery -A app worker -Q 'mail*'  # doctest: +SKIP
         ('mail*',)
     """
-    return _patterns.get(app, ())
+    found: tuple[str, ...] = part_of(app, _PART) or ()
+    return found
 
 
 def known_queues(app: Any) -> list[str] | None:
@@ -133,7 +134,7 @@ class QueuePatterns(bootsteps.Step):  # type: ignore[misc]
             for pattern in patterns:  # Celery made a queue of that name: it is no queue
                 queues.deselect([pattern])
                 queues.pop(pattern, None)
-            _patterns[app] = patterns
+            runtime_for(app).parts[_PART] = patterns
             _expand_at_start(app, queues, patterns)
         super().__init__(worker, **kwargs)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,6 +23,7 @@ from .config import current_settings
 from .declaration import Declaration, collect
 from .errors import ConfigurationError
 from .priority_buckets import amqp_level, redis_priority, redis_steps
+from .runtime import app_part, drop_part
 
 if TYPE_CHECKING:
     from .base import ApplicationJob
@@ -38,13 +38,13 @@ CELERY_PRIORITY_MAX = 9
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
 """Broker URL schemes where a higher message priority is delivered first (RabbitMQ)."""
 
-_amqp_apps: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
-_redis_plans: weakref.WeakKeyDictionary[Any, tuple[bool, tuple[int, ...]]] = (
-    weakref.WeakKeyDictionary()
-)
-"""Per app: whether Celery picks a missing priority, and its Redis steps (read once, as
-:func:`is_amqp`: each ``app.conf`` read costs microseconds, and this runs for every job)."""
-_warned: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_AMQP = "queue_priority.amqp"
+"""Part of the app's runtime: whether it publishes to an AMQP broker."""
+_PLAN = "queue_priority.plan"
+"""Part of the app's runtime: whether Celery picks a missing priority, and its Redis steps (read
+once, as :func:`is_amqp`: each ``app.conf`` read costs microseconds; this runs for every job)."""
+_WARNED = "queue_priority.warned"
+"""Part of the app's runtime: the plain queues already warned about."""
 _lock = threading.Lock()
 
 
@@ -160,10 +160,7 @@ def celery_priority(priority: int | None, app: Any = None, queue: str | None = N
         return amqp_priority(app, queue, priority)
     if app is None:
         return redis_priority(priority, redis_steps(None))
-    plan = _redis_plans.get(app)
-    if plan is None:
-        plan = _redis_plans[app] = (_celery_decides(app), redis_steps(app))
-    celery_decides, steps = plan
+    celery_decides, steps = app_part(app, _PLAN, lambda: (_celery_decides(app), redis_steps(app)))
     if priority is None and celery_decides:
         return None
     return redis_priority(priority, steps)
@@ -215,24 +212,24 @@ def queue_max_priority(app: Any, queue: str | None) -> int | None:
 
 def is_amqp(app: Any) -> bool:
     """Whether ``app`` publishes to an AMQP broker (decided once per app and ``init_app``)."""
-    known = _amqp_apps.get(app)
-    if known is None:
-        scheme = (broker_url(app) or "").split("://", 1)[0].lower()
-        known = _amqp_apps[app] = scheme in AMQP_SCHEMES
+    known: bool = app_part(app, _AMQP, lambda: _scheme(app) in AMQP_SCHEMES)
     return known
+
+
+def _scheme(app: Any) -> str:
+    return (broker_url(app) or "").split("://", 1)[0].lower()
 
 
 def forget_broker(app: Any) -> None:
     """Decide the broker kind of ``app`` again on next use (``init_app`` calls it)."""
     with _lock:
-        _amqp_apps.pop(app, None)
-        _redis_plans.pop(app, None)
-        _warned.pop(app, None)
+        for part in (_AMQP, _PLAN, _WARNED):
+            drop_part(app, part)
 
 
 def _warn_plain_queue(app: Any, queue: str) -> None:
     with _lock:
-        warned = _warned.setdefault(app, set())
+        warned: set[str] = app_part(app, _WARNED, set)
         if queue in warned:
             return
         warned.add(queue)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from . import queue_name as names, registry
 from .adapters import celery_app
 from .config import PREFIX, current_settings
 from .errors import ConfigurationError
+from .runtime import app_part
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -55,30 +55,31 @@ class RoutingConf:
 
     @classmethod
     def of(cls, app: Celery) -> RoutingConf:
-        """The app's routing configuration, read on first use and kept for the app's life."""
-        found = _conf.get(app)
-        if found is None:
-            conf = app.conf
-            key = PREFIX + "default_queue_name"
-            name = conf.task_default_queue
-            router = app.amqp.router if conf.task_routes else None
-            routes = () if router is None else router.routes
-            found = _conf[app] = cls(
-                has_routes=router is not None,
-                router=router,
-                functions=tuple(route for route in routes if not isinstance(route, MapRoute)),
-                default_given=conf.get(key) is not None
-                or conf.get("CELERY_" + key.upper()) is not None,
-                celery_default=(
-                    name
-                    if isinstance(name, str) and name not in ("", CELERY_DEFAULT_QUEUE)
-                    else None
-                ),
-            )
-        return found
+        """The app's routing configuration, read on first use and kept until init_app runs again."""
+        return app_part(app, _PART, lambda: cls._read(app))
+
+    @classmethod
+    def _read(cls, app: Celery) -> RoutingConf:
+        """Read the routing configuration of ``app`` from its conf."""
+        conf = app.conf
+        key = PREFIX + "default_queue_name"
+        name = conf.task_default_queue
+        router = app.amqp.router if conf.task_routes else None
+        routes = () if router is None else router.routes
+        return cls(
+            has_routes=router is not None,
+            router=router,
+            functions=tuple(route for route in routes if not isinstance(route, MapRoute)),
+            default_given=conf.get(key) is not None
+            or conf.get("CELERY_" + key.upper()) is not None,
+            celery_default=(
+                name if isinstance(name, str) and name not in ("", CELERY_DEFAULT_QUEUE) else None
+            ),
+        )
 
 
-_conf: weakref.WeakKeyDictionary[Any, RoutingConf] = weakref.WeakKeyDictionary()
+_PART = "routing.conf"
+"""The app's :class:`RoutingConf`: a part of its runtime, read on first use."""
 
 
 def job_app(job: ApplicationJob) -> Celery | None:

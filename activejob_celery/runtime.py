@@ -39,14 +39,27 @@ class Runtime:
         Redis<ConnectionPool<Connection<host=localhost,port=6379,db=0>>>
     """
 
-    def __init__(self, app: Any, settings: Settings, *, initialised: bool = False) -> None:
+    def __init__(self, app: Any, settings: Settings | None, *, initialised: bool = False) -> None:
         self.app = app
-        self.settings = settings
+        self._settings = settings
         self.initialised = initialised
         """Whether ``init_app`` built it (else it was made on first use, from the app's conf)."""
         self.clients = Clients(app)
         self.parts: dict[str, Any] = {}
         self._lock = threading.RLock()
+
+    @property
+    def settings(self) -> Settings:
+        """The app's settings: the ones ``init_app`` read, else read from its conf on first use."""
+        if self._settings is None:
+            with self._lock:
+                if self._settings is None:
+                    self._settings = Settings.from_app(self.app)
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self._settings = settings
 
     def part(self, name: str, build: Callable[[], T]) -> T:
         """The part ``name`` of this app, built once with ``build()``.
@@ -59,6 +72,15 @@ class Runtime:
                 self.parts[name] = build()
             value: T = self.parts[name]
             return value
+
+    def drop(self, name: str) -> None:
+        """Forget the part ``name`` (it is built again on next use).
+
+        Example:
+            >>> runtime_for(app).drop("routing.conf")              # doctest: +SKIP
+        """
+        with self._lock:
+            self.parts.pop(name, None)
 
     def close(self) -> None:
         """Close each part that can be closed, then the Redis clients."""
@@ -99,7 +121,7 @@ def runtime_for(app: Any) -> Runtime:
     with _lock:
         runtime = _runtimes.get(app)
         if runtime is None:
-            runtime = _runtimes[app] = Runtime(app, Settings.from_app(app))
+            runtime = _runtimes[app] = Runtime(app, None)  # settings read on first use
         return runtime
 
 
@@ -123,6 +145,36 @@ def part_of(app: Any, name: str) -> Any:
     """
     runtime = _runtimes.get(app)
     return None if runtime is None else runtime.parts.get(name)
+
+
+def app_part(app: Any, name: str, build: Callable[[], T]) -> T:
+    """The part ``name`` of ``app``'s runtime, built with ``build()`` if it has none yet.
+
+    For per-app state read on hot paths (the routing configuration, the priority plan): no lock
+    once built, and ``build()`` runs outside the runtime's lock (it may take other locks; if two
+    threads race, the first value stored wins). A second ``init_app`` drops it with the old
+    runtime.
+
+    Example:
+        >>> app_part(app, "routing.conf", lambda: read_conf(app))  # doctest: +SKIP
+    """
+    runtime = _runtimes.get(app)
+    if runtime is not None and name in runtime.parts:
+        found: T = runtime.parts[name]
+        return found
+    built = build()
+    return runtime_for(app).part(name, lambda: built)
+
+
+def drop_part(app: Any, name: str) -> None:
+    """Forget the part ``name`` of ``app``'s runtime (it is built again on next use).
+
+    Example:
+        >>> drop_part(app, "queue_priority.plan")               # doctest: +SKIP
+    """
+    runtime = find_runtime(app)
+    if runtime is not None:
+        runtime.drop(name)
 
 
 def is_initialised(app: Any) -> bool:

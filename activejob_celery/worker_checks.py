@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import weakref
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from .broker_queues import broker_url, is_redis_url
 from .dead_letters.binding import settings_for
 from .interruptions import ledger_problem
 from .rescue import RetryOn
+from .runtime import app_part
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -31,7 +31,8 @@ logger = logging.getLogger("activejob_celery.worker")
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 """kombu's Redis transport default, in seconds."""
 
-_checked: weakref.WeakSet[Any] = weakref.WeakSet()
+_CHECKED = "worker_checks.checked"
+"""Part of the app's runtime: ``[True]`` once :func:`check_at_start` logged its warnings."""
 
 
 def check_at_start(app: Celery) -> None:
@@ -40,9 +41,10 @@ def check_at_start(app: Celery) -> None:
     Example:
         >>> check_at_start(app)                                      # doctest: +SKIP
     """
-    if app in _checked:
+    checked: list[bool] = app_part(app, _CHECKED, list)
+    if checked:
         return
-    _checked.add(app)
+    checked.append(True)
     problem = ledger_problem(app)
     if problem is not None:
         logger.warning(

@@ -17,6 +17,7 @@ from ..dead_letters.binding import settings_for
 from ..errors import ConfigurationError
 from ..execution import instantiate
 from ..failures import job_failed
+from ..runtime import app_part, runtime_for
 from ..scheduler import scheduled_set_for
 from .locks import LockStore
 
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("activejob_celery.concurrency")
 
-_stores: weakref.WeakKeyDictionary[Any, LockStore] = weakref.WeakKeyDictionary()
-_warned: weakref.WeakSet[Any] = weakref.WeakSet()
+_PART = "concurrency.store"
+"""Part of the app's runtime: its :class:`LockStore` (on the scheduled set's client)."""
+_WARNED = "concurrency.warned"
+"""Part of the app's runtime: ``[True]`` once it was told it has no Redis for the locks."""
 _NO_REDIS = (
     "limits_concurrency and unique need a Redis (the scheduled set's) and are not enforced for "
     "this app: set activejob_scheduler_url = 'redis://host:6379/0' (a Redis broker also works)"
@@ -43,13 +46,15 @@ def store_for_app(app: Any) -> LockStore | None:
     try:
         client = scheduled_set_for(app).client
     except ConfigurationError:
-        if app not in _warned:
-            _warned.add(app)
+        warned: list[bool] = app_part(app, _WARNED, list)
+        if not warned:
+            warned.append(True)
             logger.warning(_NO_REDIS)
         return None
-    store = _stores.get(app)
+    parts = runtime_for(app).parts
+    store: LockStore | None = parts.get(_PART)
     if store is None or store.client is not client:
-        store = _stores[app] = LockStore(client, settings_for(app))
+        store = parts[_PART] = LockStore(client, settings_for(app))
     return store
 
 

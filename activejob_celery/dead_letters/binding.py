@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from celery._state import get_current_task
-
+from .. import internals
 from ..adapters import celery_app
 from ..broker_queues import broker_url
 from ..config import Settings
@@ -94,7 +93,7 @@ def store_for(app: Celery) -> DeadLetterStore:
 
 def running_task() -> Any:
     """The job task this thread is running in a worker, or None (direct or eager calls)."""
-    task = get_current_task()
+    task = internals.current_task()
     if task is None or getattr(task, "job_class", None) is None:
         return None
     request = task.request

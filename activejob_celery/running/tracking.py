@@ -14,19 +14,20 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from ..dead_letters.binding import settings_for
 from ..errors import ConfigurationError
+from ..runtime import drop_part, runtime_for
 from ..scheduler import scheduled_set_for
 from ..status.tracking import status_store_for
 from .store import RunningStore
 
 logger = logging.getLogger(__name__)
 
-_stores: weakref.WeakKeyDictionary[Any, RunningStore | None] = weakref.WeakKeyDictionary()
+_PART = "running.store"
+"""Part of the app's runtime: its :class:`RunningStore` (None without a Redis)."""
 _lock = threading.Lock()
 DETAIL_FIELDS = ("done", "total", "message", "step", "cursor")
 """What :func:`running_details` gives each running job (progress and continuation)."""
@@ -58,8 +59,10 @@ def store_for(app: Any) -> RunningStore | None:
         []
     """
     with _lock:
-        if app in _stores:
-            return _stores[app]
+        runtime = runtime_for(app)
+        if _PART in runtime.parts:
+            found: RunningStore | None = runtime.parts[_PART]
+            return found
     try:
         client = scheduled_set_for(app).client
     except ConfigurationError:
@@ -70,14 +73,14 @@ def store_for(app: Any) -> RunningStore | None:
             client, key_prefix=settings.key_prefix, interval=settings.worker_heartbeat_interval
         )
     with _lock:
-        _stores[app] = store
+        runtime_for(app).parts[_PART] = store
     return store
 
 
 def forget(app: Any) -> None:
     """Drop the cached registry of ``app`` (``init_app`` ran again)."""
     with _lock:
-        _stores.pop(app, None)
+        drop_part(app, _PART)
 
 
 def job_started(task: Any, job: Any) -> Mark | None:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..dead_letters.binding import settings_for
 from ..errors import ConfigurationError
+from ..runtime import app_part, drop_part, runtime_for
 from ..scheduler import scheduled_set_for
 from .store import StatusStore
 
@@ -33,7 +33,8 @@ INTERVAL = 1.0
 CANCELLED = "cancelled"
 """What :func:`begin_run` returns for a job whose cancel flag is set."""
 
-_stores: weakref.WeakKeyDictionary[Any, StatusStore | None] = weakref.WeakKeyDictionary()
+_PART = "status.store"
+"""Part of the app's runtime: its :class:`StatusStore` (None when tracking is off)."""
 
 
 def status_store_for(app: Any) -> StatusStore | None:
@@ -42,22 +43,20 @@ def status_store_for(app: Any) -> StatusStore | None:
     Example:
         >>> status_store_for(app).read(job.job_id)             # doctest: +SKIP
     """
-    if app not in _stores:
-        _stores[app] = _build(app)
-    store = _stores[app]
+    store: StatusStore | None = app_part(app, _PART, lambda: _build(app))
     if store is not None:
         try:
             client = scheduled_set_for(app).client
         except ConfigurationError:
             return None
         if store.client is not client:  # init_app ran again: a new scheduled set
-            store = _stores[app] = _build(app)
+            store = runtime_for(app).parts[_PART] = _build(app)
     return store
 
 
 def forget(app: Any) -> None:
     """Drop the cached store of ``app`` (``init_app`` calls this with new settings)."""
-    _stores.pop(app, None)
+    drop_part(app, _PART)
 
 
 def _build(app: Any) -> StatusStore | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,11 @@ def test_no_other_module_touches_kombu_channel_privates() -> None:
         "._get_message_priority",
         "._delivered",
         "_consume_from",
+        "._put(",
+        "._brpop_sent_at",
+        "_brpop_read",
+        "_inplace_augment_message",
+        "._get_current_object",
     )
     offenders = []
     for path in PACKAGE.rglob("*.py"):
@@ -63,4 +69,16 @@ def test_no_other_module_touches_kombu_channel_privates() -> None:
             continue
         text = path.read_text()
         offenders += [f"{path.name}: {name}" for name in private if name in text]
+    assert offenders == []
+
+
+def test_no_other_module_imports_a_private_module_of_celery_kombu_or_redbeat() -> None:
+    # celery._state and the like move between versions: only internals.py may import them.
+    private_module = re.compile(r"(?<![\w.])(celery|kombu|redbeat)\._[a-z]")
+    offenders = [
+        f"{path.name}: {found.group(0)}"
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "internals.py"
+        for found in private_module.finditer(path.read_text())
+    ]
     assert offenders == []

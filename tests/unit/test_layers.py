@@ -22,7 +22,11 @@ PACKAGE = "activejob_celery"
 # (importer prefix, imported prefixes it must not reach): lower layers never reach up.
 FOUNDATIONS = ("config", "errors", "hooks", "redis_clients", "runtime", "signals", "internals")
 OPERATOR = ("cli", "web")
-BACKEND = ("scheduler", "dead_letters", "recurring", "concurrency", "worker")
+BACKEND = ("scheduler", "dead_letters", "recurring", "concurrency", "worker", "status", "running")
+# Run helpers of the ActiveJob layer (perform, its timeout, async jobs) and the worker's
+# Celery-side modules (queue order, warm shutdown, end-of-run writes).
+RUN_HELPERS = ("perform_body", "timeouts", "async_run")
+WORKER_SIDE = ("queue_order", "queue_weights", "worker_shutdown", "end_of_run")
 RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     # The foundations import only each other.
     (FOUNDATIONS, ("app", "task", "base", "adapters", *BACKEND, *OPERATOR, "testing")),
@@ -36,6 +40,12 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("adapters", "base", "core", "execution", "task", "routing", "broker_queues"), ("app",)),
     # web/ serves pages; the CLI may start it, nothing else below imports either.
     (("web",), ("cli",)),
+    # The run helpers sit under the adapters: no backend part, no Celery task, no app wiring.
+    (RUN_HELPERS, (*BACKEND, *OPERATOR, "testing", "app", "adapters", "task", "continuation")),
+    # Continuations (ActiveJob layer) read one backend part, the status store's cancel flag.
+    (("continuation",), (*OPERATOR, "testing", "app", *(p for p in BACKEND if p != "status"))),
+    # The worker-side modules wire Celery and kombu; they reach no backend part nor the app.
+    (WORKER_SIDE, (*BACKEND, *OPERATOR, "testing", "app")),
 ]
 
 
@@ -195,3 +205,28 @@ def test_function_level_imports_say_why() -> None:
             if in_function and "# import here:" not in lines[node.lineno - 2]:
                 silent.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
     assert silent == []
+
+
+@pytest.mark.parametrize(
+    ("importer", "target"),
+    [
+        ("status.store", "web"),
+        ("running.tracking", "cli"),
+        ("timeouts", "scheduler"),
+        ("continuation.stopping", "running"),
+        ("queue_order", "concurrency"),
+    ],
+)
+def test_the_newer_modules_have_their_layer(
+    monkeypatch: pytest.MonkeyPatch, importer: str, target: str
+) -> None:
+    graph = _graph(nested=True)
+    graph[f"{PACKAGE}.{importer}"].add(f"{PACKAGE}.{target}")
+    monkeypatch.setattr(__import__(__name__, fromlist=["_graph"]), "_graph", lambda nested: graph)
+    with pytest.raises(AssertionError):
+        test_layers()
+
+
+def test_every_layer_rule_names_modules_that_exist() -> None:
+    named = {prefix for importers, forbidden in RULES for prefix in (*importers, *forbidden)}
+    assert sorted(p for p in named if f"{PACKAGE}.{p}" not in MODULES) == []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from celery import Celery
 
 from activejob_celery import runtime
 from activejob_celery.config import Settings
+from activejob_celery.errors import ConfigurationError
 from activejob_celery.redis_clients import CLIENT_NAME, SHARED_RETRIES, Clients
 
 URL = "redis://127.0.0.1:1/0"  # never connected to: clients connect on first command
@@ -79,3 +81,28 @@ def test_a_part_is_built_once_and_a_failing_close_does_not_stop_the_others() -> 
     found.close()
     assert closed == ["fine"]
     assert runtime.part_of(app, "n") is None
+
+
+def test_a_second_init_app_drops_the_per_app_state_of_the_parts() -> None:
+    from activejob_celery import parts_off, queue_priority, routing, worker_checks
+
+    app = _app()
+    runtime.install(app, Settings())
+    parts_off.part_off(app, parts_off.SCHEDULED_SET, "set activejob_scheduler_url")
+    conf = routing.RoutingConf.of(app)
+    queue_priority.celery_priority(3, app, "default")
+    worker_checks.check_at_start(app)
+    held = set(runtime.runtime_for(app).parts)
+    assert {"parts_off", "routing.conf", "queue_priority.plan", "worker_checks.checked"} <= held
+    runtime.install(app, Settings())
+    assert parts_off.parts_off(app) == {}
+    assert routing.RoutingConf.of(app) is not conf
+    assert "queue_priority.plan" not in runtime.runtime_for(app).parts
+
+
+def test_runtime_for_reads_the_settings_only_when_asked() -> None:
+    app = _app()
+    app.conf.activejob_queue_adapter = "no-such-adapter"
+    found = runtime.runtime_for(app)  # no error yet: nothing asked for the settings
+    with pytest.raises(ConfigurationError, match="activejob_queue_adapter"):
+        _ = found.settings
