@@ -57,6 +57,7 @@ class RunningStore:
         self.ttl = max(1, round(interval * MISSED_HEARTBEATS))
         self.workers_key = f"{key_prefix}:workers"
         self._deferred = DeferredReplies(client)
+        self._delete_if_same = client.register_script(_DELETE_IF_SAME)
         self.paused_until = 0.0
         """Runs are not listed until this ``time.monotonic()`` (set after a failed write)."""
 
@@ -128,7 +129,7 @@ class RunningStore:
             if pid is not None and not alive(pid):
                 dead.append((task_id, value, record))
         for task_id, value, _ in dead:
-            self.client.eval(_DELETE_IF_SAME, 1, key, task_id, value)
+            self._delete_if_same(keys=[key], args=[task_id, value])
         return [{**record, "provider_job_id": _text(task_id)} for task_id, _, record in dead]
 
     def flush(self) -> None:

@@ -186,6 +186,7 @@ def test_rabbitmq_alone_runs_jobs_and_each_redis_part_warns_once_at_worker_start
         "recurring jobs",
         "job statistics",
         "running jobs and workers",
+        "job status",
     }
     assert set(parts_off(app)) == parts
     with caplog.at_level(logging.WARNING), run_worker(app):

@@ -8,11 +8,14 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
 from activejob_celery import ApplicationJob, EnqueueError, queue_as
 from activejob_celery.app import is_initialised
 from activejob_celery.scheduler import ScheduledSet, scheduled_set_for
 from activejob_celery.scheduler.entries import decode_direct
 from activejob_celery.scheduler.poller import SchedulerPoller
+from tests.integration.test_direct_proof import celerys_own_publish_functions
 from tests.support.fixtures import make_app
 from tests.support.redis_server import free_port
 from tests.support.worker import run_worker, wait_for
@@ -182,6 +185,9 @@ def test_stored_direct_entries_decode_to_the_pushes(aj_app, aj_redis):
     assert json.loads(message)["headers"]["id"] == job.provider_job_id
 
 
+# Sentry's CeleryIntegration (initialised by earlier tests) wraps Celery's publish for the rest of
+# the process, which rightly stops copies: this test runs with Celery's own functions.
+@pytest.mark.usefixtures(celerys_own_publish_functions.__name__)
 def test_delayed_jobs_are_copies_once_two_messages_proved_the_template(aj_app, aj_redis):
     from activejob_celery import adapters, perform_all_later
 
