@@ -10,27 +10,15 @@ from __future__ import annotations
 
 import os
 
-import django
-from django.conf import settings
+from tests.contrib.shop_settings import configure_shop
 
-settings.configure(
-    DATABASES={
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ["BENCH_MODELS_DB"],
-            "OPTIONS": {"timeout": 30},
-        }
-    },
-    INSTALLED_APPS=[
-        "django.contrib.contenttypes",
-        "django.contrib.auth",
-        "activejob_celery.contrib.django",
-        "tests.contrib.shop",
-    ],
-    USE_TZ=True,
-    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+configure_shop(
+    {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["BENCH_MODELS_DB"],
+        "OPTIONS": {"timeout": 30},
+    }
 )
-django.setup()
 
 from bench_app import COUNTER_KEY, QUEUE, app, client  # noqa: E402
 

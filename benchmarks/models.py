@@ -22,28 +22,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]
 
-import django  # noqa: E402
-from django.conf import settings  # noqa: E402
+from tests.contrib.shop_settings import configure_shop  # noqa: E402
 
 DIRECTORY = Path(tempfile.mkdtemp(prefix="aj-bench-models-"))
-settings.configure(
-    DATABASES={
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(DIRECTORY / "db.sqlite3"),
-            "OPTIONS": {"timeout": 30},
-        }
-    },
-    INSTALLED_APPS=[
-        "django.contrib.contenttypes",
-        "django.contrib.auth",
-        "activejob_celery.contrib.django",
-        "tests.contrib.shop",
-    ],
-    USE_TZ=True,
-    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+configure_shop(
+    {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(DIRECTORY / "db.sqlite3"),
+        "OPTIONS": {"timeout": 30},
+    }
 )
-django.setup()
 
 from django.core.management import call_command  # noqa: E402
 

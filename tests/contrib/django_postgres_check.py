@@ -8,30 +8,18 @@ from __future__ import annotations
 
 import sys
 
-import django
-from django.conf import settings
+from tests.contrib.shop_settings import configure_shop
 
 host, port, user, name = sys.argv[1:5]
-settings.configure(
-    DATABASES={
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": host,
-            "PORT": port,
-            "USER": user,
-            "NAME": name,
-        }
-    },
-    INSTALLED_APPS=[
-        "django.contrib.contenttypes",
-        "django.contrib.auth",
-        "activejob_celery.contrib.django",
-        "tests.contrib.shop",
-    ],
-    USE_TZ=True,
-    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+configure_shop(
+    {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": host,
+        "PORT": port,
+        "USER": user,
+        "NAME": name,
+    }
 )
-django.setup()
 
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
