@@ -16,6 +16,7 @@ import mmap
 import os
 from typing import Any
 
+from billiard import current_process
 from celery import bootsteps
 from celery.signals import worker_process_init, worker_shutting_down
 
@@ -49,6 +50,9 @@ def _on_shutting_down(sender: Any = None, **kwargs: Any) -> None:
 
 
 def _on_process_init(sender: Any = None, **kwargs: Any) -> None:
+    # The solo pool sends this signal in the worker's own process: the flag is right here.
+    if current_process().name == "MainProcess":
+        return
     if os.getpid() == _owner:  # imported afresh here (spawned, not forked): no shared flag
         logger.warning(
             "This pool process was not forked from the worker (worker pid %s), so continuable "

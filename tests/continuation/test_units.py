@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from typing import Any, ClassVar
 
 import pytest
 from celery import Celery
-from celery.signals import worker_shutting_down
+from celery.signals import worker_process_init, worker_shutting_down
 
 import activejob_celery
 from activejob_celery import (
@@ -284,3 +285,13 @@ def test_an_async_step_function_is_refused_clearly_instead_of_never_running() ->
 
     with pytest.raises(TypeError, match="Step method 'fetch' must be a plain function, not async"):
         AsyncStepJob().perform_now()
+
+
+def test_the_solo_pools_process_init_in_the_worker_itself_gives_no_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Celery's solo pool sends worker_process_init in the worker's own (main) process, where the
+    # flag is the one the worker writes: no "not forked" warning there.
+    with caplog.at_level(logging.WARNING, logger="activejob_celery"):
+        worker_process_init.send(sender="solo@host")
+    assert not [r for r in caplog.records if "not forked" in r.getMessage()]
