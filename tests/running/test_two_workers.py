@@ -76,7 +76,9 @@ def test_the_pages_show_two_workers_and_their_jobs(
                 expect(row.locator(".time")).to_contain_text("UTC")
                 expect(row.locator(".progress")).to_have_text("-")
                 expect(row.locator(".step")).to_have_text("-")
-            expect(page.get_by_role("button")).to_have_count(1)  # the header's "Find job" only
+            # The header's "Find job", and one Cancel per running job.
+            expect(page.get_by_role("button")).to_have_count(4)
+            expect(page.locator("button.cancel-job")).to_have_count(3)
             pids = {
                 job["pid"] for job in running_jobs(aj_web_app) if job["worker"].startswith("alpha")
             }
