@@ -36,12 +36,16 @@ def test_each_thread_keeps_its_own_connection(aj_redis):
     client = redis.Redis.from_url(aj_redis.url)
     replies = DeferredReplies(client)
     ids: list[int] = []
+    # A thread that ends gives its connection back to the pool, and a later thread may take
+    # the same one: all four hold theirs until each has recorded it.
+    together = threading.Barrier(4, timeout=30)
 
     def work(n: int) -> None:
         for i in range(50):
             replies.send("RPUSH", f"deferred:thread:{n}", i)
         replies.drain()
         ids.append(id(replies._local.connection))
+        together.wait()
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for thread in threads:
