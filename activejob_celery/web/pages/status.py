@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,6 +16,9 @@ from .common import Fields, action, confirmed, dashboard_of, href, redirect, ren
 CANCELLABLE = frozenset({"scheduled", "queued", "running", "retrying", "interrupted"})
 """Statuses whose job page shows a Cancel button (the job has not ended)."""
 _TIMES = ("updated_at", "started_at", "ended_at", "run_at")
+
+
+logger = logging.getLogger(__name__)
 
 
 def routes() -> list[Route]:
@@ -36,7 +40,8 @@ def tracked(app: Any, job_id: str) -> dict[str, Any] | None:
     """
     try:
         found = job_status(job_id, app=app)
-    except Exception:  # tracking off, or its Redis down: the page shows the rest
+    except Exception as problem:  # tracking off, or its Redis down: the page shows the rest
+        logger.warning("No status shown for job %s: %s", job_id, problem)
         return None
     if found is None:
         return None
