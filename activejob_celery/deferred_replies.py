@@ -21,6 +21,8 @@ import threading
 import weakref
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 READ_EVERY = 64
 """Replies left waiting in the socket before a send reads them (one read for many)."""
 
@@ -68,6 +70,57 @@ class DeferredReplies:
         except BaseException:
             self._drop(connection)
             raise
+
+    def send_all(self, *commands: tuple[Any, ...]) -> list[ResponseError]:
+        """As :meth:`send_many`, but an earlier command's error reply never stops this write.
+
+        Returns the error replies of earlier commands read on the way (a connection that
+        fails still raises).
+
+        Example:
+            >>> replies.send_all(("HDEL", "h", "f"))                  # doctest: +SKIP
+            []
+        """
+        connection = self._connection()
+        try:
+            errors = self._collect(connection)[1] if self._local.due >= READ_EVERY else []
+            connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            self._local.due += len(commands)
+        except BaseException:
+            self._drop(connection)
+            raise
+        return errors
+
+    def collect(self) -> list[Any]:
+        """Read every reply due on this thread's connection, in order; error replies included.
+
+        An error reply is returned as its :class:`~redis.exceptions.ResponseError`, not raised
+        (a connection that fails still raises).
+
+        Example:
+            >>> replies.send_all(("GET", "key")); replies.collect()[-1]  # doctest: +SKIP
+            b'value'
+        """
+        connection = getattr(self._local, "connection", None)
+        if connection is None or self._local.pid != os.getpid():
+            return []
+        try:
+            return self._collect(connection)[0]
+        except BaseException:
+            self._drop(connection)
+            raise
+
+    def _collect(self, connection: Any) -> tuple[list[Any], list[ResponseError]]:
+        replies: list[Any] = []
+        errors: list[ResponseError] = []
+        while self._local.due:
+            self._local.due -= 1
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:  # the reply was read whole: the connection is in step
+                replies.append(error)
+                errors.append(error)
+        return replies, errors
 
     def drain(self) -> None:
         """Read every reply still due on this thread's connection (errors are raised)."""

@@ -18,6 +18,7 @@ from .failures import job_failed
 from .interruptions import Ledger, finish_quietly, run_id, task_ledger
 from .outcomes import run_in_task
 from .results import wants_results
+from .run_writes import Opening, close_run, open_run, started
 from .running import job_finished, job_started
 from .status.tracking import CANCELLED, RunTracker, begin_run as begin_status, outcome_of
 
@@ -100,12 +101,18 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
     if seen is not None:
         seen.append(job)
     app = getattr(task, "app", None) if task is not None else None
-    run = begin_status(job, task) if app is not None and in_worker(task) else None
+    worker = app is not None and in_worker(task)
+    # Status and listing: one write, its reply read here (see run_writes), or each on its own.
+    opening = open_run(job, task) if worker else None
+    if opening is not None:
+        run = started(opening, job, task)
+    else:
+        run = begin_status(job, task) if worker else None
     if run == CANCELLED:
         return None  # cancel(job_id) said so: status "cancelled", logged, not a dead letter
     if app is not None and not _begin_locks(job, app, payload):
-        if isinstance(run, RunTracker):  # waiting for its slot, or discarded by its limit
-            run.end("discarded" if job.failure_reason == "discarded" else "queued")
+        # waiting for its slot, or discarded by its limit
+        _end_run(opening, run, "discarded" if job.failure_reason == "discarded" else "queued")
         return None  # parked in Redis for a concurrency slot, put off, or discarded by its limit
     ledger = task_ledger(task)
     # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
@@ -114,7 +121,7 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
         _begin(ledger, task, job, task_id) if ledger is not None else (None, False)
     )
     done = succeeded = False
-    listed = job_started(task, job) if app is not None and in_worker(task) else None
+    listed = job_started(task, job) if worker and opening is None else None
     outcome = "interrupted"  # unless set below: a BaseException (shutdown, interrupt) ended it
     try:
         if interruption is not None and limit_reached:
@@ -140,8 +147,7 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
             # The common case, a run that succeeded, is cleared with this process's next start
             # (one round trip a run); the others at once.
             finish_quietly(ledger, job.job_id, task_id, done=done, later=succeeded)
-        if isinstance(run, RunTracker):
-            run.end(outcome)
+        _end_run(opening, run, outcome)
     if job._retried is not None and in_worker(task):
         raise retry_as_celery(job, result)
     return result
@@ -166,6 +172,14 @@ def retry_as_celery(job: Any, result: Any) -> Retry:
     (when,) = job._retried
     error = get_pickleable_exception(result) if isinstance(result, BaseException) else None
     return Retry(exc=error, when=when.isoformat() if when is not None else 0)
+
+
+def _end_run(opening: Opening | None, run: Any, outcome: str) -> None:
+    """Write the run's outcome (and unlist it): not waited for when it was opened as one."""
+    if opening is not None:
+        close_run(opening, run, outcome)
+    elif isinstance(run, RunTracker):
+        run.end(outcome)
 
 
 def _begin_locks(job: Any, app: Any, payload: Any) -> bool:

@@ -61,6 +61,11 @@ class RunningStore:
         self.paused_until = 0.0
         """Runs are not listed until this ``time.monotonic()`` (set after a failed write)."""
 
+    @property
+    def deferred(self) -> DeferredReplies:
+        """This store's held connections (one per thread) for writes whose replies wait."""
+        return self._deferred
+
     def worker_key(self, hostname: str) -> str:
         """The hash of ``hostname``'s fields."""
         return f"{self.prefix}:worker:{hostname}"

@@ -89,25 +89,14 @@ def job_started(task: Any, job: Any) -> Mark | None:
     Example:
         >>> mark = job_started(app.tasks[ExportJob.job_name], job)   # doctest: +SKIP
     """
-    request = task.request
-    hostname = _worker_hostname[0] if _worker_hostname else str(request.hostname or "")
-    task_id = str(request.id)
+    hostname = worker_hostname(task)
+    task_id = str(task.request.id)
     store = None
     try:
         store = store_for(task.app)
         if store is None or not hostname or time.monotonic() < store.paused_until:
             return None
-        record = {
-            "job_class": job.job_name,
-            "job_id": job.job_id,
-            "provider_job_id": task_id,
-            "queue_name": job.queue_name,
-            "worker": hostname,
-            "pid": os.getpid(),
-            "started_at": time.time(),
-            "executions": job.executions,
-        }
-        store.job_started(hostname, task_id, record)
+        store.job_started(hostname, task_id, run_record(job, hostname, task_id))
     except Exception as problem:  # listing is for people: a Redis outage stops no job
         if store is not None:  # nor slows each job down by a connect timeout
             store.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
@@ -117,6 +106,25 @@ def job_started(task: Any, job: Any) -> Mark | None:
         )  # fmt: skip
         return None
     return store, hostname, task_id
+
+
+def worker_hostname(task: Any) -> str:
+    """The hostname runs of ``task`` are listed under ("" when unknown: not listed)."""
+    return _worker_hostname[0] if _worker_hostname else str(task.request.hostname or "")
+
+
+def run_record(job: Any, hostname: str, task_id: str) -> dict[str, Any]:
+    """What the registry holds for one run of ``job`` (see :func:`job_started`)."""
+    return {
+        "job_class": job.job_name,
+        "job_id": job.job_id,
+        "provider_job_id": task_id,
+        "queue_name": job.queue_name,
+        "worker": hostname,
+        "pid": os.getpid(),
+        "started_at": time.time(),
+        "executions": job.executions,
+    }
 
 
 def job_finished(mark: Mark | None) -> None:

@@ -119,17 +119,27 @@ class RunTracker:
 
     def end(self, status: str) -> str | None:
         """Write the run's outcome with any progress held back; returns the status written."""
+        fields = self.close()
+        try:
+            return self.store.end(self.job_id, status, fields)
+        except Exception as problem:  # the outcome stands; only its display is missing
+            logger.warning("Could not write status %s of job %s: %s", status, self.job_id, problem)
+            return None
+
+    def close(self) -> dict[str, str]:
+        """End the run's progress writes; returns the progress held back (for the outcome).
+
+        Example:
+            >>> run.close()                                     # doctest: +SKIP
+            {'done': '200'}
+        """
         with self._lock:
             self._ended = True
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
             fields, self._pending = self._pending, {}
-        try:
-            return self.store.end(self.job_id, status, fields)
-        except Exception as problem:  # the outcome stands; only its display is missing
-            logger.warning("Could not write status %s of job %s: %s", status, self.job_id, problem)
-            return None
+        return fields
 
     def _flush_later(self) -> None:
         with self._lock:

@@ -1,0 +1,195 @@
+"""A run's status and running-jobs writes: one write when it starts, one when it ends.
+
+In a worker, each run of a job writes its status ``running`` (and reads its cancel flag: a job
+cancelled before it started must not run), lists itself as running, and at its end writes its
+outcome and unlists itself. Both stores live in the scheduled set's Redis, so the start is one
+script (status, cancel check, listing: a cancelled job is never listed) and the end two
+commands, sent on the registry's held connection (:mod:`activejob_celery.deferred_replies`)
+without waiting. The start's reply is read when the run needs it, just before its concurrency
+checks and ``perform``; the end's replies are read with later ones (an error reply is logged).
+
+Example:
+    >>> opening = open_run(job, task)                          # doctest: +SKIP
+    >>> run = started(opening, job, task)                      # doctest: +SKIP
+    >>> close_run(opening, run, "succeeded")                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from .deferred_replies import DeferredReplies
+from .running.tracking import (
+    PAUSE_AFTER_FAILURE,
+    Mark,
+    run_record,
+    store_for as running_store_for,
+    worker_hostname,
+)
+from .status.store import _END, FINAL, StatusStore
+from .status.tracking import CANCELLED, RunTracker, status_store_for
+
+logger = logging.getLogger("activejob_celery.status")
+
+# KEYS: status hash, cancel flag[, the worker's busy hash]. ARGV: now, running ttl, final ttl,
+# worker, job class, queue[, task id, the run's record, busy ttl]. As the status store's start
+# script, and the run is listed only when it may run.
+_START = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[1], 'ended_at', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[1], 'started_at', ARGV[1],
+  'worker', ARGV[4], 'job_class', ARGV[5], 'queue', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if KEYS[3] then
+  redis.call('HSET', KEYS[3], ARGV[7], ARGV[8])
+  redis.call('EXPIRE', KEYS[3], ARGV[9])
+end
+return 0
+"""
+
+
+@dataclasses.dataclass
+class Opening:
+    """What :func:`open_run` sent: where its reply waits, and what to undo at the run's end.
+
+    Example:
+        >>> Opening(None, None, None).listed is None
+        True
+    """
+
+    deferred: DeferredReplies | None
+    status: StatusStore | None
+    listed: Mark | None
+
+
+def open_run(job: Any, task: Any) -> Opening | None:
+    """Send the run's status start and listing, not waited for; None: the stores differ.
+
+    Example:
+        >>> opening = open_run(job, task)                      # doctest: +SKIP
+    """
+    status, running = status_store_for(task.app), running_store_for(task.app)
+    if running is None or (status is not None and status.client is not running.client):
+        return None  # each store on its own (status.tracking.begin_run, running.job_started)
+    hostname, task_id = worker_hostname(task), str(task.request.id)
+    listed: Mark | None = None
+    if hostname and time.monotonic() >= running.paused_until:
+        listed = (running, hostname, task_id)
+    if status is None and listed is None:
+        return Opening(None, None, None)
+    key, record = running.busy_key(hostname), ""
+    if listed is not None:
+        record = json.dumps(run_record(job, hostname, task_id), default=str)
+    commands: list[tuple[Any, ...]]
+    if status is None:
+        commands = [("HSET", key, task_id, record), ("EXPIRE", key, running.ttl)]
+    else:
+        keys = [status.key(job.job_id), status.cancel_key(job.job_id)]
+        worker = str(getattr(task.request, "hostname", None) or "")
+        args: list[Any] = [repr(time.time()), status.waiting_ttl, status.ttl, worker]
+        args += [job.job_name, job.queue_name]
+        if listed is not None:
+            keys.append(key)
+            args += [task_id, record, running.ttl]
+        commands = [("EVAL", _START, len(keys), *keys, *args)]
+    try:
+        _log_errors(running.deferred.send_all(*commands))
+    except Exception as problem:  # neither stops a job: the run goes on unlisted, untracked
+        running.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
+        logger.warning(
+            "Could not check or write the status of job %s, nor list it as running (jobs are "
+            "not listed for %.0f s): %s",
+            job.job_id, PAUSE_AFTER_FAILURE, problem,
+        )  # fmt: skip
+        return Opening(None, None, None)
+    return Opening(running.deferred, status, listed)
+
+
+def started(opening: Opening, job: Any, task: Any) -> RunTracker | str | None:
+    """Read the start's reply: :data:`CANCELLED`, the run's tracker, or None (no status).
+
+    Example:
+        >>> started(open_run(job, task), job, task)            # doctest: +SKIP
+        <RunTracker ...>
+    """
+    if opening.status is None or opening.deferred is None:
+        return None
+    try:
+        replies = opening.deferred.collect()
+        if not replies:
+            raise ConnectionError("the start's reply was lost with its connection")
+    except Exception as problem:
+        opening.listed = None  # its reply is lost too; the worker's records go with it
+        logger.warning("Could not check or write the status of job %s: %s", job.job_id, problem)
+        return None
+    _log_errors([reply for reply in replies[:-1] if isinstance(reply, ResponseError)])
+    if isinstance(replies[-1], ResponseError):
+        logger.warning("Could not check or write the status of job %s: %s", job.job_id, replies[-1])
+        return None
+    if int(replies[-1]):
+        opening.listed = None  # a cancelled job is not listed (see _START)
+        logger.info(
+            "Cancelled job %s (job_id %s) not run: it was cancelled before it started",
+            job.job_name, job.job_id,
+        )  # fmt: skip
+        return CANCELLED
+    run = RunTracker(opening.status, job, task)
+    job._status_run = run
+    return run
+
+
+def close_run(opening: Opening, run: Any, outcome: str) -> None:
+    """Unlist the run and write its ``outcome`` (with progress held back), not waited for.
+
+    Example:
+        >>> close_run(opening, run, "succeeded")               # doctest: +SKIP
+    """
+    commands: list[tuple[Any, ...]] = []
+    listed = opening.listed
+    if listed is not None:
+        store, hostname, task_id = listed
+        commands.append(("HDEL", store.busy_key(hostname), task_id))
+    fields: dict[str, str] = {}
+    if isinstance(run, RunTracker):
+        fields = run.close()
+        keys = [run.store.key(run.job_id), run.store.cancel_key(run.job_id)]
+        ttl = run.store.ttl if outcome in FINAL else run.store.waiting_ttl
+        args: list[Any] = [outcome, repr(time.time()), ttl, run.store.ttl]
+        for name, value in fields.items():
+            args += [name, value]
+        commands.append(("EVAL", _END, len(keys), *keys, *args))
+    if not commands or opening.deferred is None:
+        return
+    try:
+        _log_errors(opening.deferred.send_all(*commands))
+    except Exception as problem:  # the connection failed: once more, waited, on the client's own
+        logger.debug("Could not send the end of a run (%s); writing it again", problem)
+        _close_waited(listed, run, outcome, fields)
+
+
+def _close_waited(listed: Mark | None, run: Any, outcome: str, fields: dict[str, str]) -> None:
+    if listed is not None:
+        store, hostname, task_id = listed
+        try:
+            store.client.hdel(store.busy_key(hostname), task_id)
+        except Exception as problem:  # else it leaves with the worker's records
+            logger.debug("Could not unlist task %s as running: %s", task_id, problem)
+    if isinstance(run, RunTracker):
+        try:
+            run.store.end(run.job_id, outcome, fields)
+        except Exception as problem:  # the outcome stands; only its display is missing
+            logger.warning("Could not write status %s of job %s: %s", outcome, run.job_id, problem)
+
+
+def _log_errors(errors: list[ResponseError]) -> None:
+    for error in errors:
+        logger.warning("A status or running-jobs write of an earlier run failed: %s", error)
