@@ -1,0 +1,71 @@
+"""A run's status and listing: one write at its start (reply read later), one at its end."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import redis
+from celery import Celery
+
+from activejob_celery import ApplicationJob
+from activejob_celery.deferred_replies import DeferredReplies
+from activejob_celery.run_writes import close_run, open_run, started
+from activejob_celery.running import store_for
+from activejob_celery.running.tracking import worker_hostname
+from activejob_celery.status import cancel, job_status
+from activejob_celery.status.tracking import CANCELLED, RunTracker
+
+
+class RunWritesJob(ApplicationJob):
+    job_name = "tests.RunWritesJob"
+
+    def perform(self) -> None:
+        pass
+
+
+def _task(app: Celery, task_id: str) -> Any:
+    return SimpleNamespace(app=app, request=SimpleNamespace(id=task_id, hostname="w1@test"))
+
+
+def test_send_all_and_collect_hand_back_error_replies_without_raising(aj_redis: Any) -> None:
+    client = redis.Redis.from_url(aj_redis.url)
+    replies = DeferredReplies(client)
+    assert replies.send_all(("SET", "rw:a", "x"), ("HSET", "rw:a", "f", "v")) == []
+    replies.send_all(("GET", "rw:a"))
+    ok, wrong, value = replies.collect()
+    assert ok == b"OK" and isinstance(wrong, redis.ResponseError) and value == b"x"
+    assert replies.collect() == []  # nothing due any more
+    client.close()
+
+
+def test_a_run_is_written_at_its_start_and_end_without_waiting_at_the_end(aj_app: Celery) -> None:
+    job, task = RunWritesJob(), _task(aj_app, "task-rw-1")
+    running = store_for(aj_app)
+    assert running is not None
+    busy = running.busy_key(worker_hostname(task))
+    opening = open_run(job, task)
+    assert opening is not None and opening.listed is not None
+    run = started(opening, job, task)
+    assert isinstance(run, RunTracker) and job._status_run is run
+    assert (job_status(job.job_id, app=aj_app) or {})["status"] == "running"
+    assert running.client.hexists(busy, "task-rw-1")
+
+    close_run(opening, run, "succeeded")
+    assert opening.deferred is not None
+    assert len(opening.deferred.collect()) == 2  # HDEL and the outcome: sent, replies not read
+    assert (job_status(job.job_id, app=aj_app) or {})["status"] == "succeeded"
+    assert not running.client.hexists(busy, "task-rw-1")
+
+
+def test_a_job_cancelled_before_its_start_is_neither_run_nor_listed(aj_app: Celery) -> None:
+    job, task = RunWritesJob(), _task(aj_app, "task-rw-2")
+    cancel(job.job_id, app=aj_app)
+    running = store_for(aj_app)
+    assert running is not None
+    opening = open_run(job, task)
+    assert opening is not None
+    assert started(opening, job, task) == CANCELLED
+    assert opening.listed is None
+    assert (job_status(job.job_id, app=aj_app) or {})["status"] == "cancelled"
+    assert not running.client.hexists(running.busy_key(worker_hostname(task)), "task-rw-2")
