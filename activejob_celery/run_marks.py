@@ -114,6 +114,32 @@ class Ledger:
         hands out again, kombu's Redis restore included) cannot follow an interrupted run of
         the same message, so its mark is sent without waiting for the reply.
         """
+        command, ended = self._take_start(job_id, task_id)
+        try:
+            if not redelivered:
+                self._deferred.send(*command)
+                return Start(False, 0)
+            self._drain_quietly()  # earlier marks first
+            reply = self._start(keys=command[3 : 3 + command[2]], args=command[3 + command[2] :])
+        except Exception as error:
+            self.start_failed(ended, error)
+            raise
+        return start_of(reply)
+
+    def start_command(self, job_id: str, task_id: str) -> tuple[tuple[Any, ...], list[Any]]:
+        """The start's script as a command to write on another connection to the same Redis.
+
+        Returns the command and the ended runs it clears (give them to :meth:`start_failed` if
+        the write or its reply fails); its reply is read with :func:`start_of`. Marks sent
+        earlier on this ledger's own connection are confirmed first, so they land before it.
+
+        Example:
+            >>> command, ended = ledger.start_command("job-1", "task-1#0")  # doctest: +SKIP
+        """
+        self._drain_quietly()
+        return self._take_start(job_id, task_id)
+
+    def _take_start(self, job_id: str, task_id: str) -> tuple[tuple[Any, ...], list[Any]]:
         if time.monotonic() < self._paused_until:
             raise ConnectionError("run marks are paused: the store could not be reached")
         with self._ended_lock:
@@ -122,20 +148,15 @@ class Ledger:
         for ended_job, ended_task, done in ended:
             keys.append(self.key(ended_job))
             args += [ended_task, "1" if done else "0"]
-        try:
-            if not redelivered:
-                self._deferred.send("EVAL", _START, len(keys), *keys, *args)
-                return Start(False, 0)
-            self._drain_quietly()  # earlier marks first
-            interrupted, count = self._start(keys=keys, args=args)
-        except Exception as error:
-            with self._ended_lock:  # not cleared: try again with the next start
-                self._ended[:0] = ended
-                del self._ended[:-MAX_ENDED]
-            if isinstance(error, ConnectionError | OSError | RedisConnectionError):
-                self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
-            raise
-        return Start(bool(int(interrupted)), int(count))
+        return ("EVAL", _START, len(keys), *keys, *args), ended
+
+    def start_failed(self, ended: list[Any], error: BaseException) -> None:
+        """A start's write failed: its ended runs wait for the next one; a lost store pauses."""
+        with self._ended_lock:  # not cleared: try again with the next start
+            self._ended[:0] = ended
+            del self._ended[:-MAX_ENDED]
+        if isinstance(error, ConnectionError | OSError | RedisConnectionError):
+            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
 
     def finish(self, job_id: str, task_id: str, *, done: bool) -> None:
         """Clear the run's mark; ``done`` (the job succeeded or failed for good) forgets it all."""
@@ -170,6 +191,17 @@ class Ledger:
             ended, self._ended = self._ended, []
         for job_id, task_id, done in ended:
             self.finish(job_id, task_id, done=done)
+
+
+def start_of(reply: Any) -> Start:
+    """The :class:`Start` a start script's reply (``[interrupted, count]``) says.
+
+    Example:
+        >>> start_of([1, 2])
+        Start(interrupted=True, interruptions=2)
+    """
+    interrupted, count = reply
+    return Start(bool(int(interrupted)), int(count))
 
 
 class MemoryLedger(Ledger):

@@ -25,6 +25,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from .deferred_replies import DeferredReplies
+from .run_marks import Ledger, MemoryLedger, Start, start_of
 from .running.tracking import (
     PAUSE_AFTER_FAILURE,
     Mark,
@@ -69,10 +70,19 @@ class Opening:
     deferred: DeferredReplies | None
     status: StatusStore | None
     listed: Mark | None
+    marked: tuple[Ledger, list[Any]] | None = None
+    """The ledger whose run mark rode with the start, and the ended runs it cleared."""
+    start: Start | None = None
+    """What the mark said (read by :func:`started`)."""
+    mark_problem: BaseException | None = None
+    """Why the mark could not be written or read (the run goes on unmarked)."""
 
 
-def open_run(job: Any, task: Any) -> Opening | None:
+def open_run(job: Any, task: Any, mark: tuple[Ledger, str] | None = None) -> Opening | None:
     """Send the run's status start and listing, not waited for; None: the stores differ.
+
+    ``mark``: the ledger and run id of the run's mark, written in the same write when the
+    ledger's Redis is the same server and database (``opening.marked`` says whether it was).
 
     Example:
         >>> opening = open_run(job, task)                      # doctest: +SKIP
@@ -101,17 +111,40 @@ def open_run(job: Any, task: Any) -> Opening | None:
             keys.append(key)
             args += [task_id, record, running.ttl]
         commands = [("EVAL", _START, len(keys), *keys, *args)]
+    marked: tuple[Ledger, list[Any]] | None = None
+    if mark is not None and status is not None and _same_redis(mark[0], running.client):
+        try:
+            command, ended = mark[0].start_command(job.job_id, mark[1])
+        except Exception as problem:  # paused: the run goes unmarked, as Ledger.start says
+            return _send(running, job, commands, listed, status, None, problem)
+        commands.append(command)
+        marked = (mark[0], ended)
+    return _send(running, job, commands, listed, status, marked, None)
+
+
+def _send(
+    running: Any,
+    job: Any,
+    commands: list[tuple[Any, ...]],
+    listed: Mark | None,
+    status: StatusStore | None,
+    marked: tuple[Ledger, list[Any]] | None,
+    mark_problem: BaseException | None,
+) -> Opening:
     try:
         _log_errors(running.deferred.send_all(*commands))
-    except Exception as problem:  # neither stops a job: the run goes on unlisted, untracked
+    except Exception as problem:
+        if marked is not None:
+            marked[0].start_failed(marked[1], problem)
+            mark_problem = problem  # neither stops a job: the run goes on unlisted, untracked
         running.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
         logger.warning(
             "Could not check or write the status of job %s, nor list it as running (jobs are "
             "not listed for %.0f s): %s",
             job.job_id, PAUSE_AFTER_FAILURE, problem,
         )  # fmt: skip
-        return Opening(None, None, None)
-    return Opening(running.deferred, status, listed)
+        return Opening(None, None, None, marked, mark_problem=mark_problem)
+    return Opening(running.deferred, status, listed, marked, mark_problem=mark_problem)
 
 
 def started(opening: Opening, job: Any, task: Any) -> RunTracker | str | None:
@@ -129,8 +162,17 @@ def started(opening: Opening, job: Any, task: Any) -> RunTracker | str | None:
             raise ConnectionError("the start's reply was lost with its connection")
     except Exception as problem:
         opening.listed = None  # its reply is lost too; the worker's records go with it
+        _mark_failed(opening, problem)
         logger.warning("Could not check or write the status of job %s: %s", job.job_id, problem)
         return None
+    if opening.marked is not None:
+        reply = replies.pop()
+        if isinstance(reply, ResponseError) or not replies:
+            _mark_failed(opening, reply if isinstance(reply, ResponseError) else None)
+        else:
+            opening.start = start_of(reply)
+        if not replies:
+            return None
     _log_errors([reply for reply in replies[:-1] if isinstance(reply, ResponseError)])
     if isinstance(replies[-1], ResponseError):
         logger.warning("Could not check or write the status of job %s: %s", job.job_id, replies[-1])
@@ -188,6 +230,32 @@ def _close_waited(listed: Mark | None, run: Any, outcome: str, fields: dict[str,
             run.store.end(run.job_id, outcome, fields)
         except Exception as problem:  # the outcome stands; only its display is missing
             logger.warning("Could not write status %s of job %s: %s", outcome, run.job_id, problem)
+
+
+def _mark_failed(opening: Opening, problem: BaseException | None) -> None:
+    if opening.marked is not None:
+        error = problem or ConnectionError("the run mark's reply was lost")
+        opening.marked[0].start_failed(opening.marked[1], error)
+        opening.mark_problem = error
+
+
+def _same_redis(ledger: Ledger, client: Any) -> bool:
+    """Whether ``ledger`` keeps its marks in the Redis server and database ``client`` uses."""
+    if isinstance(ledger, MemoryLedger):
+        return False
+    if ledger.client is client:
+        return True
+    mine, theirs = ledger.client.connection_pool, client.connection_pool
+    return bool(
+        mine.connection_class is theirs.connection_class
+        and all(
+            mine.connection_kwargs.get(name) == theirs.connection_kwargs.get(name)
+            for name in _SERVER
+        )
+    )
+
+
+_SERVER = ("host", "port", "path", "db", "username", "password")
 
 
 def _log_errors(errors: list[ResponseError]) -> None:

@@ -10,12 +10,12 @@ from celery.exceptions import Retry
 from celery.utils.serialization import get_pickleable_exception
 
 from .canvas import is_call, payload_from_call
-from .concurrency.gate import begin_run, end_run
+from .concurrency.gate import begin_run, end_run, rules
 from .dead_letters.binding import settings_for
 from .errors import JobInterruptedError, MalformedPayloadError, UnknownJobClassError
 from .execution import instantiate, perform_now
 from .failures import job_failed
-from .interruptions import Ledger, finish_quietly, run_id, task_ledger
+from .interruptions import Ledger, Start, finish_quietly, run_id, task_ledger
 from .outcomes import run_in_task
 from .results import wants_results
 from .run_writes import Opening, close_run, open_run, started
@@ -102,24 +102,35 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
         seen.append(job)
     app = getattr(task, "app", None) if task is not None else None
     worker = app is not None and in_worker(task)
-    # Status and listing: one write, its reply read here (see run_writes), or each on its own.
-    opening = open_run(job, task) if worker else None
+    ledger = task_ledger(task)
+    # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
+    task_id = run_id(str(task.request.id), job.executions) if ledger is not None else ""
+    # Status, listing and (when no limit or lock comes between) the run mark: one write, its
+    # reply read here (see run_writes); or each on its own.
+    mark = (ledger, task_id) if ledger is not None and rules(job) == (None, None) else None
+    opening = open_run(job, task, mark) if worker else None
     if opening is not None:
         run = started(opening, job, task)
     else:
         run = begin_status(job, task) if worker else None
+    marked = opening is not None and opening.marked is not None
     if run == CANCELLED:
+        if marked and ledger is not None:  # the job is over: its mark goes
+            finish_quietly(ledger, job.job_id, task_id, done=True)
         return None  # cancel(job_id) said so: status "cancelled", logged, not a dead letter
     if app is not None and not _begin_locks(job, app, payload):
         # waiting for its slot, or discarded by its limit
         _end_run(opening, run, "discarded" if job.failure_reason == "discarded" else "queued")
         return None  # parked in Redis for a concurrency slot, put off, or discarded by its limit
-    ledger = task_ledger(task)
-    # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
-    task_id = run_id(str(task.request.id), job.executions) if ledger is not None else ""
-    interruption, limit_reached = (
-        _begin(ledger, task, job, task_id) if ledger is not None else (None, False)
-    )
+    if marked and opening is not None:
+        start = opening.start
+        if start is not None and not (task.request.delivery_info or {}).get("redelivered"):
+            start = Start(False, 0)  # a first delivery follows no run of its own (Ledger.start)
+        interruption, limit_reached = _judge(start, opening.mark_problem, task, job, task_id)
+    else:
+        interruption, limit_reached = (
+            _begin(ledger, task, job, task_id) if ledger is not None else (None, False)
+        )
     done = succeeded = False
     listed = job_started(task, job) if worker and opening is None else None
     outcome = "interrupted"  # unless set below: a BaseException (shutdown, interrupt) ended it
@@ -212,9 +223,19 @@ def _begin(
     delivery = task.request.delivery_info or {}
     try:
         start = ledger.start(job.job_id, task_id, redelivered=bool(delivery.get("redelivered")))
-    except Exception as problem:  # the mark is a safeguard: its store being down stops no job
+    except Exception as problem:
+        return _judge(None, problem, task, job, task_id)
+    return _judge(start, None, task, job, task_id)
+
+
+def _judge(
+    start: Start | None, problem: BaseException | None, task: Any, job: Any, task_id: str
+) -> tuple[JobInterruptedError | None, bool]:
+    """What the run's mark said: the error the run starts with, and whether it is the last."""
+    if start is None:  # the mark is a safeguard: its store being down stops no job
         logger.warning("Could not mark the start of job %s (%s): %s", job.job_id, task_id, problem)
         return None, False
+    delivery = task.request.delivery_info or {}
     if not start.interrupted:
         if delivery.get("redelivered"):
             logger.warning(

@@ -10,6 +10,7 @@ from celery import Celery
 
 from activejob_celery import ApplicationJob
 from activejob_celery.deferred_replies import DeferredReplies
+from activejob_celery.interruptions import Start, ledger_for
 from activejob_celery.run_writes import close_run, open_run, started
 from activejob_celery.running import store_for
 from activejob_celery.running.tracking import worker_hostname
@@ -69,3 +70,15 @@ def test_a_job_cancelled_before_its_start_is_neither_run_nor_listed(aj_app: Cele
     assert opening.listed is None
     assert (job_status(job.job_id, app=aj_app) or {})["status"] == "cancelled"
     assert not running.client.hexists(running.busy_key(worker_hostname(task)), "task-rw-2")
+
+
+def test_the_run_mark_rides_with_the_start_and_a_second_delivery_is_told(aj_app: Celery) -> None:
+    ledger = ledger_for(aj_app)
+    assert ledger is not None
+    job, task = RunWritesJob(), _task(aj_app, "task-rw-3")
+    for delivery, expected in ((1, Start(False, 0)), (2, Start(True, 1))):
+        opening = open_run(job, task, (ledger, "task-rw-3#0"))
+        assert opening is not None and opening.marked is not None, delivery
+        assert isinstance(started(opening, job, task), RunTracker)
+        assert opening.start == expected
+        assert ledger.client.hget(ledger.key(job.job_id), "task") == b"task-rw-3#0"
