@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,7 +12,7 @@ from celery import Celery
 from activejob_celery import ApplicationJob
 from activejob_celery.deferred_replies import DeferredReplies
 from activejob_celery.interruptions import Start, ledger_for
-from activejob_celery.run_writes import close_run, open_run, started
+from activejob_celery.run_writes import Opening, close_run, open_run, started
 from activejob_celery.running import store_for
 from activejob_celery.running.tracking import worker_hostname
 from activejob_celery.status import cancel, job_status
@@ -82,3 +83,21 @@ def test_the_run_mark_rides_with_the_start_and_a_second_delivery_is_told(aj_app:
         assert isinstance(started(opening, job, task), RunTracker)
         assert opening.start == expected
         assert ledger.client.hget(ledger.key(job.job_id), "task") == b"task-rw-3#0"
+
+
+def test_an_end_write_that_fails_is_logged_by_the_next_run(aj_app: Celery, caplog: Any) -> None:
+    running = store_for(aj_app)
+    assert running is not None
+    job, task = RunWritesJob(), _task(aj_app, "task-rw-4")
+    opening = open_run(job, task)
+    assert opening is not None
+    run = started(opening, job, task)
+    assert isinstance(run, RunTracker)
+    running.client.set(running.busy_key(worker_hostname(task)), "not a hash")  # HDEL will fail
+    close_run(opening, run, "succeeded")
+    assert (job_status(job.job_id, app=aj_app) or {})["status"] == "succeeded"  # not lost
+    running.client.delete(running.busy_key(worker_hostname(task)))
+    with caplog.at_level(logging.WARNING, logger="activejob_celery.status"):
+        following, other = RunWritesJob(), _task(aj_app, "task-rw-5")
+        assert started(open_run(following, other) or Opening(None, None, None), following, other)
+    assert any("WRONGTYPE" in record.getMessage() for record in caplog.records)
