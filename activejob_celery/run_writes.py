@@ -22,6 +22,7 @@ import logging
 import time
 from typing import Any
 
+import redis
 from redis.exceptions import ResponseError
 
 from .deferred_replies import DeferredReplies
@@ -240,22 +241,27 @@ def _mark_failed(opening: Opening, problem: BaseException | None) -> None:
 
 
 def _same_redis(ledger: Ledger, client: Any) -> bool:
-    """Whether ``ledger`` keeps its marks in the Redis server and database ``client`` uses."""
+    """Whether ``ledger`` keeps its marks in the Redis server and database ``client`` uses.
+
+    Only plain pools to one address compare (a Sentinel pool finds its server at connect time).
+    """
     if isinstance(ledger, MemoryLedger):
         return False
     if ledger.client is client:
         return True
     mine, theirs = ledger.client.connection_pool, client.connection_pool
-    return bool(
-        mine.connection_class is theirs.connection_class
-        and all(
-            mine.connection_kwargs.get(name) == theirs.connection_kwargs.get(name)
-            for name in _SERVER
-        )
-    )
+    if type(mine) is not type(theirs) or type(mine) not in _PLAIN_POOLS:
+        return False
+    if mine.connection_class is not theirs.connection_class:
+        return False
+    kwargs, other = mine.connection_kwargs, theirs.connection_kwargs
+    if kwargs.get("host") is None and kwargs.get("path") is None:
+        return False
+    return all(kwargs.get(name) == other.get(name) for name in _SERVER)
 
 
 _SERVER = ("host", "port", "path", "db", "username", "password")
+_PLAIN_POOLS = (redis.ConnectionPool, redis.BlockingConnectionPool)
 
 
 def _log_errors(errors: list[ResponseError]) -> None:

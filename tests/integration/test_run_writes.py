@@ -7,12 +7,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import redis
+import redis.sentinel
 from celery import Celery
 
 from activejob_celery import ApplicationJob
+from activejob_celery.config import Settings
 from activejob_celery.deferred_replies import DeferredReplies
 from activejob_celery.interruptions import Start, ledger_for
-from activejob_celery.run_writes import Opening, close_run, open_run, started
+from activejob_celery.run_marks import Ledger, MemoryLedger
+from activejob_celery.run_writes import Opening, _same_redis, close_run, open_run, started
 from activejob_celery.running import store_for
 from activejob_celery.running.tracking import worker_hostname
 from activejob_celery.status import cancel, job_status
@@ -101,3 +104,14 @@ def test_an_end_write_that_fails_is_logged_by_the_next_run(aj_app: Celery, caplo
         following, other = RunWritesJob(), _task(aj_app, "task-rw-5")
         assert started(open_run(following, other) or Opening(None, None, None), following, other)
     assert any("WRONGTYPE" in record.getMessage() for record in caplog.records)
+
+
+def test_the_mark_rides_along_only_to_the_same_server_and_database(aj_redis: Any) -> None:
+    ledger = Ledger(redis.Redis.from_url(aj_redis.url), Settings())
+    assert _same_redis(ledger, redis.Redis.from_url(aj_redis.url))  # another client, same place
+    other_db = aj_redis.server.url(aj_redis.db % 15 + 1)
+    assert not _same_redis(ledger, redis.Redis.from_url(other_db))
+    sentinel = redis.sentinel.Sentinel([("127.0.0.1", 1)])
+    pool = redis.sentinel.SentinelConnectionPool("jobs", sentinel)
+    assert not _same_redis(ledger, redis.Redis(connection_pool=pool))
+    assert not _same_redis(MemoryLedger(Settings()), redis.Redis.from_url(aj_redis.url))
