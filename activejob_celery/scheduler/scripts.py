@@ -246,11 +246,12 @@ for i = 2, #later, 2 do
   redis.call('ZREM', claims, later[i])
 end
 
--- When the next pass has work: the first job past the window, less the window; an entry
--- kept out of the window at its own time; at once when the window did not fit in this batch.
+-- When the next pass has work: the first job past the window, half a window before its time
+-- (so each pass takes half a window of jobs, not one); an entry kept out of the window at its
+-- own time; at once when the window did not fit in this batch.
 local nxt = redis.call('ZRANGEBYSCORE', scheduled, '(' .. string.format('%.6f',
   tonumber(now) + ahead), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if nxt[2] then later_wake(tonumber(nxt[2]) - ahead) end
+if nxt[2] then later_wake(tonumber(nxt[2]) - ahead / 2) end
 if ahead <= 0 then
   nxt = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
   wake = nxt[2] and tonumber(nxt[2]) or false
