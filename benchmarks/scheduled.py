@@ -83,6 +83,8 @@ def make_app(side: str, url: str) -> Celery:
     celery_app.task(name="bench.plain")(plain)
     if os.environ.get("AJ_BENCH_RELEASE_AHEAD"):  # 0: the window off, as before it existed
         celery_app.conf.activejob_release_ahead = float(os.environ["AJ_BENCH_RELEASE_AHEAD"])
+    if os.environ.get("AJ_BENCH_TRACK_STATUS") == "0":  # as the jobs+ETA side (no set: no status)
+        celery_app.conf.activejob_track_status = False
     if side != "celery":
         celery_app.conf.activejob_scheduler = "celery" if side == "eta" else "redis"
         activejob_celery.init_app(celery_app)
