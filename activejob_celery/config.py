@@ -91,6 +91,7 @@ class Settings:
     async_concurrency: int = 1
     track_status: bool = True
     status_ttl: float = timedelta(days=1).total_seconds()
+    release_ahead: float = 1.0
 
     def __repr__(self) -> str:
         """The fields, with passwords, tokens and secrets (also in URLs) shown as ``'***'``."""
@@ -163,6 +164,11 @@ class Settings:
                 raise ConfigurationError(f"activejob_{name} must be a positive integer")
         weights = check_queue_settings(self.queue_weights, self.queue_order)  # queue_weights.py
         object.__setattr__(self, "queue_weights", weights)
+        ahead: Any = self.release_ahead  # seconds or a timedelta; 0 turns the window off
+        ahead = ahead.total_seconds() if isinstance(ahead, timedelta) else ahead
+        if isinstance(ahead, bool) or not isinstance(ahead, int | float) or not 0 <= ahead < 3600:
+            raise ConfigurationError("activejob_release_ahead must be 0 to 3600 (excl.) seconds")
+        object.__setattr__(self, "release_ahead", ahead)
 
     @classmethod
     def from_app(cls, app: Celery) -> Settings:

@@ -103,6 +103,14 @@ def visibility_warnings(app: Celery) -> list[str]:
                 f"delivered again every visibility_timeout ({visibility:.0f} s). Set "
                 f"activejob_scheduler='redis', or {raise_it}."
             )
+    ahead = settings_for(app).release_ahead
+    if not eta and ahead >= visibility / 2:
+        messages.append(
+            f"activejob_release_ahead ({ahead:g} s) is not far below the broker's "
+            f"visibility_timeout ({visibility:.0f} s): a job released that early waits in a "
+            f"worker's memory long enough to be delivered again. Lower activejob_release_ahead "
+            f"(default 1.0), or {raise_it}."
+        )
     if eta:
         messages.append(
             f"activejob_scheduler='celery' on a Redis broker: a job scheduled more than "

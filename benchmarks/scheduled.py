@@ -9,7 +9,10 @@ Starts a private redis-server; "set" = jobs through the scheduled set (``Job.set
   rss       worker RSS (main + children) with the N delayed jobs waiting, minus an idle
             worker's; Celery's worker fetches every ETA message (up to --fetch-timeout).
   release   the set: N due at once, Lua release into the queue lists (jobs/s). Both sides:
-            --drain-n due at once with a running worker, due -> all executed (jobs/s).
+            --drain-n due at once with a running worker, due -> all executed (jobs/s): for
+            the set once made due in the past (zunionstore to 0: no early window can help),
+            once due at a moment ahead (as Celery's side: the early release window), with
+            the worker's RSS growth during the latter.
   lateness  --lat-n jobs due at --lat-rate/s: execution start minus due time, p50/p99; for
             the set also the release lateness alone (message on the queue minus due time).
   jobs+ETA  the same jobs with activejob_scheduler = "celery" (Celery ETA) for the last two
@@ -18,6 +21,7 @@ Starts a private redis-server; "set" = jobs through the scheduled set (``Job.set
 Usage:
     .venv/bin/python benchmarks/scheduled.py                   # N = 100 000
     .venv/bin/python benchmarks/scheduled.py --n 20000 --json scheduled.json
+    AJ_BENCH_RELEASE_AHEAD=0 .venv/bin/python benchmarks/scheduled.py   # no early window
 """
 
 from __future__ import annotations
@@ -77,6 +81,10 @@ def make_app(side: str, url: str) -> Celery:
         activejob_log_arguments=False,
     )
     celery_app.task(name="bench.plain")(plain)
+    if os.environ.get("AJ_BENCH_RELEASE_AHEAD"):  # 0: the window off, as before it existed
+        celery_app.conf.activejob_release_ahead = float(os.environ["AJ_BENCH_RELEASE_AHEAD"])
+    if os.environ.get("AJ_BENCH_TRACK_STATUS") == "0":  # as the jobs+ETA side (no set: no status)
+        celery_app.conf.activejob_track_status = False
     if side != "celery":
         celery_app.conf.activejob_scheduler = "celery" if side == "eta" else "redis"
         activejob_celery.init_app(celery_app)
@@ -271,6 +279,7 @@ class Bench:
         client.zunionstore(scheduled.key, {scheduled.key: 0})
         done = wait(lambda: side.done() >= self.o.drain_n, 1800, "the set drain")
         self.out["set_due_to_done_jps"] = self.o.drain_n / (done - due)
+        self.due_ahead(side, worker)
 
         client.delete("bench:late", "bench:done")
         lead = self.o.lat_n / self.out["set_enqueue_bulk_jps"] * 1.5 + 3
@@ -289,6 +298,22 @@ class Bench:
         late = self.release_lateness(poller, client)
         self.out["set_release_late_p50_ms"] = percentile(late, 50)
         self.out["set_release_late_p99_ms"] = percentile(late, 99)
+
+    def due_ahead(self, side: Side, worker: Worker) -> None:
+        """--drain-n jobs all due at one moment ahead (as Celery's side), with a running worker:
+        that moment -> all executed, and the worker's peak RSS growth meanwhile."""
+        side.client.delete("bench:done")
+        base = peak = rss_mb(worker.proc.pid)
+        due = time.time() + self.o.drain_n / self.out["set_enqueue_bulk_jps"] * 2 + 5
+        side.enqueue_bulk(range(self.o.drain_n), lambda number: due)
+        deadline = time.monotonic() + 1800
+        while side.done() < self.o.drain_n:
+            if time.monotonic() > deadline:
+                raise SystemExit("timed out waiting for the set's due-ahead drain")
+            peak = max(peak, rss_mb(worker.proc.pid))
+            time.sleep(0.05)
+        self.out["set_ahead_due_to_done_jps"] = self.o.drain_n / (time.time() - due)
+        self.out["set_ahead_rss_growth_mb"] = peak - base
 
     def release_lateness(self, poller: Any, client: redis.Redis) -> list[float]:
         late: list[float] = []
@@ -333,6 +358,7 @@ class Bench:
         wait(lambda: client.hlen("unacked") >= drain, due - time.time(), "the fetch before ETA")
         done = wait(lambda: side.done() >= drain, 1800, f"the {side.name} drain")
         self.out[f"{side.name}_due_to_done_jps"] = drain / (done - due)
+        self.out[f"{side.name}_ahead_due_to_done_jps"] = drain / (done - due)  # always ahead
 
         client.delete("bench:late", "bench:done")
         first = time.time() + self.o.lat_n / self.out["celery_enqueue_bulk_jps"] * 2 + 3
@@ -353,7 +379,9 @@ ROWS = [
     ("enqueue in bulk (jobs/s)", "enqueue_bulk_jps", True),
     ("worker RSS growth, N waiting (MB)", "rss_growth_mb", False),
     ("release N due at once (jobs/s)", "release_jps", False),
-    ("due -> all executed (jobs/s)", "due_to_done_jps", True),
+    ("due (set: made due) -> executed (jobs/s)", "due_to_done_jps", True),
+    ("due at a time ahead -> executed (jobs/s)", "ahead_due_to_done_jps", True),
+    ("worker RSS growth, that drain (MB)", "ahead_rss_growth_mb", False),
     ("lateness p50, executed (ms)", "late_p50_ms", False),
     ("lateness p99, executed (ms)", "late_p99_ms", False),
     ("lateness p50, on the queue (ms)", "release_late_p50_ms", False),
@@ -367,13 +395,13 @@ def table(out: dict[str, float], o: argparse.Namespace) -> str:
         f"N = {o.n:,} (one by one: {o.sample:,}; drain: {o.drain_n:,}; lateness: {o.lat_n:,} "
         f"at {o.lat_rate:g}/s); Celery held {out.get('celery_held', 0):,.0f} ETA tasks, "
         f"fetched at {out.get('celery_fetch_jps', 0):,.0f}/s",
-        f"{'metric':34} {'set':>10} {'celery':>10} {'set/celery':>10} {'jobs+ETA':>10}",
+        f"{'metric':42} {'set':>10} {'celery':>10} {'set/celery':>10} {'jobs+ETA':>10}",
     ]
     for label, key, ratio in ROWS:
         a, b, c = (out.get(f"{name}_{key}") for name in ("set", "celery", "eta"))
         shown = [f"{'n/a':>10}" if v is None else f"{v:10,.1f}" for v in (a, b, c)]
         quotient = f"{a / b:.2f}x" if ratio and a is not None and b else ""
-        lines.append(f"{label:34} {shown[0]} {shown[1]} {quotient:>10} {shown[2]}")
+        lines.append(f"{label:42} {shown[0]} {shown[1]} {quotient:>10} {shown[2]}")
     return "\n".join(lines)
 
 
@@ -386,6 +414,7 @@ def main() -> None:
     parser.add_argument("--lat-rate", type=float, default=1000.0, help="due jobs per second")
     parser.add_argument("--fetch-timeout", type=float, default=240.0, help="Celery fetch limit")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
+    parser.add_argument("--skip-eta", action="store_true", help="no jobs+ETA side")
     options = parser.parse_args()
     options.sample = min(options.sample, options.n)
     from activejob_celery.log_subscriber import detach
@@ -398,7 +427,8 @@ def main() -> None:
         bench.enqueue()
         bench.run_set()
         bench.run_celery()
-        bench.due_phases(bench.eta)
+        if not options.skip_eta:
+            bench.due_phases(bench.eta)
     bench.out["wall_s"] = time.time() - started
     print(table(bench.out, options))
     print(f"wall time {bench.out['wall_s']:.0f}s")

@@ -96,8 +96,11 @@ class Poller:
         return self._thread is not None and self._thread.is_alive()
 
     def wake(self, run_at: float) -> None:
-        """A job was scheduled for ``run_at``: wake up earlier than planned if needed."""
-        if run_at < self._wake_at:
+        """A job was scheduled for ``run_at``: wake up earlier than planned if needed.
+
+        With an early release window, the job is due for release that much before ``run_at``.
+        """
+        if run_at - self.scheduled.ahead < self._wake_at:
             self._wake.set()
 
     def _pass(self) -> float:

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..config import redis_location
@@ -62,6 +63,8 @@ class ScheduledSet(ScheduledInspection):
         self.claims_key = settings.key("scheduled", "claims")
         self.lease = settings.scheduler_lease
         self.batch_size = min(settings.scheduler_batch_size, scripts.MAX_BATCH)
+        self.ahead = float(settings.release_ahead)
+        """The early release window: jobs due within it go to their queue now, with an eta."""
         self.concurrency_prefix = settings.key("concurrency")
         """Where a gated entry takes its slot (the lock store's keys, same Redis)."""
         self.unique_prefix = settings.key("unique")
@@ -117,7 +120,9 @@ class ScheduledSet(ScheduledInspection):
 
         Direct entries are pushed by the script, atomically with their removal. Others are
         claimed with a lease, published through Celery here, then forgotten; a claim whose
-        poller died is taken over by the next release after its lease runs out.
+        poller died is taken over by the next release after its lease runs out. Jobs due
+        within :attr:`ahead` seconds go too, with their run time as the message's ``eta``
+        (the worker holds them until then), unless ``members`` are given.
 
         Example:
             >>> scheduled_set_for(app).release().released          # doctest: +SKIP
@@ -125,7 +130,7 @@ class ScheduledSet(ScheduledInspection):
         """
         now = time.time() if now is None else now
         args: list[Any] = [repr(now), self.batch_size, repr(now + self.lease), int(self.direct)]
-        args.append(self.concurrency_prefix)
+        args += [self.concurrency_prefix, repr(self.ahead)]
         reply = self._release(
             keys=[self.key, self.entries_key, self.claims_key], args=args + list(members or ())
         )
@@ -135,21 +140,24 @@ class ScheduledSet(ScheduledInspection):
                 "Blocked job_id %s by its concurrency limit as it became due: %s has no free slot",
                 blocked[i].decode(), blocked[i + 1].decode(),
             )  # fmt: skip
-        handed = [(reply[i].decode(), reply[i + 1]) for i in range(4, len(reply), 2)]
+        handed = [
+            (reply[i].decode(), reply[i + 1], float(reply[i + 2]) if reply[i + 2] else None)
+            for i in range(4, len(reply), 3)
+        ]
         published, failed = self._publish(handed) if handed else (0, 0)
         next_at = float(next_score) if next_score else None
         return Release(pushed + published, next_at, failed, len(blocked) // 2, int(reply[3]))
 
-    def _publish(self, handed: list[tuple[str, bytes]]) -> tuple[int, int]:
+    def _publish(self, handed: list[tuple[str, bytes, float | None]]) -> tuple[int, int]:
         done: list[str] = []
         aside: list[str] = []
         store_down = False
         app = self.adapter.app
         try:
             with app.producer_or_acquire() as producer:
-                for member, value in handed:
+                for member, value, eta in handed:
                     try:
-                        self._publish_one(member, value, producer)
+                        self._publish_one(member, value, producer, eta)
                     except Exception as error:
                         if is_outage(error, producer):
                             raise
@@ -170,12 +178,12 @@ class ScheduledSet(ScheduledInspection):
             )
         finally:
             if done or aside:
-                values = dict(handed)
+                values = {member: value for member, value, _ in handed}
                 pairs = [item for member in done + aside for item in (member, values[member])]
                 self._ack(keys=[self.entries_key, self.claims_key], args=pairs)
         return len(done), len(handed) - len(done)
 
-    def _publish_one(self, member: str, value: bytes, producer: Any) -> None:
+    def _publish_one(self, member: str, value: bytes, producer: Any, eta: float | None) -> None:
         try:
             envelope = decode_value(value)
         except (ValueError, KeyError, TypeError, IndexError) as error:
@@ -194,6 +202,7 @@ class ScheduledSet(ScheduledInspection):
             producer=producer,
             argsrepr=envelope.get("argsrepr"),
             kwargsrepr=envelope.get("kwargsrepr"),
+            eta=None if eta is None else datetime.fromtimestamp(eta, timezone.utc),
         )
 
     def _drop_malformed(self, value: bytes, error: BaseException) -> None:

@@ -33,8 +33,8 @@ def test_an_entry_stored_again_under_its_member_while_published_is_kept(
     [(member, old_value)] = other.hgetall("activejob:scheduled:entries").items()
     publish_one = scheduled._publish_one
 
-    def publish_then_retry(member_: str, value: bytes, producer: Any) -> None:
-        publish_one(member_, value, producer)
+    def publish_then_retry(member_: str, value: bytes, producer: Any, eta: Any) -> None:
+        publish_one(member_, value, producer, eta)
         retry = QuickRetryJob()
         retry.job_id, retry._run_task_id = first.job_id, first.provider_job_id
         retry._retrying = True  # as retry_job sets it

@@ -19,6 +19,7 @@ class FakeSet:
 
     key = "activejob:scheduled"
     direct = True
+    ahead = 0.0
 
     def __init__(self, results: list[Release | Exception], batch_size: int = 10) -> None:
         self.results = list(results)
@@ -100,3 +101,14 @@ def test_a_job_scheduled_sooner_wakes_the_sleeping_thread_and_stop_is_prompt():
     assert time.monotonic() - started < 2.0
     assert not poller.running and scheduled.listeners == []
     assert "activejob-scheduler" not in [thread.name for thread in threading.enumerate()]
+
+
+def test_with_an_early_window_a_new_job_wakes_the_poller_that_much_before_its_time():
+    scheduled = FakeSet([])
+    scheduled.ahead = 1.0
+    poller = Poller(scheduled, interval=30.0)  # type: ignore[arg-type]
+    poller._wake_at = time.time() + 0.5
+    poller.wake(time.time() + 2.0)  # released at +1.0: after the planned wake
+    assert not poller._wake.is_set()
+    poller.wake(time.time() + 1.3)  # released at +0.3: before it
+    assert poller._wake.is_set()
