@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.signals import after_task_publish, before_task_publish
 
+from .batch import prepare_all
 from .proof import Template, publish_functions, stranger
 
 if TYPE_CHECKING:
@@ -144,8 +145,8 @@ class DirectPublisher:
         if status is not None and status.client is not self.client:
             status, through_celery = None, jobs  # written after, in a round trip of its own
         pushes: dict[bytes, list[bytes]] = {}
-        for job in jobs:
-            push = self._push_for(job, functions, context)
+        for job, outgoing in zip(jobs, prepare_all(self.adapter, jobs), strict=True):
+            push = self._push_for(job, functions, context, outgoing)
             if push is None:
                 if through_celery is not jobs:
                     through_celery.append(job)
@@ -205,8 +206,10 @@ class DirectPublisher:
         job: ApplicationJob,
         functions: tuple[Any, ...] | None = None,
         context: tuple[str, dict[str, Any]] | None = None,
+        outgoing: Outgoing | None = None,
     ) -> tuple[bytes, bytes] | None:
-        outgoing = self.adapter.prepare(job)
+        if outgoing is None:
+            outgoing = self.adapter.prepare(job)
         key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
         template = self._templates.get(key)
         if template is not None:
