@@ -23,17 +23,8 @@ if TYPE_CHECKING:
     from ..base import ApplicationJob
     from ..config import Settings
 
-STATUSES = (
-    "scheduled",
-    "queued",
-    "running",
-    "retrying",
-    "succeeded",
-    "discarded",
-    "dead",
-    "interrupted",
-    "cancelled",
-)
+STATUSES = ("scheduled", "queued", "running", "retrying", "succeeded", "discarded", "dead",
+            "interrupted", "cancelled")  # fmt: skip
 """Every status a job can have, in the order of its life."""
 FINAL = frozenset({"succeeded", "discarded", "dead", "cancelled"})
 """Statuses after which nothing more happens: kept ``activejob_status_ttl`` seconds."""
@@ -42,15 +33,19 @@ WAITING_TTL = 7 * 24 * 3600
 CANCEL_TTL = 30 * 24 * 3600
 """Seconds a cancel flag is kept (at least; never less than ``activejob_status_ttl``)."""
 
-# KEYS: status hashes. ARGV: now, ttl, status, then job class and queue per key.
-# A batch's statuses as one command (one reply to parse instead of two per job).
+# KEYS: status hashes. ARGV: now, ttl, status, then job class, queue and how many of KEYS (in
+# order) per kind: a batch's statuses as one command, its class and queue sent once per kind.
 _ENQUEUED = """
-for i = 1, #KEYS do
-  redis.call('HSET', KEYS[i], 'status', ARGV[3], 'updated_at', ARGV[1],
-    'job_class', ARGV[2 + 2 * i], 'queue', ARGV[3 + 2 * i])
-  redis.call('EXPIRE', KEYS[i], ARGV[2])
+local k = 0
+for g = 4, #ARGV, 3 do
+  for _ = 1, tonumber(ARGV[g + 2]) do
+    k = k + 1
+    redis.call('HSET', KEYS[k], 'status', ARGV[3], 'updated_at', ARGV[1],
+      'job_class', ARGV[g], 'queue', ARGV[g + 1])
+    redis.call('EXPIRE', KEYS[k], ARGV[2])
+  end
 end
-return #KEYS
+return k
 """
 
 # KEYS: a queue's list, a status hash. ARGV: message, now, ttl, status, job class, queue.
@@ -187,10 +182,13 @@ class StatusStore:
         """
         if not jobs:
             return
-        keys = [self.prefix + job.job_id for job in jobs]
-        args: list[Any] = [repr(time.time()), self.waiting_ttl, status]
+        kinds: dict[tuple[str, str], list[str]] = {}
         for job in jobs:
-            args += (job.job_name, job.queue_name)
+            kinds.setdefault((job.job_name, job.queue_name), []).append(self.prefix + job.job_id)
+        keys = [key for group in kinds.values() for key in group]
+        args: list[Any] = [repr(time.time()), self.waiting_ttl, status]
+        for (job_class, queue), group in kinds.items():
+            args += (job_class, queue, len(group))
         pipe.execute_command("EVAL", _ENQUEUED, len(keys), *keys, *args)
 
     def enqueued_many(self, jobs: list[ApplicationJob], status: str = "queued") -> None:

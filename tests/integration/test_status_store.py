@@ -173,3 +173,26 @@ def test_an_interrupted_run_keeps_an_end_written_before_it(aj_redis: Any) -> Non
     assert store.end("j5", "interrupted") == "dead"
     store.start("j6", worker="w", job_class="StoredJob", queue="default")
     assert store.end("j6", "interrupted") == "interrupted"  # a shutdown mid-run
+
+
+class OtherStoredJob(ApplicationJob):
+    def perform(self) -> None: ...
+
+
+def test_a_batch_writes_each_status_with_its_class_and_queue_sent_once_per_kind(
+    aj_redis: Any,
+) -> None:
+    store = StatusStore(aj_redis.client, Settings())
+    jobs = [StoredJob(), OtherStoredJob(), StoredJob(), StoredJob().set(queue="side")]
+    jobs += [OtherStoredJob() for _ in range(3)]
+    with aj_redis.client.pipeline(transaction=True) as pipe:
+        store.enqueued_batch(pipe, jobs)
+        [(command, _options)] = pipe.command_stack
+        assert pipe.execute() == [len(jobs)]
+    # EVAL, script, key count, a key per job, now, ttl, status, then three per kind (not per job)
+    assert len(command) == 3 + len(jobs) + 3 + 3 * 3
+    for job in jobs:
+        found = store.read(job.job_id)
+        assert found is not None and found["status"] == "queued"
+        assert (found["job_class"], found["queue"]) == (job.job_name, job.queue_name)
+        assert aj_redis.client.ttl(store.key(job.job_id)) > 0
