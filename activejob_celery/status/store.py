@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import redis_location
+from .batch import enqueued_batch
 
 if TYPE_CHECKING:
     import redis
@@ -32,21 +33,6 @@ WAITING_TTL = 7 * 24 * 3600
 """Seconds a status of a job that has not ended outlives its last write (at least)."""
 CANCEL_TTL = 30 * 24 * 3600
 """Seconds a cancel flag is kept (at least; never less than ``activejob_status_ttl``)."""
-
-# KEYS: status hashes. ARGV: now, ttl, status, then job class, queue and how many of KEYS (in
-# order) per kind: a batch's statuses as one command, its class and queue sent once per kind.
-_ENQUEUED = """
-local k = 0
-for g = 4, #ARGV, 3 do
-  for _ = 1, tonumber(ARGV[g + 2]) do
-    k = k + 1
-    redis.call('HSET', KEYS[k], 'status', ARGV[3], 'updated_at', ARGV[1],
-      'job_class', ARGV[g], 'queue', ARGV[g + 1])
-    redis.call('EXPIRE', KEYS[k], ARGV[2])
-  end
-end
-return k
-"""
 
 # KEYS: a queue's list, a status hash. ARGV: message, now, ttl, status, job class, queue.
 # The direct publish of one job and its status as one command (no pipeline to build and read).
@@ -174,22 +160,21 @@ class StatusStore:
         args: list[Any] = [message, now, self.waiting_ttl, "queued", job.job_name, job.queue_name]
         self._push(keys=keys, args=args)
 
-    def enqueued_batch(self, pipe: Any, jobs: list[ApplicationJob], status: str = "queued") -> None:
+    def enqueued_batch(
+        self,
+        pipe: Any,
+        jobs: list[ApplicationJob],
+        status: str = "queued",
+        run_at: list[float] | None = None,
+    ) -> None:
         """Add the writes of many enqueues to ``pipe`` as one command (``perform_all_later``).
+
+        ``run_at``: each delayed job's run time (see :mod:`.batch`).
 
         Example:
             >>> store.enqueued_batch(pipe, jobs); pipe.execute()   # doctest: +SKIP
         """
-        if not jobs:
-            return
-        kinds: dict[tuple[str, str], list[str]] = {}
-        for job in jobs:
-            kinds.setdefault((job.job_name, job.queue_name), []).append(self.prefix + job.job_id)
-        keys = [key for group in kinds.values() for key in group]
-        args: list[Any] = [repr(time.time()), self.waiting_ttl, status]
-        for (job_class, queue), group in kinds.items():
-            args += (job_class, queue, len(group))
-        pipe.execute_command("EVAL", _ENQUEUED, len(keys), *keys, *args)
+        enqueued_batch(self, pipe, jobs, status, run_at)
 
     def enqueued_many(self, jobs: list[ApplicationJob], status: str = "queued") -> None:
         """Write the enqueue of ``jobs`` in one round trip."""
