@@ -59,7 +59,8 @@ class RedisScheduler:
         times = [job.scheduled_at.timestamp() for job in jobs if job.scheduled_at is not None]
         assert len(times) == len(jobs)
         # Prepared together before anything is published (a bad argument stops the chunk first).
-        later = iter(prepare_all(self.adapter, [job for job, at in zip(jobs, times) if at > now]))
+        due_later = [job for job, at in zip(jobs, times, strict=True) if at > now]
+        later = iter(prepare_all(self.adapter, due_later))
         entries: list[Entry] = []
         waiting: list[ApplicationJob] = []
         for job, timestamp in zip(jobs, times, strict=True):

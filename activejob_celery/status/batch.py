@@ -5,7 +5,7 @@ class and queue go once per kind of job (not once per job) and, for delayed jobs
 run time, so the arguments to pack and send are about one per job.
 
 Example:
-    >>> enqueued_batch(store, pipe, jobs, "scheduled", [job.scheduled_at.timestamp()])  # doctest: +SKIP
+    >>> enqueued_batch(store, pipe, [job], "scheduled", [run_at])   # doctest: +SKIP
 """
 
 from __future__ import annotations
