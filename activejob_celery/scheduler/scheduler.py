@@ -63,13 +63,15 @@ class RedisScheduler:
         later = iter(prepare_all(self.adapter, due_later))
         entries: list[Entry] = []
         waiting: list[ApplicationJob] = []
+        # Neither changes while the entries are built in this one pass: read once per batch.
+        batch = None if direct is None else direct.batch_context()
         for job, timestamp in zip(jobs, times, strict=True):
             try:
                 if timestamp <= now:
                     self.adapter.publish(job)
                     job.successfully_enqueued = True
                     continue
-                entries.append(self._entry(job, timestamp, direct, next(later)))
+                entries.append(self._entry(job, timestamp, direct, next(later), batch))
                 waiting.append(job)
             except EnqueueError as error:
                 job.successfully_enqueued, job.enqueue_error = False, error
@@ -116,11 +118,12 @@ class RedisScheduler:
         timestamp: float,
         direct: DirectPublisher | None,
         out: Outgoing | None = None,
+        batch: tuple[Any, ...] | None = None,
     ) -> Entry:
         if out is None:
             out = self.adapter.prepare(job)
         value = None
-        copy = None if direct is None else direct.copy_for(job, out)
+        copy = None if direct is None else direct.copy_for(job, out, batch)
         if copy is not None:  # byte for byte what the builder captures (see DirectPublisher)
             value = encode_direct([copy])
         elif self.builder is not None:
