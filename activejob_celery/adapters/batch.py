@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import current_settings
-from ..core import new_ids
+from ..ids import new_ids
 from ..queue_priority import celery_priority
 from .celery import Outgoing
 
