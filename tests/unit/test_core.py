@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -25,7 +24,6 @@ from activejob_celery.core import (
     validate_payload,
 )
 from activejob_celery.execution import instantiate
-from activejob_celery.ids import new_ids
 from tests.unit.helpers import FROZEN_NOW, PAYLOAD_KEYS
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -360,32 +358,6 @@ def test_new_id_is_a_random_uuid4_in_its_text_form():
         parsed = uuid.UUID(text)
         assert str(parsed) == text
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
-
-
-def test_new_ids_makes_many_uuid4s_from_one_read():
-    ids = new_ids(3000)
-    assert len(set(ids)) == 3000
-    for text in ids:
-        parsed = uuid.UUID(text)
-        assert str(parsed) == text
-        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
-    # every variant digit appears: the random bits around the fixed ones are kept
-    assert {text[19] for text in ids} == set("89ab")
-
-
-def test_a_forked_child_does_not_reuse_the_parents_pooled_ids():
-    new_id()  # the pool now holds ids made ahead
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report its next ids and leave at once
-        os.write(write_end, " ".join(new_id() for _ in range(5)).encode())
-        os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    child = set(os.read(read_end, 4096).decode().split())
-    os.close(read_end)
-    assert len(child) == 5
-    assert not child & {new_id() for _ in range(5)}
 
 
 @pytest.mark.parametrize(
