@@ -24,8 +24,17 @@ if TYPE_CHECKING:
     from ..base import ApplicationJob
     from ..config import Settings
 
-STATUSES = ("scheduled", "queued", "running", "retrying", "succeeded", "discarded", "dead",
-            "interrupted", "cancelled")  # fmt: skip
+STATUSES = (
+    "scheduled",
+    "queued",
+    "running",
+    "retrying",
+    "succeeded",
+    "discarded",
+    "dead",
+    "interrupted",
+    "cancelled",
+)
 """Every status a job can have, in the order of its life."""
 FINAL = frozenset({"succeeded", "discarded", "dead", "cancelled"})
 """Statuses after which nothing more happens: kept ``activejob_status_ttl`` seconds."""
