@@ -156,9 +156,9 @@ class Template:
     """JSON text between the slots; ``slots[n]`` goes between ``pieces[n]`` and ``pieces[n+1]``."""
     slots: tuple[str, ...]
     embed_json: str
-    text: str = dataclasses.field(init=False)
+    text: str = dataclasses.field(init=False, repr=False, compare=False)
     """The pieces as one ``%`` format with a ``%s`` in each slot."""
-    pick: Any = dataclasses.field(init=False)
+    pick: Any = dataclasses.field(init=False, repr=False, compare=False)
     """Picks the slots' values, in slot order, from the values in ``_VARYING`` order."""
 
     def __post_init__(self) -> None:
