@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.signals import after_task_publish, before_task_publish
 
+from .batch import prepare_all
 from .proof import Template, publish_functions, stranger
 
 if TYPE_CHECKING:
@@ -144,8 +145,8 @@ class DirectPublisher:
         if status is not None and status.client is not self.client:
             status, through_celery = None, jobs  # written after, in a round trip of its own
         pushes: dict[bytes, list[bytes]] = {}
-        for job in jobs:
-            push = self._push_for(job, functions, context)
+        for job, outgoing in zip(jobs, prepare_all(self.adapter, jobs), strict=True):
+            push = self._push_for(job, functions, context, outgoing)
             if push is None:
                 if through_celery is not jobs:
                     through_celery.append(job)
@@ -162,12 +163,15 @@ class DirectPublisher:
         if through_celery:
             self.adapter.note_enqueued(through_celery)
 
-    def copy_for(self, job: ApplicationJob, outgoing: Outgoing) -> tuple[bytes, bytes] | None:
+    def copy_for(
+        self, job: ApplicationJob, outgoing: Outgoing, batch: tuple[Any, ...] | None = None
+    ) -> tuple[bytes, bytes] | None:
         """``(list key, message)`` of a prepared ``job`` from a proven template, or None.
 
         What the message builder would capture for it (the template reproduced such a message
         byte for byte); the scheduled set stores it for release. None: build it with Celery,
-        then hand the capture to :meth:`learn`.
+        then hand the capture to :meth:`learn`. ``batch``: :meth:`batch_context`, read once
+        for a batch built in one pass.
 
         Example:
             >>> adapter.direct.copy_for(job, adapter.prepare(job))   # doctest: +SKIP
@@ -176,10 +180,15 @@ class DirectPublisher:
         template = self._templates.get((job.job_name, job.queue_name, outgoing.priority))
         if template is None:
             return None
-        # Read on every job, like the single publish (a few us): the batch is built between.
-        if publish_functions(self.adapter.app) != self._functions:
+        # Read on every job, like the single publish (a few us), unless the batch read them.
+        functions, reply_to, lineage = batch or self.batch_context()
+        if functions != self._functions:
             return None
-        return template.key, template.stamp(outgoing, *self._context())
+        return template.key, template.stamp(outgoing, reply_to, lineage)
+
+    def batch_context(self) -> tuple[Any, ...]:
+        """Celery's publish functions and the sending thread's ``reply_to`` and lineage."""
+        return publish_functions(self.adapter.app), *self._context()
 
     def learn(
         self, job: ApplicationJob, outgoing: Outgoing, pushes: list[tuple[bytes, bytes]]
@@ -205,8 +214,10 @@ class DirectPublisher:
         job: ApplicationJob,
         functions: tuple[Any, ...] | None = None,
         context: tuple[str, dict[str, Any]] | None = None,
+        outgoing: Outgoing | None = None,
     ) -> tuple[bytes, bytes] | None:
-        outgoing = self.adapter.prepare(job)
+        if outgoing is None:
+            outgoing = self.adapter.prepare(job)
         key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
         template = self._templates.get(key)
         if template is not None:

@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..adapters.batch import prepare_all
 from ..canvas import retry_send_options
 from ..errors import EnqueueError
 from .entries import encode_direct, encode_envelope, encode_gated, member_for
 
 if TYPE_CHECKING:
     from ..adapters.capture import MessageBuilder
-    from ..adapters.celery import CeleryAdapter
+    from ..adapters.celery import CeleryAdapter, Outgoing
     from ..adapters.direct import DirectPublisher
     from ..base import ApplicationJob
     from .store import ScheduledSet
@@ -55,17 +56,22 @@ class RedisScheduler:
         """Store many jobs with one Redis call per 1 000; each job records its own outcome."""
         now = time.time()
         direct = self._direct()  # decided once per batch, as the immediate publish does
+        times = [job.scheduled_at.timestamp() for job in jobs if job.scheduled_at is not None]
+        assert len(times) == len(jobs)
+        # Prepared together before anything is published (a bad argument stops the chunk first).
+        due_later = [job for job, at in zip(jobs, times, strict=True) if at > now]
+        later = iter(prepare_all(self.adapter, due_later))
         entries: list[Entry] = []
         waiting: list[ApplicationJob] = []
-        for job in jobs:
-            assert job.scheduled_at is not None
-            timestamp = job.scheduled_at.timestamp()
+        # Neither changes while the entries are built in this one pass: read once per batch.
+        batch = None if direct is None else direct.batch_context()
+        for job, timestamp in zip(jobs, times, strict=True):
             try:
                 if timestamp <= now:
                     self.adapter.publish(job)
                     job.successfully_enqueued = True
                     continue
-                entries.append(self._entry(job, timestamp, direct))
+                entries.append(self._entry(job, timestamp, direct, next(later), batch))
                 waiting.append(job)
             except EnqueueError as error:
                 job.successfully_enqueued, job.enqueue_error = False, error
@@ -87,6 +93,10 @@ class RedisScheduler:
         fresh = [job for job in jobs if not job._retrying]  # a retry: its run writes "retrying"
 
         def write(pipe: Any) -> None:
+            times = [job.scheduled_at.timestamp() for job in fresh if job.scheduled_at]
+            if len(fresh) > 1 and len(times) == len(fresh):  # one script call for the batch
+                store.enqueued_batch(pipe, fresh, "scheduled", times)
+                return
             for job in fresh:
                 at = job.scheduled_at.timestamp() if job.scheduled_at is not None else 0.0
                 store.enqueued(pipe, job, "scheduled", at)
@@ -103,11 +113,17 @@ class RedisScheduler:
         return direct
 
     def _entry(
-        self, job: ApplicationJob, timestamp: float, direct: DirectPublisher | None
+        self,
+        job: ApplicationJob,
+        timestamp: float,
+        direct: DirectPublisher | None,
+        out: Outgoing | None = None,
+        batch: tuple[Any, ...] | None = None,
     ) -> Entry:
-        out = self.adapter.prepare(job)
+        if out is None:
+            out = self.adapter.prepare(job)
         value = None
-        copy = None if direct is None else direct.copy_for(job, out)
+        copy = None if direct is None else direct.copy_for(job, out, batch)
         if copy is not None:  # byte for byte what the builder captures (see DirectPublisher)
             value = encode_direct([copy])
         elif self.builder is not None:

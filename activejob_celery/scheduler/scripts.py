@@ -271,9 +271,17 @@ false, ...]`` for the claimed ones."""
 
 ADD = """
 -- KEYS: scheduled zset, entries hash; ARGV: member, value, run time, member, value, ...
+-- One HSET and one ZADD per 1 000 entries (applied in order: a repeated member's last wins).
+local fields, scores, n = {}, {}, 0
 for i = 1, #ARGV, 3 do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
+  fields[n + 1], fields[n + 2] = ARGV[i], ARGV[i + 1]
+  scores[n + 1], scores[n + 2] = ARGV[i + 2], ARGV[i]
+  n = n + 2
+end
+for i = 1, #fields, 2000 do
+  local last = math.min(i + 1999, #fields)
+  redis.call('HSET', KEYS[2], unpack(fields, i, last))
+  redis.call('ZADD', KEYS[1], unpack(scores, i, last))
 end
 return #ARGV / 3
 """

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import redis_location
+from .batch import enqueued_batch
 
 if TYPE_CHECKING:
     import redis
@@ -41,17 +42,6 @@ WAITING_TTL = 7 * 24 * 3600
 """Seconds a status of a job that has not ended outlives its last write (at least)."""
 CANCEL_TTL = 30 * 24 * 3600
 """Seconds a cancel flag is kept (at least; never less than ``activejob_status_ttl``)."""
-
-# KEYS: status hashes. ARGV: now, ttl, status, then job class and queue per key.
-# A batch's statuses as one command (one reply to parse instead of two per job).
-_ENQUEUED = """
-for i = 1, #KEYS do
-  redis.call('HSET', KEYS[i], 'status', ARGV[3], 'updated_at', ARGV[1],
-    'job_class', ARGV[2 + 2 * i], 'queue', ARGV[3 + 2 * i])
-  redis.call('EXPIRE', KEYS[i], ARGV[2])
-end
-return #KEYS
-"""
 
 # KEYS: a queue's list, a status hash. ARGV: message, now, ttl, status, job class, queue.
 # The direct publish of one job and its status as one command (no pipeline to build and read).
@@ -179,19 +169,21 @@ class StatusStore:
         args: list[Any] = [message, now, self.waiting_ttl, "queued", job.job_name, job.queue_name]
         self._push(keys=keys, args=args)
 
-    def enqueued_batch(self, pipe: Any, jobs: list[ApplicationJob], status: str = "queued") -> None:
+    def enqueued_batch(
+        self,
+        pipe: Any,
+        jobs: list[ApplicationJob],
+        status: str = "queued",
+        run_at: list[float] | None = None,
+    ) -> None:
         """Add the writes of many enqueues to ``pipe`` as one command (``perform_all_later``).
+
+        ``run_at``: each delayed job's run time (see :mod:`.batch`).
 
         Example:
             >>> store.enqueued_batch(pipe, jobs); pipe.execute()   # doctest: +SKIP
         """
-        if not jobs:
-            return
-        keys = [self.prefix + job.job_id for job in jobs]
-        args: list[Any] = [repr(time.time()), self.waiting_ttl, status]
-        for job in jobs:
-            args += (job.job_name, job.queue_name)
-        pipe.execute_command("EVAL", _ENQUEUED, len(keys), *keys, *args)
+        enqueued_batch(self, pipe, jobs, status, run_at)
 
     def enqueued_many(self, jobs: list[ApplicationJob], status: str = "queued") -> None:
         """Write the enqueue of ``jobs`` in one round trip."""

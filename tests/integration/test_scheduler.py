@@ -228,3 +228,26 @@ def test_delayed_jobs_are_copies_once_two_messages_proved_the_template(aj_app, a
         assert copy["properties"]["delivery_info"] == reference["properties"]["delivery_info"]
         assert copy["headers"]["argsrepr"] == repr(tuple(job.arguments))
     assert ids == {}
+
+
+def test_entries_are_stored_with_one_hset_and_one_zadd_per_thousand(aj_redis):
+    from activejob_celery.config import Settings
+
+    client = aj_redis.client
+    scheduled = ScheduledSet(client, Settings(key_prefix="bulkadd"), adapter=None, direct=False)
+    now = time.time()
+    entries = [(f"job{n}/task{n}", b"value %d" % n, now + 600 + n) for n in range(2500)]
+    entries.append(("job7/task7", b"stored again", now + 5))  # a repeated member: last wins
+
+    def calls(command):
+        return int(client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+    before = calls("hset"), calls("zadd")
+    scheduled.add(entries)
+    after = calls("hset"), calls("zadd")
+    assert scheduled.count() == 2500
+    assert client.hget(scheduled.entries_key, "job7/task7") == b"stored again"
+    assert client.zscore(scheduled.key, "job7/task7") == pytest.approx(now + 5)
+    assert client.hget(scheduled.entries_key, "job2499/task2499") == b"value 2499"
+    # three calls of 1 000 (one of them 501), each one HSET and one ZADD: not one per entry
+    assert after[0] - before[0] <= 3 + 2 and after[1] - before[1] <= 3 + 2

@@ -173,3 +173,46 @@ def test_an_interrupted_run_keeps_an_end_written_before_it(aj_redis: Any) -> Non
     assert store.end("j5", "interrupted") == "dead"
     store.start("j6", worker="w", job_class="StoredJob", queue="default")
     assert store.end("j6", "interrupted") == "interrupted"  # a shutdown mid-run
+
+
+class OtherStoredJob(ApplicationJob):
+    def perform(self) -> None: ...
+
+
+def test_a_batch_writes_each_status_with_its_class_and_queue_sent_once_per_kind(
+    aj_redis: Any,
+) -> None:
+    store = StatusStore(aj_redis.client, Settings())
+    jobs = [StoredJob(), OtherStoredJob(), StoredJob(), StoredJob().set(queue="side")]
+    jobs += [OtherStoredJob() for _ in range(3)]
+    with aj_redis.client.pipeline(transaction=True) as pipe:
+        store.enqueued_batch(pipe, jobs)
+        [(command, _options)] = pipe.command_stack
+        assert pipe.execute() == [len(jobs)]
+    # EVAL, script, key count, a key per job, now, ttl, status, kinds, then three per kind
+    assert len(command) == 3 + len(jobs) + 4 + 3 * 3
+    for job in jobs:
+        found = store.read(job.job_id)
+        assert found is not None and found["status"] == "queued"
+        assert (found["job_class"], found["queue"]) == (job.job_name, job.queue_name)
+        assert aj_redis.client.ttl(store.key(job.job_id)) > 0
+
+
+def test_a_delayed_batch_writes_what_one_by_one_writes_would(aj_redis: Any) -> None:
+    store = StatusStore(aj_redis.client, Settings())
+    now = time.time()
+    jobs = [StoredJob(), OtherStoredJob(), StoredJob().set(queue="side"), StoredJob()]
+    times = [now + 3600, now + 10, now - 5, now + 86400.5]
+    singles = [StoredJob() for _ in jobs]
+    with aj_redis.client.pipeline(transaction=False) as pipe:
+        store.enqueued_batch(pipe, jobs, "scheduled", times)
+        for single, job, at in zip(singles, jobs, times, strict=True):
+            single.job_name, single.queue_name = job.job_name, job.queue_name
+            store.enqueued(pipe, single, "scheduled", at)
+        pipe.execute()
+    for job, single in zip(jobs, singles, strict=True):
+        batch, one = (aj_redis.client.hgetall(store.key(j.job_id)) for j in (job, single))
+        assert batch.pop(b"updated_at") and one.pop(b"updated_at")
+        assert batch == one and batch[b"status"] == b"scheduled" and b"run_at" in batch
+        ttls = [aj_redis.client.ttl(store.key(j.job_id)) for j in (job, single)]
+        assert abs(ttls[0] - ttls[1]) <= 2

@@ -16,7 +16,13 @@ from activejob_celery import (
     queue_as,
     queue_with_priority,
 )
-from activejob_celery.core import format_time, new_id, parse_time, validate_payload
+from activejob_celery.core import (
+    format_time,
+    new_id,
+    now_text,
+    parse_time,
+    validate_payload,
+)
 from activejob_celery.execution import instantiate
 from tests.unit.helpers import FROZEN_NOW, PAYLOAD_KEYS
 
@@ -378,3 +384,12 @@ def test_repr_shows_class_id_and_queue():
     assert repr(job) == f"<InvoiceJob job_id={job.job_id!r} queue=None>"
     job.queue_name = "billing"
     assert repr(job) == f"<InvoiceJob job_id={job.job_id!r} queue='billing'>"
+
+
+def test_now_text_is_format_time_of_now():
+    before = datetime.now(timezone.utc)
+    text = now_text()
+    after = datetime.now(timezone.utc)
+    assert format_time(parse_time(text)) == text
+    assert before <= parse_time(text) <= after
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text)
