@@ -103,7 +103,7 @@ def test_a_failing_job_is_retried_from_redis_then_lands_in_the_dead_letter_store
     runs = JobBuffer()
 
     class RabbitBrokenJob(ApplicationJob):
-        retry_on(Broken, wait=1, attempts=2, jitter=0)
+        retry_on(Broken, wait=3, attempts=2, jitter=0)  # past the 1 s early release window
 
         def perform(self) -> None:
             runs.add(self.executions)
@@ -114,7 +114,8 @@ def test_a_failing_job_is_retried_from_redis_then_lands_in_the_dead_letter_store
     store = store_for(app)
     with run_worker(app):
         RabbitBrokenJob.perform_later()
-        # The retry waits in the Redis scheduled set (not in the worker as an ETA message).
+        # The retry waits in the Redis scheduled set (not in the worker as an ETA message), then
+        # goes to RabbitMQ a second ahead with its eta (the early release window).
         wait_for(lambda: scheduled.count() == 1, timeout=20, message="the retry to be scheduled")
         wait_for(lambda: store.count() == 1, timeout=20, message="a dead letter")
     letters = store.list()

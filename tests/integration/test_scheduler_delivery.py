@@ -108,7 +108,12 @@ def test_released_jobs_honour_the_transports_global_key_prefix(aj_redis, aj_job_
     app.close()
 
 
-def test_no_message_with_an_eta_header_is_published(aj_app, aj_redis, aj_job_buffer, aj_publishes):
+def test_delayed_jobs_and_retries_are_not_published_with_an_eta_when_enqueued(
+    aj_app, aj_redis, aj_job_buffer, aj_publishes
+):
+    """They wait in the scheduled set; only its release may give a message an eta (the early
+    release window, tests/integration/test_scheduler_early.py), never the enqueue."""
+
     class Flaky(Exception):
         pass
 

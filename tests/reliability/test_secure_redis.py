@@ -149,7 +149,8 @@ def test_broker_scheduled_set_dead_letters_redbeat_and_dashboard_connect(aj_secu
     with worker, _beat(env, tmp_path / "beat") as beat:
         worker.wait_ready(timeout=30)
         now = EchoJob.perform_later("now")
-        later = EchoJob.set(wait=1).perform_later("later")
+        # 3 s: past the early release window (1 s), so it waits in the scheduled set first
+        later = EchoJob.set(wait=3).perform_later("later")
         failing = FailingJob.perform_later(42)
         assert now.successfully_enqueued and later.successfully_enqueued
         assert failing.successfully_enqueued
