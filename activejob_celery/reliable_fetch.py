@@ -29,7 +29,7 @@ from kombu.exceptions import ChannelError
 from . import internals
 from .queue_order import install as install_queue_order, pop_keys
 from .transport_gone import guard_dead_transport
-from .unacked_skip import UnackedSkip
+from .unacked_skip import FRESH_FOR, UnackedSkip
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +180,7 @@ class _RecordingPop:
         self.plain_read = channel.handlers["BRPOP"]
         self.plain_consume = channel.basic_consume
         self.scripted = False  # whether the pop in flight is the script
+        self.sent_at = 0.0  # when it was sent (time.monotonic)
         self.wait_next = False  # the script found the queues empty: block in BRPOP next
         self.all_acknowledge = True  # no consumer of the channel was registered with no_ack
         self.skip = UnackedSkip.install(channel)  # None: kombu writes every unacked entry
@@ -204,7 +205,8 @@ class _RecordingPop:
         keys = pop_keys(channel, queues)  # kombu's order, or the worker's queue order
         keys += [channel.unacked_key, channel.unacked_index_key]
         connection = channel.client.connection
-        internals.mark_pop_sent(channel, connection, time.monotonic())
+        self.sent_at = time.monotonic()
+        internals.mark_pop_sent(channel, connection, self.sent_at)
         self.scripted = True
         connection.send_command(
             "EVAL",
@@ -219,6 +221,8 @@ class _RecordingPop:
         # The script replies in BRPOP's shape, so kombu's own reader (and any guard wrapped
         # around it) handles both; it raises Empty when there was nothing to pop.
         scripted, self.wait_next = self.scripted, False
+        if self.skip is not None:  # a reply left unread for long: kombu's write, fresh score
+            self.skip.fresh = time.monotonic() - self.sent_at < FRESH_FOR
         try:
             return self.plain_read(**options)
         except Empty:

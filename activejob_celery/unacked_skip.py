@@ -9,6 +9,12 @@ channel's ``QoS.append`` skips the write for that one tag, keeping kombu's in-me
 bookkeeping. Every other message (the blocking ``BRPOP`` after empty queues, an item the
 script popped without recording, ``basic_get``) gets kombu's own write, unchanged.
 
+kombu's write also scores the entry with the time the worker read the reply; the script's
+score is the time the pop was sent. kombu 5.7 leaves a reply unread while the prefetch window
+is full, so a reply read more than :data:`FRESH_FOR` seconds after its pop was sent gets
+kombu's write too: the visibility timeout still counts from (about) the time the worker took
+the message, as with kombu's own fetch.
+
 Example:
     >>> skip = UnackedSkip.install(channel)                       # doctest: +SKIP
 """
@@ -18,6 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import internals
+
+FRESH_FOR = 1.0
+"""Seconds after the pop was sent within which the script's score stands for kombu's."""
 
 
 class UnackedSkip:
@@ -33,6 +42,7 @@ class UnackedSkip:
         self.qos = qos
         self.plain_append = qos.append
         self.recorded: str | None = None  # set by the reply being read, used by its append
+        self.fresh = True  # the reply being read came soon enough after its pop was sent
 
     @classmethod
     def install(cls, channel: Any) -> UnackedSkip | None:
@@ -58,7 +68,10 @@ class UnackedSkip:
             self.recorded = None
             if isinstance(response, list | tuple) and len(response) == 3:
                 tag = response[2]
-                self.recorded = tag.decode("utf-8", "replace") if isinstance(tag, bytes) else tag
+                if self.fresh:
+                    self.recorded = (
+                        tag.decode("utf-8", "replace") if isinstance(tag, bytes) else tag
+                    )
                 response = response[:2]
             if plain_parse is None:
                 return response

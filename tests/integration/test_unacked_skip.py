@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from queue import Empty
 from typing import Any
 
 import pytest
 
-from activejob_celery import internals
+from activejob_celery import internals, reliable_fetch
 from activejob_celery.reliable_fetch import POP_AND_RECORD
 from activejob_celery.unacked_skip import UnackedSkip
 from tests.integration.test_reliable_fetch import QUEUE, Consumer, command_calls, publish
@@ -152,3 +153,31 @@ def test_a_kombu_whose_append_looks_different_keeps_its_write_and_warns_once(
     assert command_calls(aj_redis.client, "exec") == execs + 1
     message.ack()
     monkeypatch.setattr(internals, "_broken", None)
+
+
+def test_a_reply_read_long_after_its_pop_gets_kombus_write_and_a_fresh_score(
+    aj_redis, consumers, monkeypatch
+):
+    client = aj_redis.client
+    publish(aj_redis.url, {"n": 1})
+    consumer = consumers()
+    monkeypatch.setattr(reliable_fetch, "FRESH_FOR", 0.0)  # as if parked by a full prefetch
+    consumer.send_pop()
+    time.sleep(0.05)  # the script has run; its reply waits unread
+    popped_at = float(client.zrange("unacked_index", 0, -1, withscores=True)[0][1])
+    execs = command_calls(client, "exec")
+    consumer.read()
+    message = consumer.received[-1]
+    assert command_calls(client, "exec") == execs + 1  # kombu's write, as without the skip
+    assert entries(client) == {message.delivery_tag: message.delivery_tag}
+    assert float(client.zscore("unacked_index", message.delivery_tag)) > popped_at
+    message.ack()
+
+
+def test_a_reply_that_is_not_fresh_records_nothing():
+    qos = FakeQoS()
+    skip = UnackedSkip(qos)
+    skip.fresh = False
+    assert skip.parse_reply(None)([b"q", b"item", b"t1"]) == [b"q", b"item"]
+    skip.append(object(), "t1")
+    assert qos.written == ["t1"]
