@@ -3,7 +3,8 @@
 Imported by the driver and by the `celery -A bench_app worker` subprocesses it starts. The broker
 and queue come from ``$BENCH_REDIS_URL`` and ``$BENCH_QUEUE``. Settings are Celery's defaults
 (prefetch 4, JSON, no results) so plain tasks and jobs are measured under the same conditions;
-job tasks acknowledge late, as the package's reliability default.
+job tasks acknowledge late, as the package's reliability default. Plain tasks are drained by a
+worker without the package (``BENCH_PURE_CELERY=1``), and once more by the package's worker.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ app.conf.update(
     # with like (Celery acknowledges before running a task unless told otherwise).
     task_acks_late=os.environ.get("BENCH_PLAIN_ACKS_LATE") == "1",
 )
-activejob_celery.init_app(app)
+PURE_CELERY = os.environ.get("BENCH_PURE_CELERY") == "1"
+if not PURE_CELERY:
+    # BENCH_PURE_CELERY=1 starts a worker of plain Celery, without the package (the baseline
+    # a team moving from Celery compares with): its tasks run with kombu's own fetch and acks.
+    activejob_celery.init_app(app)
 if os.environ.get("BENCH_JOB_LOGS") != "1":
     # Plain Celery at -l warning logs nothing per task; measure jobs the same way.
     log_subscriber.detach()

@@ -95,7 +95,9 @@ class Phases:
             "enqueue_perform_all_later_jps": n / self._timed(bulk, n),
         }
 
-    def _start_worker(self, pool: str, label: str) -> subprocess.Popen[bytes]:
+    def _start_worker(
+        self, pool: str, label: str, *, pure: bool = False
+    ) -> subprocess.Popen[bytes]:
         command = [
             sys.executable, "-m", "celery", "-A", "bench_app", "worker", f"--pool={pool}",
             "-l", "warning", "-Q", self.ba.QUEUE, "--without-gossip", "--without-mingle",
@@ -105,6 +107,7 @@ class Phases:
             command += ["-c", "2"]
         log = open(Path(self.logdir) / f"worker-{label}.log", "ab")  # noqa: SIM115
         env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        env["BENCH_PURE_CELERY"] = "1" if pure else "0"
         return subprocess.Popen(command, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     @staticmethod
@@ -117,11 +120,11 @@ class Phases:
             proc.wait(5)
 
     def _drain(
-        self, pool: str, label: str, fill: Callable[[], None], expect: int
+        self, pool: str, label: str, fill: Callable[[], None], expect: int, *, pure: bool = False
     ) -> dict[str, float]:
         self.clear()
         fill()
-        proc = self._start_worker(pool, label)
+        proc = self._start_worker(pool, label, pure=pure)
         try:
             first_at = first_count = last_at = None
             first_cpu = 0.0
@@ -147,7 +150,7 @@ class Phases:
                 f"{label}_rss_main_mb": main,
                 f"{label}_rss_total_mb": total,
             }
-            if label.startswith("drain") and not label.endswith("late"):
+            if label.startswith("drain") and "_late" not in label:
                 result.update(self._latency(label))
             return result
         finally:
@@ -202,8 +205,11 @@ class Phases:
 
             perform_all_later([ba.CountJob(i) for i in range(n)])
 
-        out = self._drain(pool, f"drain_{pool}_task", fill_tasks, n)
-        out.update(self._drain(pool, f"drain_{pool}_task_late", fill_late_tasks, n))
+        # Plain Celery: a worker without the package. Then the same late-acked tasks on the
+        # package's worker (its fetch and worker steps, without the job layer's per-run work).
+        out = self._drain(pool, f"drain_{pool}_task", fill_tasks, n, pure=True)
+        out.update(self._drain(pool, f"drain_{pool}_task_late", fill_late_tasks, n, pure=True))
+        out.update(self._drain(pool, f"drain_{pool}_task_late_aj", fill_late_tasks, n))
         out.update(self._drain(pool, f"drain_{pool}_job", fill_jobs, n))
         return out
 
