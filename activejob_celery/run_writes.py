@@ -34,29 +34,10 @@ from .running.tracking import (
     store_for as running_store_for,
     worker_hostname,
 )
-from .status.store import _END, FINAL, StatusStore
+from .status.store import END, FINAL, START, StatusStore
 from .status.tracking import CANCELLED, RunTracker, status_store_for
 
 logger = logging.getLogger("activejob_celery.status")
-
-# KEYS: status hash, cancel flag[, the worker's busy hash]. ARGV: now, running ttl, final ttl,
-# worker, job class, queue[, task id, the run's record, busy ttl]. As the status store's start
-# script, and the run is listed only when it may run.
-_START = """
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[1], 'ended_at', ARGV[1])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  return 1
-end
-redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[1], 'started_at', ARGV[1],
-  'worker', ARGV[4], 'job_class', ARGV[5], 'queue', ARGV[6])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-if KEYS[3] then
-  redis.call('HSET', KEYS[3], ARGV[7], ARGV[8])
-  redis.call('EXPIRE', KEYS[3], ARGV[9])
-end
-return 0
-"""
 
 
 @dataclasses.dataclass
@@ -111,7 +92,7 @@ def open_run(job: Any, task: Any, mark: tuple[Ledger, str] | None = None) -> Ope
         if listed is not None:
             keys.append(key)
             args += [task_id, record, running.ttl]
-        commands = [("EVAL", _START, len(keys), *keys, *args)]
+        commands = [("EVAL", START, len(keys), *keys, *args)]
     marked: tuple[Ledger, list[Any]] | None = None
     if mark is not None and status is not None and _same_redis(mark[0], running.client):
         try:
@@ -179,7 +160,7 @@ def started(opening: Opening, job: Any, task: Any) -> RunTracker | str | None:
         logger.warning("Could not check or write the status of job %s: %s", job.job_id, replies[-1])
         return None
     if int(replies[-1]):
-        opening.listed = None  # a cancelled job is not listed (see _START)
+        opening.listed = None  # a cancelled job is not listed (see status.store.START)
         logger.info(
             "Cancelled job %s (job_id %s) not run: it was cancelled before it started",
             job.job_name, job.job_id,
@@ -209,7 +190,7 @@ def close_run(opening: Opening, run: Any, outcome: str) -> None:
         args: list[Any] = [outcome, repr(time.time()), ttl, run.store.ttl]
         for name, value in fields.items():
             args += [name, value]
-        commands.append(("EVAL", _END, len(keys), *keys, *args))
+        commands.append(("EVAL", END, len(keys), *keys, *args))
     if not commands or opening.deferred is None:
         return
     try:

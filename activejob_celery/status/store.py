@@ -25,16 +25,9 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 STATUSES = (
-    "scheduled",
-    "queued",
-    "running",
-    "retrying",
-    "succeeded",
-    "discarded",
-    "dead",
-    "interrupted",
-    "cancelled",
-)
+    "scheduled", "queued", "running", "retrying", "succeeded", "discarded", "dead",
+    "interrupted", "cancelled",
+)  # fmt: skip
 """Every status a job can have, in the order of its life."""
 FINAL = frozenset({"succeeded", "discarded", "dead", "cancelled"})
 """Statuses after which nothing more happens: kept ``activejob_status_ttl`` seconds."""
@@ -53,9 +46,11 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
-# KEYS: status hash, cancel flag. ARGV: now, running ttl, final ttl, worker, job class, queue.
-# One round trip at the start of a run: a cancelled job is told so, and does not start.
-_START = """
+# KEYS: status hash, cancel flag[, the worker's busy hash]. ARGV: now, running ttl, final ttl,
+# worker, job class, queue[, task id, the run's record, busy ttl]. One round trip at the start
+# of a run: a cancelled job is told so and does not start; a run that may start is listed in
+# the busy hash when one is given (:mod:`activejob_celery.run_writes`).
+START = """
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[1], 'ended_at', ARGV[1])
   redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -64,13 +59,17 @@ end
 redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[1], 'started_at', ARGV[1],
   'worker', ARGV[4], 'job_class', ARGV[5], 'queue', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
+if KEYS[3] then
+  redis.call('HSET', KEYS[3], ARGV[7], ARGV[8])
+  redis.call('EXPIRE', KEYS[3], ARGV[9])
+end
 return 0
 """
 
 # KEYS: status hash, cancel flag. ARGV: status, now, ttl, final ttl, then field/value pairs.
 # A job that would run again (retrying, interrupted, queued) but is cancelled ends cancelled;
 # an interrupted run whose end was written already (killed: dead) keeps that end.
-_END = """
+END = """
 local status = ARGV[1]
 local now = redis.call('HGET', KEYS[1], 'status')
 if status == 'interrupted' and now and now ~= 'running' then
@@ -93,7 +92,7 @@ return status
 
 # KEYS: status hash, cancel flag. ARGV: now, flag ttl, final ttl.
 # A job that has not started yet is cancelled at once; a running one keeps its status until
-# its run ends (see _END); returns the status before.
+# its run ends (see END); returns the status before.
 _CANCEL = """
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 local before = redis.call('HGET', KEYS[1], 'status')
@@ -122,8 +121,8 @@ class StatusStore:
         self.waiting_ttl = max(self.ttl, WAITING_TTL)
         self.cancel_ttl = max(self.ttl, CANCEL_TTL)
         self._push = client.register_script(_PUSH)
-        self._start = client.register_script(_START)
-        self._end = client.register_script(_END)
+        self._start = client.register_script(START)
+        self._end = client.register_script(END)
         self._cancel = client.register_script(_CANCEL)
 
     def __repr__(self) -> str:
