@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.signals import worker_process_shutdown, worker_shutdown
 
-from .dead_letters.binding import is_set_up, settings_for, store_for
+from .dead_letters.binding import built_store, is_set_up, settings_for, store_for
 from .dead_letters.redis_store import RedisDeadLetterStore
 from .run_marks import Ledger, MemoryLedger, Start
 
@@ -58,6 +58,10 @@ def ledger_for(app: Celery) -> Ledger | None:
         >>> ledger_for(app).start("job-1", "task-1")                 # doctest: +SKIP
         Start(interrupted=False, interruptions=0)
     """
+    made = built_store(app)  # the common case: this store's ledger is known (no lock)
+    known = _ledgers.get(made) if made is not None else None
+    if known is not None:
+        return known
     if not is_set_up(app):
         return None
     store = store_for(app)  # one per app and settings, so its ledger is too

@@ -26,6 +26,7 @@ from . import internals
 from .broker_queues import broker_url, is_redis_url
 from .config import current_settings
 from .errors import ConfigurationError
+from .queue_keys import pop_keys
 from .queue_patterns import add_queue, matching, patterns_for
 from .queue_weights import StrictCycle, WeightedCycle, check_order, check_weights
 from .runtime import drop_part, part_of, runtime_for
@@ -211,24 +212,6 @@ def install(app: Any, channel: Any) -> bool:
     if not getattr(channel, "_aj_reliable_fetch", False):  # reliable fetch pops its own way
         internals.set_pop_starter(channel, _OrderedPop(channel).start)
     return True
-
-
-def pop_keys(channel: Any, queues: list[str]) -> list[str]:
-    r"""The Redis lists of ``queues`` in the order a pop tries them (no global key prefix).
-
-    With a queue order: queue by queue, each queue's priority lists in turn. Otherwise kombu's
-    order: each priority step across all queues.
-
-    Example:
-        >>> pop_keys(channel, ["critical", "low"])     # priority_steps [0, 9]  # doctest: +SKIP
-        ['critical', 'critical\x06\x169', 'low', 'low\x06\x169']
-    """
-    steps = channel.priority_steps
-    if getattr(channel, "_aj_queue_order", None) is not None:
-        pairs = [(queue, pri) for queue in queues for pri in steps]
-    else:
-        pairs = [(queue, pri) for pri in steps for queue in queues]
-    return [internals.priority_list(channel, queue, pri) for queue, pri in pairs]
 
 
 class _OrderedPop:

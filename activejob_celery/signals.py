@@ -16,8 +16,6 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from celery.utils.dispatch import Signal
@@ -76,10 +74,9 @@ class Event:
         self.payload = payload
 
 
-@contextmanager
 def instrument(
     signal: Signal, job: ApplicationJob, adapter: object, **payload: Any
-) -> Iterator[Event]:
+) -> Instrumented:
     """Run the block, then send ``signal`` with its duration and outcome.
 
     Example:
@@ -87,14 +84,32 @@ def instrument(
         ...     run_after_discard(job, error)
     """
     event = Event({"job": job, "adapter": adapter, "aborted": False, **payload})
-    started = time.perf_counter()
-    try:
-        yield event
-    except BaseException as error:
-        event.payload["exception"] = error
-        raise
-    finally:
-        event.payload.setdefault("exception", None)
-        event.payload["duration"] = (time.perf_counter() - started) * 1000.0
-        if signal.receivers:
-            signal.send(type(job), **event.payload)
+    return Instrumented(signal, type(job), event)
+
+
+class Instrumented:
+    """What :func:`instrument` returns: a class, cheaper than a generator (it runs every run).
+
+    Example:
+        >>> with Instrumented(perform, type(job), Event({"job": job})) as event:  # doctest: +SKIP
+        ...     event.payload["aborted"] = True
+    """
+
+    __slots__ = ("event", "sender", "signal", "started")
+
+    def __init__(self, signal: Signal, sender: type, event: Event) -> None:
+        self.signal, self.sender, self.event, self.started = signal, sender, event, 0.0
+
+    def __enter__(self) -> Event:
+        self.started = time.perf_counter()
+        return self.event
+
+    def __exit__(self, kind: object, error: BaseException | None, _traceback: object) -> None:
+        payload = self.event.payload
+        if error is not None:
+            payload["exception"] = error
+        else:
+            payload.setdefault("exception", None)
+        payload["duration"] = (time.perf_counter() - self.started) * 1000.0
+        if self.signal.receivers:
+            self.signal.send(self.sender, **payload)

@@ -96,15 +96,17 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
     except UnknownJobClassError as error:
         job_failed(payload, error, reason="unknown_job_class", job=None)
         raise
-    if in_worker(task):
-        job._run_task_id = str(task.request.id)
+    working = in_worker(task)  # once: each read of ``task.request`` is a thread-local lookup
+    own_id = str(task.request.id) if working else ""
+    if working:
+        job._run_task_id = own_id
     if seen is not None:
         seen.append(job)
     app = getattr(task, "app", None) if task is not None else None
-    worker = app is not None and in_worker(task)
-    ledger = task_ledger(task)
+    worker = app is not None and working
+    ledger = task_ledger(task, in_worker=True) if working else None
     # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
-    task_id = run_id(str(task.request.id), job.executions) if ledger is not None else ""
+    task_id = run_id(own_id, job.executions) if ledger is not None else ""
     # Status, listing and (when no limit or lock comes between) the run mark: one write, its
     # reply read here (see run_writes); or each on its own.
     mark = (ledger, task_id) if ledger is not None and rules(job) == (None, None) else None
@@ -159,7 +161,7 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
             # (one round trip a run); the others at once.
             finish_quietly(ledger, job.job_id, task_id, done=done, later=succeeded)
         _end_run(opening, run, outcome)
-    if job._retried is not None and in_worker(task):
+    if job._retried is not None and working:
         raise retry_as_celery(job, result)
     return result
 

@@ -10,7 +10,7 @@ from ..adapters import celery_app
 from ..broker_queues import broker_url
 from ..config import Settings
 from ..errors import ConfigurationError
-from ..runtime import find_runtime, runtime_for
+from ..runtime import find_runtime, part_of, runtime_for
 from .store import STORE_SCHEMES, DeadLetterStore
 
 if TYPE_CHECKING:
@@ -89,6 +89,19 @@ def store_for(app: Celery) -> DeadLetterStore:
         _STORE,
         lambda: DeadLetterStore.from_url(store_url(app, settings), settings=settings, app=app),
     )
+
+
+def built_store(app: Celery) -> DeadLetterStore | None:
+    """The dead-letter store of ``app`` if it is set up and its store was made; no lock, no build.
+
+    Example:
+        >>> built_store(Celery("never-set-up")) is None         # doctest: +SKIP
+        True
+    """
+    if part_of(app, _PROBLEM) != "":
+        return None
+    store: DeadLetterStore | None = part_of(app, _STORE)
+    return store
 
 
 def running_task() -> Any:

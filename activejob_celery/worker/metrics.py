@@ -96,8 +96,10 @@ def record_perform(sender: Any, exception: BaseException | None = None, **_: Any
     if task is None:  # perform_now outside a worker (tests, scripts) is not worker throughput
         return
     app = task.app
-    if part_of(app, _PART) is not None:
-        record(app, failed=exception is not None)
+    prefix = part_of(app, _PART)
+    if prefix is not None:  # as ``record`` does, the prefix looked up once
+        key = f"{prefix}:{int(time.time() // 60)}"
+        tally(app, ((key, RETENTION),), (FIELDS[0] if exception is None else FIELDS[1],))
 
 
 def record(app: Any, *, failed: bool, now: float | None = None) -> None:
