@@ -21,7 +21,8 @@ class CostJob(ApplicationJob):
 
 
 class _Channel:
-    priority_steps = [0, 3, 9]
+    def __init__(self) -> None:
+        self.priority_steps = [0, 3, 9]
 
     def _q_for_pri(self, queue: str, pri: int) -> str:  # as kombu names a priority list
         return f"{queue}\x06\x16{pri}" if pri else queue
