@@ -118,10 +118,11 @@ class DeferredReplies:
         while self._local.due:
             self._local.due -= 1
             try:
-                replies.append(connection.read_response())
+                reply = connection.read_response()
             except ResponseError as error:  # the reply was read whole: the connection is in step
-                replies.append(error)
-                errors.append(error)
+                reply = error
+            replies.append(reply)
+            errors += errors_in([reply])
         return replies, errors
 
     def drain(self) -> None:
@@ -161,6 +162,22 @@ class DeferredReplies:
         if local.pid == os.getpid():  # never close a socket a parent process still uses
             connection.disconnect()
             self.client.connection_pool.release(connection)
+
+
+def errors_in(replies: list[Any]) -> list[ResponseError]:
+    """The error replies among ``replies``, and inside those that are lists (joined scripts).
+
+    Example:
+        >>> [str(e) for e in errors_in([1, ResponseError("a"), [0, ResponseError("b")]])]
+        ['a', 'b']
+    """
+    found: list[ResponseError] = []
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            found.append(reply)
+        elif isinstance(reply, list):
+            found += [item for item in reply if isinstance(item, ResponseError)]
+    return found
 
 
 def _packed(connection: Any, commands: tuple[tuple[Any, ...], ...]) -> bytes:

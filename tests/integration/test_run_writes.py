@@ -58,7 +58,8 @@ def test_a_run_is_written_at_its_start_and_end_without_waiting_at_the_end(aj_app
 
     close_run(opening, run, "succeeded")
     assert opening.deferred is not None
-    assert len(opening.deferred.collect()) == 2  # HDEL and the outcome: sent, replies not read
+    # One joined command, unlisting and outcome: sent, its reply not read until now.
+    assert opening.deferred.collect() == [[1, b"succeeded"]]
     assert (job_status(job.job_id, app=aj_app) or {})["status"] == "succeeded"
     assert not running.client.hexists(busy, "task-rw-1")
 
