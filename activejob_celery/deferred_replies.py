@@ -23,6 +23,8 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from .resp import pack_commands
+
 READ_EVERY = 64
 """Replies left waiting in the socket before a send reads them (one read for many)."""
 
@@ -65,7 +67,7 @@ class DeferredReplies:
         try:
             if self._local.due >= READ_EVERY:
                 self._read_due(connection)
-            connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            connection.send_packed_command([_packed(connection, commands)], check_health=False)
             self._local.due += len(commands)
         except BaseException:
             self._drop(connection)
@@ -84,7 +86,7 @@ class DeferredReplies:
         connection = self._connection()
         try:
             errors = self._collect(connection)[1] if self._local.due >= READ_EVERY else []
-            connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            connection.send_packed_command([_packed(connection, commands)], check_health=False)
             self._local.due += len(commands)
         except BaseException:
             self._drop(connection)
@@ -116,10 +118,11 @@ class DeferredReplies:
         while self._local.due:
             self._local.due -= 1
             try:
-                replies.append(connection.read_response())
+                reply = connection.read_response()
             except ResponseError as error:  # the reply was read whole: the connection is in step
-                replies.append(error)
-                errors.append(error)
+                reply = error
+            replies.append(reply)
+            errors += errors_in([reply])
         return replies, errors
 
     def drain(self) -> None:
@@ -159,6 +162,28 @@ class DeferredReplies:
         if local.pid == os.getpid():  # never close a socket a parent process still uses
             connection.disconnect()
             self.client.connection_pool.release(connection)
+
+
+def errors_in(replies: list[Any]) -> list[ResponseError]:
+    """The error replies among ``replies``, and inside those that are lists (joined scripts).
+
+    Example:
+        >>> [str(e) for e in errors_in([1, ResponseError("a"), [0, ResponseError("b")]])]
+        ['a', 'b']
+    """
+    found: list[ResponseError] = []
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            found.append(reply)
+        elif isinstance(reply, list):
+            found += [item for item in reply if isinstance(item, ResponseError)]
+    return found
+
+
+def _packed(connection: Any, commands: tuple[tuple[Any, ...], ...]) -> bytes:
+    """``commands`` as ``connection`` would pack them (its encoder's encoding), in fewer steps."""
+    encoder = connection.encoder
+    return pack_commands(commands, encoder.encoding, encoder.encoding_errors)
 
 
 class _Owner:

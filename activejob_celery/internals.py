@@ -19,7 +19,14 @@ from typing import Any
 
 from celery import current_app, current_task as task_proxy
 from celery.local import Proxy
-from kombu.transport import redis as kombu_redis
+from kombu.transport import redis as kombu_redis, virtual as kombu_virtual
+
+# Re-exported: these sections of the door live in internals_channels.py (length).
+from .internals_channels import (
+    publishes_like_redis_channel as publishes_like_redis_channel,
+    queue_order_shape_problem as queue_order_shape_problem,
+    set_queue_cycle as set_queue_cycle,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -187,46 +194,6 @@ def consumes_selected_queues(queues: Any) -> bool:
     return getattr(queues, "_consume_from", None) is not None
 
 
-# --- sentinel ---
-# kombu's Sentinel channel subclasses its Redis channel and changes only how the connection pool
-# finds the master (and fanout topics). A message to a queue is built and pushed by these
-# methods; while the Sentinel channel inherits every one of them unchanged, a message captured
-# on it is byte for byte what the Redis channel would push, so the direct path may copy it.
-_QUEUE_PUBLISH_METHODS = (
-    "basic_publish",
-    "prepare_message",
-    "_inplace_augment_message",
-    "_lookup",
-    "_put",
-    "_q_for_pri",
-    "_get_message_priority",
-)
-
-
-def publishes_like_redis_channel(channel_class: type) -> bool:
-    """Whether ``channel_class`` pushes queue messages with kombu's Redis channel's own code.
-
-    Example:
-        >>> from kombu.transport.redis import SentinelChannel
-        >>> publishes_like_redis_channel(SentinelChannel)
-        True
-    """
-    base = kombu_redis.Channel
-    if not issubclass(channel_class, base):
-        return False
-    unchanged = all(
-        getattr(channel_class, name, None) is getattr(base, name, object())
-        for name in _QUEUE_PUBLISH_METHODS
-    )
-    if not unchanged:
-        logger.warning(
-            "kombu's %s publishes differently from its Redis channel; jobs on this broker go "
-            "through Celery's publish path (slower, nothing lost)",
-            channel_class.__name__,
-        )
-    return unchanged
-
-
 # --- direct publish ---
 
 
@@ -259,36 +226,6 @@ def current_celery_app() -> Any:
     return current_app._get_current_object()
 
 
-# --- queue order (weighted and strict queue order) ---
-# kombu's Redis channel asks its queue cycle (``_queue_cycle``: ``update``, ``consume``,
-# ``rotate``) for the order of each BRPOP, and sends the pop from ``_brpop_start``.
-_QUEUE_ORDER_NAMES = ("_queue_cycle", "_brpop_start", "_q_for_pri", "_in_poll")
-
-
-def queue_order_shape_problem(channel: Any) -> str | None:
-    """Why weighted/strict queue order cannot go on ``channel``, or None when it can.
-
-    Example:
-        >>> queue_order_shape_problem(object())
-        'the broker channel is not a kombu Redis channel'
-    """
-    if not isinstance(channel, kombu_redis.Channel):
-        return "the broker channel is not a kombu Redis channel"
-    missing = [name for name in _QUEUE_ORDER_NAMES if not hasattr(channel, name)]
-    cycle = getattr(channel, "_queue_cycle", None)
-    if not missing and not all(hasattr(cycle, name) for name in ("update", "consume", "rotate")):
-        missing.append("_queue_cycle.update/consume/rotate")
-    if missing or not hasattr(channel, "priority_steps"):
-        return f"this kombu's Redis channel has no {', '.join(missing) or 'priority_steps'}"
-    return None
-
-
-def set_queue_cycle(channel: Any, cycle: Any) -> None:
-    """Make ``cycle`` order the queues of each of the channel's pops (kombu's queue cycle)."""
-    channel._queue_cycle = cycle
-    cycle.update(channel.active_queues)
-
-
 # --- moved in by structure ---
 def current_task() -> Any:
     """The task this thread runs now, or None (unwraps Celery's ``current_task`` proxy).
@@ -298,3 +235,33 @@ def current_task() -> Any:
         True
     """
     return task_proxy._get_current_object()
+
+
+# --- skip kombu's repeated unacked write ---
+# Reliable fetch's script records each message in kombu's unacked hash and index as it pops
+# it; kombu's Redis ``QoS.append`` then writes the same entry again, waiting for a pipeline.
+# For a message the script recorded, only the in-memory part (virtual ``QoS.append``) runs.
+UNACKED_SKIP = "skipping kombu's repeated unacked write"
+_REDIS_APPEND = getattr(getattr(kombu_redis.QoS, "append", None), "__code__", None)
+# What kombu's Redis append is expected to name: its write, and the virtual append after it.
+_AppendNames = type("QoS.append", (), dict.fromkeys(getattr(_REDIS_APPEND, "co_names", ())))
+_SHAPES += (
+    (UNACKED_SKIP, _AppendNames, ("zadd", "hset", "unacked_key", "unacked_index_key", "append")),
+    (UNACKED_SKIP, kombu_virtual.QoS, ("append", "_delivered", "_quick_append")),
+)
+
+
+def can_skip_unacked_write(qos: Any) -> bool:
+    """Whether ``qos`` is kombu's Redis QoS, whose ``append`` may skip its Redis write.
+
+    Example:
+        >>> can_skip_unacked_write(object())
+        False
+    """
+    return type(qos).append is kombu_redis.QoS.append and usable(UNACKED_SKIP)
+
+
+def append_in_memory(qos: Any, message: Any, tag: Any) -> None:
+    """Do kombu's bookkeeping of a delivered message (virtual ``QoS.append``), no Redis write."""
+    append: Callable[[Any, Any, Any], None] = kombu_virtual.QoS.append
+    append(qos, message, tag)

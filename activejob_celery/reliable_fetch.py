@@ -29,11 +29,13 @@ from kombu.exceptions import ChannelError
 from . import internals
 from .queue_order import install as install_queue_order, pop_keys
 from .transport_gone import guard_dead_transport
+from .unacked_skip import FRESH_FOR, UnackedSkip
 
 logger = logging.getLogger(__name__)
 
 # KEYS: the queue lists in the order BRPOP would try them, then kombu's unacked hash and index.
 # ARGV[1]: the time to score the unacked entry with (kombu compares it with its own clock).
+# ARGV[2]: '1' to name a recorded entry's tag in a third reply element (see unacked_skip.py).
 # A value that is not a kombu envelope is only popped, as BRPOP would, and left to the worker.
 # Redis's cjson accepts a few forms Python's json does not (hex, nan, raw control characters,
 # ...); such a record is sent back to its queue by the restore guard below, not read by kombu.
@@ -52,6 +54,7 @@ for i = 1, count do
         redis.call('ZADD', unacked_index, ARGV[1], tag)
         redis.call('HSET', unacked, tag, '[' .. item .. ', ' .. cjson.encode(info['exchange'])
           .. ', ' .. cjson.encode(info['routing_key']) .. ']')
+        if ARGV[2] == '1' then return {KEYS[i], item, tag} end
       end
     end
     return {KEYS[i], item}
@@ -177,8 +180,11 @@ class _RecordingPop:
         self.plain_read = channel.handlers["BRPOP"]
         self.plain_consume = channel.basic_consume
         self.scripted = False  # whether the pop in flight is the script
+        self.sent_at = 0.0  # when it was sent (time.monotonic)
         self.wait_next = False  # the script found the queues empty: block in BRPOP next
         self.all_acknowledge = True  # no consumer of the channel was registered with no_ack
+        self.skip = UnackedSkip.install(channel)  # None: kombu writes every unacked entry
+        self.name_tag = "1" if self.skip is not None else "0"
 
     def basic_consume(self, *args: Any, **kwargs: Any) -> Any:
         # kombu's signature is (queue, no_ack, callback, consumer_tag, **kwargs).
@@ -199,21 +205,32 @@ class _RecordingPop:
         keys = pop_keys(channel, queues)  # kombu's order, or the worker's queue order
         keys += [channel.unacked_key, channel.unacked_index_key]
         connection = channel.client.connection
-        internals.mark_pop_sent(channel, connection, time.monotonic())
+        self.sent_at = time.monotonic()
+        internals.mark_pop_sent(channel, connection, self.sent_at)
         self.scripted = True
         connection.send_command(
-            "EVAL", POP_AND_RECORD, len(keys), *(prefix + key for key in keys), repr(time.time())
+            "EVAL",
+            POP_AND_RECORD,
+            len(keys),
+            *(prefix + key for key in keys),
+            repr(time.time()),
+            self.name_tag,
         )
 
     def read(self, **options: Any) -> Any:
         # The script replies in BRPOP's shape, so kombu's own reader (and any guard wrapped
         # around it) handles both; it raises Empty when there was nothing to pop.
         scripted, self.wait_next = self.scripted, False
+        if self.skip is not None:  # a reply left unread for long: kombu's write, fresh score
+            self.skip.fresh = time.monotonic() - self.sent_at < FRESH_FOR
         try:
             return self.plain_read(**options)
         except Empty:
             self.wait_next = scripted
             raise
+        finally:
+            if self.skip is not None:
+                self.skip.done()
 
 
 def forget_unacked(channel: Any, item: bytes | str) -> None:

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -25,7 +26,8 @@ from typing import Any
 import redis
 from redis.exceptions import ResponseError
 
-from .deferred_replies import DeferredReplies
+from .deferred_replies import DeferredReplies, errors_in
+from .joined_scripts import join_scripts, joined_command
 from .run_marks import Ledger, MemoryLedger, Start, start_of
 from .running.tracking import (
     PAUSE_AFTER_FAILURE,
@@ -99,7 +101,7 @@ def open_run(job: Any, task: Any, mark: tuple[Ledger, str] | None = None) -> Ope
             command, ended = mark[0].start_command(job.job_id, mark[1])
         except Exception as problem:  # paused: the run goes unmarked, as Ledger.start says
             return _send(running, job, commands, listed, status, None, problem)
-        commands.append(command)
+        commands = [_joined(commands[0], command)]  # one reply: [status's, mark's]
         marked = (mark[0], ended)
     return _send(running, job, commands, listed, status, marked, None)
 
@@ -142,6 +144,9 @@ def started(opening: Opening, job: Any, task: Any) -> RunTracker | str | None:
         replies = opening.deferred.collect()
         if not replies:
             raise ConnectionError("the start's reply was lost with its connection")
+        if opening.marked is not None:  # one joined reply: the status's and the mark's
+            joined = replies.pop()
+            replies += joined if isinstance(joined, list) and len(joined) == 2 else [joined] * 2
     except Exception as problem:
         opening.listed = None  # its reply is lost too; the worker's records go with it
         _mark_failed(opening, problem)
@@ -155,7 +160,7 @@ def started(opening: Opening, job: Any, task: Any) -> RunTracker | str | None:
             opening.start = start_of(reply)
         if not replies:
             return None
-    _log_errors([reply for reply in replies[:-1] if isinstance(reply, ResponseError)])
+    _log_errors(errors_in(replies[:-1]))
     if isinstance(replies[-1], ResponseError):
         logger.warning("Could not check or write the status of job %s: %s", job.job_id, replies[-1])
         return None
@@ -181,7 +186,7 @@ def close_run(opening: Opening, run: Any, outcome: str) -> None:
     listed = opening.listed
     if listed is not None:
         store, hostname, task_id = listed
-        commands.append(("HDEL", store.busy_key(hostname), task_id))
+        commands.append(("EVAL", _UNLIST, 1, store.busy_key(hostname), task_id))
     fields: dict[str, str] = {}
     if isinstance(run, RunTracker):
         fields = run.close()
@@ -193,8 +198,10 @@ def close_run(opening: Opening, run: Any, outcome: str) -> None:
         commands.append(("EVAL", END, len(keys), *keys, *args))
     if not commands or opening.deferred is None:
         return
+    # One command (unlisting, then the outcome): its errors are read with later replies.
+    command = commands[0] if len(commands) == 1 else _joined(*commands)
     try:
-        _log_errors(opening.deferred.send_all(*commands))
+        _log_errors(opening.deferred.send_all(command))
     except Exception as problem:  # the connection failed: once more, waited, on the client's own
         logger.debug("Could not send the end of a run (%s); writing it again", problem)
         _close_waited(listed, run, outcome, fields)
@@ -212,6 +219,22 @@ def _close_waited(listed: Mark | None, run: Any, outcome: str, fields: dict[str,
             run.store.end(run.job_id, outcome, fields)
         except Exception as problem:  # the outcome stands; only its display is missing
             logger.warning("Could not write status %s of job %s: %s", outcome, run.job_id, problem)
+
+
+_UNLIST = "return redis.call('HDEL', KEYS[1], ARGV[1])"
+
+
+def _joined(*commands: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``EVAL`` commands as one (see :mod:`activejob_celery.joined_scripts`)."""
+    parts = []
+    for _, _, count, *rest in commands:
+        parts.append((rest[:count], rest[count:]))
+    return joined_command(_script(*(command[1] for command in commands)), parts)
+
+
+@functools.lru_cache(maxsize=8)
+def _script(*bodies: str) -> str:
+    return join_scripts(*bodies)
 
 
 def _mark_failed(opening: Opening, problem: BaseException | None) -> None:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from measures import cpu_seconds, percentile, rss_mb
+from latency import interleaved
+from measures import cpu_seconds, rss_mb
 
 HERE = Path(__file__).resolve().parent
 
@@ -96,11 +97,11 @@ class Phases:
         }
 
     def _start_worker(
-        self, pool: str, label: str, *, pure: bool = False
+        self, pool: str, label: str, *, pure: bool = False, queue: str | None = None
     ) -> subprocess.Popen[bytes]:
         command = [
             sys.executable, "-m", "celery", "-A", "bench_app", "worker", f"--pool={pool}",
-            "-l", "warning", "-Q", self.ba.QUEUE, "--without-gossip", "--without-mingle",
+            "-l", "warning", "-Q", queue or self.ba.QUEUE, "--without-gossip", "--without-mingle",
             "--without-heartbeat", "-n", f"bench-{label}-{os.getpid()}@%h",
         ]  # fmt: skip
         if pool == "prefork":
@@ -150,41 +151,10 @@ class Phases:
                 f"{label}_rss_main_mb": main,
                 f"{label}_rss_total_mb": total,
             }
-            if label.startswith("drain") and "_late" not in label:
-                result.update(self._latency(label))
             return result
         finally:
             self._stop_worker(proc)
             self.clear()
-
-    def _latency(self, label: str) -> dict[str, float]:
-        is_job = label.endswith("job")
-
-        def send(i: int, at: float) -> None:
-            if is_job:
-                self.ba.StampJob.perform_later(i, at)
-            else:
-                self.ba.stamp.apply_async(args=(i, at))
-
-        send(-1, time.time())  # warm-up
-        self.redis.blpop([self.ba.LATENCY_KEY], timeout=10)
-        pickup, round_trip = [], []
-        for i in range(self.latency_n):
-            started = time.time()
-            send(i, started)
-            item = self.redis.blpop([self.ba.LATENCY_KEY], timeout=10)
-            finished = time.time()
-            if item is None:
-                raise RuntimeError(f"{label}: latency sample {i} timed out")
-            _, enqueued, executed = item[1].decode().split("|")
-            pickup.append((float(executed) - float(enqueued)) * 1000)
-            round_trip.append((finished - started) * 1000)
-        return {
-            f"{label}_pickup_p50_ms": percentile(pickup, 50),
-            f"{label}_pickup_p99_ms": percentile(pickup, 99),
-            f"{label}_rtt_p50_ms": percentile(round_trip, 50),
-            f"{label}_rtt_p99_ms": percentile(round_trip, 99),
-        }
 
     def drains(self, pool: str) -> dict[str, float]:
         """Drain rate, worker RSS and idle latency: plain task vs job, on one pool."""
@@ -211,6 +181,7 @@ class Phases:
         out.update(self._drain(pool, f"drain_{pool}_task_late", fill_late_tasks, n, pure=True))
         out.update(self._drain(pool, f"drain_{pool}_task_late_aj", fill_late_tasks, n))
         out.update(self._drain(pool, f"drain_{pool}_job", fill_jobs, n))
+        out.update(interleaved(self, pool))
         return out
 
     def retry_flow(self) -> dict[str, float]:

@@ -1,0 +1,89 @@
+"""Part of the door to kombu's private attributes (see :mod:`activejob_celery.internals`).
+
+The Sentinel channel's publish methods and the Redis channel's queue cycle, moved out of
+``internals.py`` to keep it short; ``internals`` re-exports every public name here, and the
+rest of the package reaches them through ``internals`` only.
+
+Example:
+    >>> from activejob_celery import internals
+    >>> internals.queue_order_shape_problem(object())
+    'the broker channel is not a kombu Redis channel'
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+
+logger = logging.getLogger("activejob_celery.internals")
+
+# --- sentinel ---
+# kombu's Sentinel channel subclasses its Redis channel and changes only how the connection pool
+# finds the master (and fanout topics). A message to a queue is built and pushed by these
+# methods; while the Sentinel channel inherits every one of them unchanged, a message captured
+# on it is byte for byte what the Redis channel would push, so the direct path may copy it.
+_QUEUE_PUBLISH_METHODS = (
+    "basic_publish",
+    "prepare_message",
+    "_inplace_augment_message",
+    "_lookup",
+    "_put",
+    "_q_for_pri",
+    "_get_message_priority",
+)
+
+
+def publishes_like_redis_channel(channel_class: type) -> bool:
+    """Whether ``channel_class`` pushes queue messages with kombu's Redis channel's own code.
+
+    Example:
+        >>> from kombu.transport.redis import SentinelChannel
+        >>> publishes_like_redis_channel(SentinelChannel)
+        True
+    """
+    base = kombu_redis.Channel
+    if not issubclass(channel_class, base):
+        return False
+    unchanged = all(
+        getattr(channel_class, name, None) is getattr(base, name, object())
+        for name in _QUEUE_PUBLISH_METHODS
+    )
+    if not unchanged:
+        logger.warning(
+            "kombu's %s publishes differently from its Redis channel; jobs on this broker go "
+            "through Celery's publish path (slower, nothing lost)",
+            channel_class.__name__,
+        )
+    return unchanged
+
+
+# --- queue order (weighted and strict queue order) ---
+# kombu's Redis channel asks its queue cycle (``_queue_cycle``: ``update``, ``consume``,
+# ``rotate``) for the order of each BRPOP, and sends the pop from ``_brpop_start``.
+_QUEUE_ORDER_NAMES = ("_queue_cycle", "_brpop_start", "_q_for_pri", "_in_poll")
+
+
+def queue_order_shape_problem(channel: Any) -> str | None:
+    """Why weighted/strict queue order cannot go on ``channel``, or None when it can.
+
+    Example:
+        >>> queue_order_shape_problem(object())
+        'the broker channel is not a kombu Redis channel'
+    """
+    if not isinstance(channel, kombu_redis.Channel):
+        return "the broker channel is not a kombu Redis channel"
+    missing = [name for name in _QUEUE_ORDER_NAMES if not hasattr(channel, name)]
+    cycle = getattr(channel, "_queue_cycle", None)
+    if not missing and not all(hasattr(cycle, name) for name in ("update", "consume", "rotate")):
+        missing.append("_queue_cycle.update/consume/rotate")
+    if missing or not hasattr(channel, "priority_steps"):
+        return f"this kombu's Redis channel has no {', '.join(missing) or 'priority_steps'}"
+    return None
+
+
+def set_queue_cycle(channel: Any, cycle: Any) -> None:
+    """Make ``cycle`` order the queues of each of the channel's pops (kombu's queue cycle)."""
+    channel._queue_cycle = cycle
+    cycle.update(channel.active_queues)
