@@ -1,0 +1,94 @@
+"""The single enqueue's pre-packed EVALSHA: the bytes redis-py would send, and the same writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from activejob_celery import ApplicationJob, queue_as
+from activejob_celery.config import Settings
+from activejob_celery.status import StatusStore
+from activejob_celery.status.packed import PackedPush, usable
+
+
+class PackedJob(ApplicationJob):
+    queue_as("päcked")  # not ASCII: encoded as redis-py encodes it
+
+    def perform(self) -> None: ...
+
+
+def _store(client: Any) -> StatusStore:
+    return StatusStore(client, Settings(status_ttl=60))
+
+
+def _wrapper_writes(client: Any, store: StatusStore, job: ApplicationJob, now: str) -> Any:
+    """What the script wrapper (redis-py's own packing) leaves: the reference."""
+    keys = [b"list", store.key(job.job_id)]
+    args = [b"msg", now, store.waiting_ttl, "queued", job.job_name, job.queue_name]
+    store._push(keys=keys, args=args)
+    return client.lrange(b"list", 0, -1), client.hgetall(store.key(job.job_id))
+
+
+def test_the_packed_command_is_what_redis_py_packs(aj_redis: Any) -> None:
+    store = _store(aj_redis.client)
+    job = PackedJob()
+    packed = PackedPush(store, store._push).command(b"k\xffey", b"m" * 7000, job, "12.5")
+    connection = aj_redis.client.connection_pool.make_connection()
+    keys = [b"k\xffey", store.key(job.job_id)]
+    args = [b"m" * 7000, "12.5", store.waiting_ttl, "queued", job.job_name, job.queue_name]
+    expected = b"".join(connection.pack_command("EVALSHA", store._push.sha, 2, *keys, *args))
+    assert packed == expected
+
+
+def test_a_push_writes_what_the_wrapper_writes(aj_redis: Any) -> None:
+    client = aj_redis.client
+    store = _store(client)
+    job = PackedJob()
+    store.push(b"list", b"msg", job)
+    pushed = client.lrange(b"list", 0, -1), client.hgetall(store.key(job.job_id))
+    ttl = client.ttl(store.key(job.job_id))
+    client.flushdb()
+    now = pushed[1][b"updated_at"].decode()
+    assert pushed == _wrapper_writes(client, store, job, now)
+    assert ttl == client.ttl(store.key(job.job_id)) == store.waiting_ttl
+    assert pushed[1][b"queue"] == "päcked".encode()
+
+
+@pytest.mark.parametrize("lose_scripts", ["SCRIPT FLUSH", "restart"])
+def test_a_noscript_reply_loads_the_script_and_writes(aj_redis: Any, lose_scripts: str) -> None:
+    client = aj_redis.client
+    store = _store(client)
+    store.push(b"list", b"first", PackedJob())  # the script is known, a connection pooled
+    if lose_scripts == "restart":
+        aj_redis.server.restart()
+    else:
+        client.script_flush()
+    assert client.script_exists(store._push.sha) == [False]
+    job = PackedJob()
+    store.push(b"list", b"second", job)
+    assert client.lrange(b"list", 0, 0) == [b"second"]
+    assert client.hget(store.key(job.job_id), "status") == b"queued"
+
+
+def test_a_client_holding_one_connection_gets_the_wrapper(aj_redis: Any) -> None:
+    single = redis.Redis.from_url(aj_redis.url, single_connection_client=True)
+    try:
+        assert not usable(single) and usable(aj_redis.client)
+        store = _store(single)
+        job = PackedJob()
+        store.push(b"list", b"msg", job)
+        assert single.lrange(b"list", 0, -1) == [b"msg"]
+        assert single.hget(store.key(job.job_id), "status") == b"queued"
+    finally:
+        single.close()
+
+
+def test_connection_errors_propagate_after_the_clients_retries(aj_redis: Any) -> None:
+    client = redis.Redis(port=1, retry=Retry(NoBackoff(), 1))  # nothing listens there
+    store = _store(client)
+    with pytest.raises(redis.ConnectionError):
+        store.push(b"list", b"msg", PackedJob())
