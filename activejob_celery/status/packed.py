@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -59,6 +59,17 @@ def bulk(value: bytes) -> bytes:
         b'$6\r\nqueued\r\n'
     """
     return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def pack(args: Iterable[bytes]) -> bytes:
+    r"""One command in RESP from arguments that are bytes already (no per-argument checks).
+
+    Example:
+        >>> pack([b"LPUSH", b"q", b"m"])
+        b'*3\r\n$5\r\nLPUSH\r\n$1\r\nq\r\n$1\r\nm\r\n'
+    """
+    parts = [b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args]
+    return b"*%d\r\n%s" % (len(parts), b"".join(parts))
 
 
 class PackedPush:

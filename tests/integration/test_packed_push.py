@@ -12,11 +12,18 @@ from redis.retry import Retry
 from activejob_celery import ApplicationJob, queue_as
 from activejob_celery.config import Settings
 from activejob_celery.status import StatusStore
-from activejob_celery.status.packed import PackedPush, usable
+from activejob_celery.status.packed import PackedPush, pack, usable
+from activejob_celery.status.transaction import push_batch, run
 
 
 class PackedJob(ApplicationJob):
     queue_as("päcked")  # not ASCII: encoded as redis-py encodes it
+
+    def perform(self) -> None: ...
+
+
+class StoredElsewhere(ApplicationJob):
+    queue_as("elsewhere")
 
     def perform(self) -> None: ...
 
@@ -92,3 +99,44 @@ def test_connection_errors_propagate_after_the_clients_retries(aj_redis: Any) ->
     store = _store(client)
     with pytest.raises(redis.ConnectionError):
         store.push(b"list", b"msg", PackedJob())
+
+
+def _batch_writes(client: Any, store: StatusStore | None, jobs: list[ApplicationJob]) -> Any:
+    pushes = {b"one": [b"a", b"b"], "twö".encode(): [b"c"]}
+    push_batch(client, pushes, store, jobs)
+    statuses = [client.hgetall(f"activejob:status:{job.job_id}") for job in jobs]
+    for found in statuses:
+        found.pop(b"updated_at")
+    ttls = [client.ttl(f"activejob:status:{job.job_id}") for job in jobs]
+    return client.lrange(b"one", 0, -1), client.lrange("twö", 0, -1), statuses, ttls
+
+
+def test_a_packed_batch_writes_what_a_pipeline_writes(aj_redis: Any) -> None:
+    client = aj_redis.client
+    single = redis.Redis.from_url(aj_redis.url, single_connection_client=True)
+    try:
+        jobs = [PackedJob(), PackedJob(), StoredElsewhere()]
+        packed = _batch_writes(client, _store(client), jobs)
+        client.flushdb()
+        assert packed == _batch_writes(single, _store(single), jobs)  # through a pipeline
+        assert packed[0] == [b"b", b"a"] and packed[2][2][b"queue"] == b"elsewhere"
+        assert all(found[b"status"] == b"queued" for found in packed[2])
+    finally:
+        single.close()
+
+
+def test_a_failing_command_of_a_packed_batch_raises_as_a_pipeline_does(aj_redis: Any) -> None:
+    client = aj_redis.client
+    client.set(b"two", b"not a list")
+    with pytest.raises(redis.ResponseError, match=r"Command # 2 of the batch.*WRONGTYPE"):
+        push_batch(client, {b"one": [b"a"], b"two": [b"b"]}, None, [])
+    assert client.lrange(b"one", 0, -1) == [b"a"]  # MULTI/EXEC does not roll back
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        run(client, [pack([b"LPUSH", b"one", b"c"]), pack([b"NOSUCHCOMMAND"])])
+    assert client.lrange(b"one", 0, -1) == [b"a"]  # refused at queueing: EXEC runs nothing
+
+
+def test_pack_is_what_redis_py_packs(aj_redis: Any) -> None:
+    connection = aj_redis.client.connection_pool.make_connection()
+    args = [b"LPUSH", b"q", b"x" * 7000, b"", "ü".encode()]
+    assert pack(args) == b"".join(connection.pack_command(*args))
