@@ -6,8 +6,11 @@ with its generic encoder (type checks for each) and goes through the script wrap
 command dispatcher and its observability hooks. Here the constant parts of the command (the
 script's sha, the list key, the TTL, ``queued``, the job class and queue) are packed once per
 kind of job, and only the status key, the message and the time are added per job; the command
-goes out with redis-py's public ``Connection.send_packed_command`` on a connection of the
-client's own pool, under the connection's own retry policy, as redis-py sends it.
+goes out with redis-py's public ``Connection.send_packed_command`` under the connection's own
+retry policy, as redis-py sends it. The connection is one the process takes from the client's
+pool once and keeps (checking a connection out of the pool and back costs more than the round
+trip on a local Redis); a thread that finds it busy uses one of the pool, as redis-py would. A
+forked child takes its own.
 
 The arguments Redis receives are the same bytes redis-py would send (``encode`` below is its
 encoder's), so the list and the status hash end the same. A ``NOSCRIPT`` reply (Redis
@@ -22,7 +25,10 @@ Example:
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +41,34 @@ if TYPE_CHECKING:
 
 Kind = tuple[bytes, str, str]
 """A list key, a job class and a queue: what the constant parts of a push depend on."""
+
+
+_pushers: weakref.WeakSet[PackedPush] = weakref.WeakSet()
+
+
+def _forget_after_fork() -> None:
+    for pusher in list(_pushers):
+        pusher.forget()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _send(connection: Any, packed: bytes) -> bool:
+    """Send ``packed`` and read its reply under the connection's retry; False on NOSCRIPT."""
+
+    def send() -> Any:
+        connection.send_packed_command([packed])
+        return connection.read_response()
+
+    try:
+        connection.retry.call_with_retry(send, lambda error: connection.disconnect())
+    except NoScriptError:
+        return False
+    except BaseException:
+        connection.disconnect()  # a reply may be left unread: never reuse the connection as is
+        raise
+    return True
 
 
 def usable(client: Any) -> bool:
@@ -87,6 +121,10 @@ class PackedPush:
         self.prefix = store.prefix
         self._parts: dict[Kind, tuple[bytes, bytes]] = {}
         self._sha = ""
+        self._held: Any = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        _pushers.add(self)
 
     def command(self, list_key: bytes, message: bytes, job: ApplicationJob, now: str) -> bytes:
         r"""The packed EVALSHA for ``job`` (what redis-py's ``evalsha`` would send).
@@ -118,23 +156,35 @@ class PackedPush:
             self._through_wrapper(list_key, message, job, now)
             return
         packed = self.command(list_key, message, job, now)
-        pool = self.client.connection_pool
-        connection: Any = pool.get_connection()
-        try:
-
-            def send() -> Any:
-                connection.send_packed_command([packed])
-                return connection.read_response()
-
-            connection.retry.call_with_retry(send, lambda error: connection.disconnect())
-        except NoScriptError:  # nothing ran: the wrapper loads the script and sends again
-            pool.release(connection)
+        if self._lock.acquire(blocking=False):  # this process's held connection is free
+            try:
+                sent = _send(self._connection(), packed)
+            finally:
+                self._lock.release()
+        else:  # another thread pushes on it now: a connection of the pool, as redis-py does
+            pool = self.client.connection_pool
+            connection = pool.get_connection()
+            try:
+                sent = _send(connection, packed)
+            finally:
+                pool.release(connection)
+        if not sent:  # NOSCRIPT, nothing ran: the wrapper loads the script and sends again
             self._through_wrapper(list_key, message, job, now)
-            return
-        except BaseException:
-            pool.release(connection)
-            raise
-        pool.release(connection)
+
+    def forget(self) -> None:
+        """Drop the held connection without closing it (a forked child: its parent's socket)."""
+        self._held, self._pid = None, 0
+        self._lock = threading.Lock()
+
+    def _connection(self) -> Any:
+        """The connection this process holds (taken from the client's pool once, kept)."""
+        held = self._held
+        if held is None or self._pid != os.getpid():
+            held = self._held = self.client.connection_pool.get_connection()
+            self._pid = os.getpid()
+        elif held.should_reconnect():  # as the pool does when a connection comes back to it
+            held.disconnect()
+        return held
 
     def _through_wrapper(
         self, list_key: bytes, message: bytes, job: ApplicationJob, now: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import pytest
@@ -140,3 +142,38 @@ def test_pack_is_what_redis_py_packs(aj_redis: Any) -> None:
     connection = aj_redis.client.connection_pool.make_connection()
     args = [b"LPUSH", b"q", b"x" * 7000, b"", "ü".encode()]
     assert pack(args) == b"".join(connection.pack_command(*args))
+
+
+def test_pushes_from_many_threads_all_land(aj_redis: Any) -> None:
+    client = aj_redis.client
+    store = _store(client)
+    jobs = [PackedJob() for _ in range(400)]
+
+    def push(part: list[ApplicationJob]) -> None:
+        for job in part:
+            store.push(b"list", job.job_id.encode(), job)
+
+    threads = [threading.Thread(target=push, args=(jobs[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(client.lrange(b"list", 0, -1)) == sorted(job.job_id.encode() for job in jobs)
+    assert all(client.hget(store.key(job.job_id), "status") == b"queued" for job in jobs)
+
+
+def test_a_closed_pool_and_a_forked_child_still_push(aj_redis: Any) -> None:
+    client = aj_redis.client
+    store = _store(client)
+    store.push(b"list", b"one", PackedJob())  # the process now holds a connection
+    client.connection_pool.disconnect()  # client.close() and the like: it reconnects
+    store.push(b"list", b"two", PackedJob())
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit code
+        try:
+            store.push(b"list", b"child", PackedJob())
+        finally:
+            os._exit(0 if client.lrange(b"list", 0, 0) == [b"child"] else 1)
+    assert os.waitpid(child, 0)[1] == 0
+    store.push(b"list", b"three", PackedJob())  # the parent's connection was left alone
+    assert client.lrange(b"list", 0, -1) == [b"three", b"child", b"two", b"one"]
