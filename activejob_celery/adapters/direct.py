@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.signals import after_task_publish, before_task_publish
 
-from ..status.transaction import push_batch
+from ..packed_commands import push_batch
 from .batch import prepare_all
 from .proof import Template, publish_functions, stranger
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .packed import pack
+from ..packed_commands import pack
 
 if TYPE_CHECKING:
     from ..base import ApplicationJob

@@ -29,13 +29,16 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import redis
 from redis.exceptions import NoScriptError
 
+from ..packed_commands import bulk, usable
+
 if TYPE_CHECKING:
+    import redis
+
     from ..base import ApplicationJob
     from .store import StatusStore
 
@@ -69,41 +72,6 @@ def _send(connection: Any, packed: bytes) -> bool:
         connection.disconnect()  # a reply may be left unread: never reuse the connection as is
         raise
     return True
-
-
-def usable(client: Any) -> bool:
-    """Whether ``client`` sends commands one per pooled connection, as redis-py's own path does.
-
-    Example:
-        >>> usable(redis.Redis())
-        True
-    """
-    return (
-        isinstance(client, redis.Redis)
-        and client.connection is None
-        and getattr(client.connection_pool, "cache", None) is None
-    )
-
-
-def bulk(value: bytes) -> bytes:
-    r"""A RESP bulk string (``$<length>\r\n<value>\r\n``), as redis-py packs one argument.
-
-    Example:
-        >>> bulk(b"queued")
-        b'$6\r\nqueued\r\n'
-    """
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def pack(args: Iterable[bytes]) -> bytes:
-    r"""One command in RESP from arguments that are bytes already (no per-argument checks).
-
-    Example:
-        >>> pack([b"LPUSH", b"q", b"m"])
-        b'*3\r\n$5\r\nLPUSH\r\n$1\r\nq\r\n$1\r\nm\r\n'
-    """
-    parts = [b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args]
-    return b"*%d\r\n%s" % (len(parts), b"".join(parts))
 
 
 class PackedPush:

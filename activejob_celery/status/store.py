@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import redis_location
-from .batch import enqueued_batch
+from .batch import enqueued_batch, packed_batch
 from .packed import PackedPush
 
 if TYPE_CHECKING:
@@ -182,6 +182,10 @@ class StatusStore:
             >>> store.enqueued_batch(pipe, jobs); pipe.execute()   # doctest: +SKIP
         """
         enqueued_batch(self, pipe, jobs, status, run_at)
+
+    def packed_batch(self, jobs: list[ApplicationJob]) -> bytes:
+        """:meth:`enqueued_batch`'s command for ``queued`` jobs, packed (see :mod:`.batch`)."""
+        return packed_batch(self, jobs)
 
     def enqueued_many(self, jobs: list[ApplicationJob], status: str = "queued") -> None:
         """Write the enqueue of ``jobs`` in one round trip."""

@@ -13,9 +13,9 @@ from redis.retry import Retry
 
 from activejob_celery import ApplicationJob, queue_as
 from activejob_celery.config import Settings
+from activejob_celery.packed_commands import pack, push_batch, run, usable
 from activejob_celery.status import StatusStore
-from activejob_celery.status.packed import PackedPush, pack, usable
-from activejob_celery.status.transaction import push_batch, run
+from activejob_celery.status.packed import PackedPush
 
 
 class PackedJob(ApplicationJob):

@@ -1,12 +1,13 @@
-"""A batch's MULTI/EXEC packed by hand: ``perform_all_later``'s one round trip.
+"""Redis commands packed by hand, and a batch's MULTI/EXEC: ``perform_all_later``'s round trip.
 
 A bulk enqueue sends, in one transaction, an ``LPUSH`` of up to 1 000 messages per list and
-one ``EVAL`` for the batch's statuses (:mod:`.batch`). Through a redis-py pipeline each message
-goes through its generic encoder and the packed command leaves in 6 kB pieces, one ``sendall``
-each (about 350 a batch). Here the commands are packed once from bytes the caller already has
-(a message is bytes; the rest is encoded by the client's own encoder) and leave in one
-``sendall`` on a connection of the client's pool, under the connection's retry policy, and the
-replies are read as redis-py reads a transaction's: the first error is raised.
+one ``EVAL`` for the batch's statuses (:mod:`activejob_celery.status.batch`). Through a
+redis-py pipeline each message goes through its generic encoder and the packed command leaves
+in 6 kB pieces, one ``sendall`` each (about 350 a batch). Here the commands are packed once
+from bytes the caller already has (a message is bytes; the rest is encoded by the client's own
+encoder) and leave in one ``sendall`` on a connection of the client's pool, under the
+connection's retry policy, and the replies are read as redis-py reads a transaction's: the
+first error is raised.
 
 Example:
     >>> run(client, [pack([b"LPUSH", b"default", message])])   # doctest: +SKIP
@@ -15,18 +16,52 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import redis
 from redis.exceptions import ExecAbortError, ResponseError, WatchError
 
-from .batch import packed_batch
-from .packed import pack, usable
-
 if TYPE_CHECKING:
-    from ..base import ApplicationJob
-    from .store import StatusStore
+    from .base import ApplicationJob
+    from .status import StatusStore
 
-__all__ = ["push_batch", "run"]
+__all__ = ["bulk", "pack", "push_batch", "run", "usable"]
+
+
+def usable(client: Any) -> bool:
+    """Whether ``client`` sends commands one per pooled connection, as redis-py's own path does.
+
+    Example:
+        >>> usable(redis.Redis())
+        True
+    """
+    return (
+        isinstance(client, redis.Redis)
+        and client.connection is None
+        and getattr(client.connection_pool, "cache", None) is None
+    )
+
+
+def bulk(value: bytes) -> bytes:
+    r"""A RESP bulk string (``$<length>\r\n<value>\r\n``), as redis-py packs one argument.
+
+    Example:
+        >>> bulk(b"queued")
+        b'$6\r\nqueued\r\n'
+    """
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def pack(args: Iterable[bytes]) -> bytes:
+    r"""One command in RESP from arguments that are bytes already (no per-argument checks).
+
+    Example:
+        >>> pack([b"LPUSH", b"q", b"m"])
+        b'*3\r\n$5\r\nLPUSH\r\n$1\r\nq\r\n$1\r\nm\r\n'
+    """
+    parts = [b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args]
+    return b"*%d\r\n%s" % (len(parts), b"".join(parts))
 
 
 def push_batch(
@@ -38,7 +73,7 @@ def push_batch(
     """LPUSH each list's messages and write ``tracked``'s ``queued`` statuses, in one MULTI/EXEC.
 
     Each list gets one ``LPUSH`` with many values, which Redis applies one after the other;
-    ``store`` None: no statuses. A client :func:`~.packed.usable` does not accept gets a
+    ``store`` None: no statuses. A client :func:`usable` does not accept gets a
     redis-py pipeline with the same commands.
 
     Example:
@@ -54,7 +89,7 @@ def push_batch(
         return
     commands = [pack([b"LPUSH", list_key, *messages]) for list_key, messages in pushes.items()]
     if store is not None and tracked:
-        commands.append(packed_batch(store, tracked))
+        commands.append(store.packed_batch(tracked))
     if commands:
         run(client, commands)
 
