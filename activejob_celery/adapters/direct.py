@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.signals import after_task_publish, before_task_publish
 
+from ..packed_commands import push_batch
 from .batch import prepare_all
 from .proof import Template, publish_functions, stranger
 
@@ -154,12 +155,7 @@ class DirectPublisher:
             pushes.setdefault(push[0], []).append(push[1])
             if status is not None and not job._retrying:
                 tracked.append(job)
-        with self.client.pipeline(transaction=True) as pipe:
-            for list_key, messages in pushes.items():
-                pipe.lpush(list_key, *messages)
-            if status is not None:
-                status.enqueued_batch(pipe, tracked)
-            pipe.execute()
+        push_batch(self.client, pushes, status, tracked)  # one MULTI/EXEC, packed by hand
         if through_celery:
             self.adapter.note_enqueued(through_celery)
 

@@ -11,7 +11,10 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from ..packed_commands import pack
 
 if TYPE_CHECKING:
     from ..base import ApplicationJob
@@ -44,6 +47,32 @@ return k
 """
 
 
+def batch_command(
+    store: StatusStore,
+    jobs: list[ApplicationJob],
+    status: str = "queued",
+    run_at: list[float] | None = None,
+) -> list[Any]:
+    """The ``EVAL`` command (name and arguments) writing the statuses of ``jobs`` (not empty).
+
+    Example:
+        >>> batch_command(store, [job])[0]                       # doctest: +SKIP
+        'EVAL'
+    """
+    kinds: dict[tuple[str, str], list[int]] = {}
+    for index, job in enumerate(jobs):
+        kinds.setdefault((job.job_name, job.queue_name), []).append(index)
+    prefix = store.prefix
+    order = [index for group in kinds.values() for index in group]
+    keys = [prefix + jobs[index].job_id for index in order]
+    args: list[Any] = [repr(time.time()), store.waiting_ttl, status, len(kinds)]
+    for (job_class, queue), group in kinds.items():
+        args += (job_class, queue, len(group))
+    if run_at is not None:
+        args += [repr(run_at[index]) for index in order]
+    return ["EVAL", _ENQUEUED, len(keys), *keys, *args]
+
+
 def enqueued_batch(
     store: StatusStore,
     pipe: Any,
@@ -56,17 +85,16 @@ def enqueued_batch(
     Example:
         >>> enqueued_batch(store, pipe, jobs); pipe.execute()   # doctest: +SKIP
     """
-    if not jobs:
-        return
-    kinds: dict[tuple[str, str], list[int]] = {}
-    for index, job in enumerate(jobs):
-        kinds.setdefault((job.job_name, job.queue_name), []).append(index)
-    prefix = store.prefix
-    order = [index for group in kinds.values() for index in group]
-    keys = [prefix + jobs[index].job_id for index in order]
-    args: list[Any] = [repr(time.time()), store.waiting_ttl, status, len(kinds)]
-    for (job_class, queue), group in kinds.items():
-        args += (job_class, queue, len(group))
-    if run_at is not None:
-        args += [repr(run_at[index]) for index in order]
-    pipe.execute_command("EVAL", _ENQUEUED, len(keys), *keys, *args)
+    if jobs:
+        pipe.execute_command(*batch_command(store, jobs, status, run_at))
+
+
+def packed_batch(store: StatusStore, jobs: list[ApplicationJob], status: str = "queued") -> bytes:
+    r"""The command of :func:`enqueued_batch`, packed (encoded by the store client's encoder).
+
+    Example:
+        >>> packed_batch(store, jobs)[:14]                       # doctest: +SKIP
+        b'*1005\r\n$4\r\nEVAL'
+    """
+    encode: Callable[[Any], bytes] = store.client.get_encoder().encode
+    return pack([encode(arg) for arg in batch_command(store, jobs, status)])

@@ -16,7 +16,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import redis_location
-from .batch import enqueued_batch
+from .batch import enqueued_batch, packed_batch
+from .packed import PackedPush
 
 if TYPE_CHECKING:
     import redis
@@ -124,6 +125,7 @@ class StatusStore:
         self._start = client.register_script(START)
         self._end = client.register_script(END)
         self._cancel = client.register_script(_CANCEL)
+        self._packed = PackedPush(self, self._push)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {redis_location(self.client)} {self.prefix}*>"
@@ -163,10 +165,7 @@ class StatusStore:
         Example:
             >>> store.push(b"default", raw_message, job)           # doctest: +SKIP
         """
-        keys: list[Any] = [list_key, self.prefix + job.job_id]
-        now = repr(time.time())
-        args: list[Any] = [message, now, self.waiting_ttl, "queued", job.job_name, job.queue_name]
-        self._push(keys=keys, args=args)
+        self._packed.push(list_key, message, job)  # see :mod:`.packed`
 
     def enqueued_batch(
         self,
@@ -183,6 +182,10 @@ class StatusStore:
             >>> store.enqueued_batch(pipe, jobs); pipe.execute()   # doctest: +SKIP
         """
         enqueued_batch(self, pipe, jobs, status, run_at)
+
+    def packed_batch(self, jobs: list[ApplicationJob]) -> bytes:
+        """:meth:`enqueued_batch`'s command for ``queued`` jobs, packed (see :mod:`.batch`)."""
+        return packed_batch(self, jobs)
 
     def enqueued_many(self, jobs: list[ApplicationJob], status: str = "queued") -> None:
         """Write the enqueue of ``jobs`` in one round trip."""

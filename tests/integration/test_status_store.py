@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 from click.testing import CliRunner
 
@@ -147,18 +149,27 @@ def test_the_status_rides_with_the_message_in_one_round_trip(aj_app: Celery, aj_
     client = scheduled_set_for(aj_app).client
     me, sent = threading.get_ident(), []
     real = client.execute_command
+    real_send = redis.connection.Connection.send_packed_command
 
     def counting(*args: Any, **options: Any) -> Any:
         if threading.get_ident() == me:
             sent.append(args[0])
         return real(*args, **options)
 
+    def counting_packed(connection: Any, command: Any, *args: Any, **options: Any) -> None:
+        if threading.get_ident() == me:  # pre-packed: the commands in what is sent
+            data = b"".join(command) if isinstance(command, list) else command
+            sent.extend(name.decode() for name in re.findall(rb"^\*\d+\r\n\$\d+\r\n([A-Z]+)", data))
+        real_send(connection, command, *args, **options)
+
     started = time.time()
     client.execute_command = counting  # type: ignore[method-assign]
+    redis.connection.Connection.send_packed_command = counting_packed  # type: ignore[method-assign]
     try:
         job = StoredJob.perform_later()
     finally:
         del client.execute_command
+        redis.connection.Connection.send_packed_command = real_send  # type: ignore[method-assign]
     assert isinstance(job, StoredJob)
     assert sent == ["EVALSHA"]  # one script call pushes the message and writes the status
     found = job_status(job.job_id, app=aj_app)
