@@ -16,11 +16,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.exceptions import ExecAbortError, ResponseError, WatchError
+
+from .resp import bulk, pack
 
 if TYPE_CHECKING:
     from .base import ApplicationJob
@@ -41,31 +42,6 @@ def usable(client: Any) -> bool:
         and client.connection is None
         and getattr(client.connection_pool, "cache", None) is None
     )
-
-
-def bulk(value: bytes) -> bytes:
-    r"""A RESP bulk string (``$<length>\r\n<value>\r\n``), as redis-py packs one argument.
-
-    Example:
-        >>> bulk(b"queued")
-        b'$6\r\nqueued\r\n'
-    """
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def pack(args: Iterable[bytes]) -> bytes:
-    r"""One command in RESP from arguments that are bytes already (no per-argument checks).
-
-    Example:
-        >>> pack([b"LPUSH", b"q", b"m"])
-        b'*3\r\n$5\r\nLPUSH\r\n$1\r\nq\r\n$1\r\nm\r\n'
-    """
-    parts = [b""]  # the count goes first, once they are counted
-    for arg in args:  # one join of short pieces: a third of redis-py's packing time
-        parts += (b"$%d" % len(arg), arg)
-    parts[0] = b"*%d" % (len(parts) // 2)
-    parts.append(b"")
-    return b"\r\n".join(parts)
 
 
 def push_batch(

@@ -77,8 +77,8 @@ class Consumer:
         self.connection.release()
 
 
-@pytest.fixture
-def consumers(aj_redis: Any) -> Iterator[Any]:
+@pytest.fixture(name="consumers")  # test_unacked_skip.py imports it too
+def consumers_fixture(aj_redis: Any) -> Iterator[Any]:
     made: list[Consumer] = []
 
     def make(reliable: bool = True, **options: Any) -> Consumer:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from queue import Empty
 from typing import Any
 
@@ -18,20 +17,12 @@ import pytest
 from activejob_celery import internals, reliable_fetch
 from activejob_celery.reliable_fetch import POP_AND_RECORD
 from activejob_celery.unacked_skip import UnackedSkip
-from tests.integration.test_reliable_fetch import QUEUE, Consumer, command_calls, publish
-
-
-@pytest.fixture
-def consumers(aj_redis: Any) -> Iterator[Any]:
-    made: list[Consumer] = []
-
-    def make(reliable: bool = True, **options: Any) -> Consumer:
-        made.append(Consumer(aj_redis.url, reliable, **options))
-        return made[-1]
-
-    yield make
-    for consumer in made:
-        consumer.close()
+from tests.integration.test_reliable_fetch import (
+    QUEUE,
+    command_calls,
+    consumers_fixture,  # noqa: F401 (the fixture `consumers`)
+    publish,
+)
 
 
 def entries(client: Any) -> dict[str, str]:
