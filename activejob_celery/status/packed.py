@@ -74,6 +74,10 @@ def _send(connection: Any, packed: bytes) -> bool:
     return True
 
 
+def _never() -> bool:
+    return False
+
+
 class PackedPush:
     """The push script's EVALSHA for one job, packed from per-kind constant parts.
 
@@ -150,8 +154,8 @@ class PackedPush:
         if held is None or self._pid != os.getpid():
             held = self._held = self.client.connection_pool.get_connection()
             self._pid = os.getpid()
-        elif held.should_reconnect():  # as the pool does when a connection comes back to it
-            held.disconnect()
+        elif getattr(held, "should_reconnect", _never)():  # as the pool does on release
+            held.disconnect()  # (redis-py >= 7 only: a maintenance notice asked for it)
         return held
 
     def _through_wrapper(
