@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support.redis_server import RedisServer, RedisServerNotFoundError, find_redis_server
+from tests.support.redis_server import (
+    RedisServer,
+    RedisServerNotFoundError,
+    find_redis_server,
+    forget_stale_pools,
+)
 from tests.support.requirements import chromium_path, in_ci, redis_supports_tls
 
 # Job-level fixtures (aj_app, aj_worker, aj_isolation, ...) live in tests/support/fixtures.py.
@@ -84,6 +89,7 @@ def aj_redis(aj_redis_server: RedisServer) -> Iterator[RedisDB]:
     """A clean database (1..15, round robin, FLUSHDB before use) on the session server."""
     if not aj_redis_server.is_running:  # a previous test stopped it and did not restart it
         aj_redis_server.start()
+    forget_stale_pools(aj_redis_server)
     db = next(_DB_NUMBERS)
     client = aj_redis_server.client(db)
     client.flushdb()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from tests.support.redis_server import RedisServer
+from tests.support.fixtures import make_app
+from tests.support.redis_server import RedisServer, forget_stale_pools
 from tests.support.worker import run_worker, run_worker_subprocess, wait_for
 
 
@@ -111,3 +112,19 @@ def test_worker_subprocess_runs_a_task(aj_redis) -> None:
         wait_for(lambda: aj_redis.client.lrange("seen", 0, -1) == [b"a"], timeout=10)
     assert worker.returncode is not None
     assert " ready." in worker.log_text()
+
+
+def test_a_restart_leaves_no_stale_kombu_connection_to_a_later_app(aj_redis):
+    url = aj_redis.server.url(0)  # one URL for both apps: kombu pools connections by URL
+    first = make_app(url)
+    try:
+        assert first.control.inspect(timeout=0.2).ping() is None  # a pooled connection, used
+    finally:
+        first.close()
+    aj_redis.server.restart()
+    forget_stale_pools(aj_redis.server)  # what aj_redis does before each test
+    second = make_app(url)
+    try:
+        assert second.control.inspect(timeout=0.2).ping() is None  # no "Connection closed"
+    finally:
+        second.close()

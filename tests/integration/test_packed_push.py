@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -94,6 +95,15 @@ def test_a_client_holding_one_connection_gets_the_wrapper(aj_redis: Any) -> None
         assert single.hget(store.key(job.job_id), "status") == b"queued"
     finally:
         single.close()
+
+
+def test_a_sentinel_client_gets_the_wrapper() -> None:
+    """After a failover only redis-py's own path asks the sentinels for the new master."""
+    pool = redis.sentinel.SentinelConnectionPool(
+        "jobs", redis.sentinel.Sentinel([("127.0.0.1", 1)])
+    )
+    assert not usable(redis.Redis(connection_pool=pool))
+    assert usable(redis.Redis(connection_pool=redis.BlockingConnectionPool()))
 
 
 def test_connection_errors_propagate_after_the_clients_retries(aj_redis: Any) -> None:

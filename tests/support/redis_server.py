@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kombu.pools
 import redis
 
 __all__ = [
@@ -117,6 +118,8 @@ class RedisServer:
         self.extra_args = extra_args
         self.binary = binary or find_redis_server()
         self._fixed_port = port is not None
+        self.starts = 0
+        """How many times the process was started (a restart makes every open connection stale)."""
         self.port = port if port is not None else free_port()
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp("-redis"))
@@ -175,6 +178,7 @@ class RedisServer:
                     raise
                 self.port = free_port()  # lost a race for the port before first use
         _LIVE.add(self)
+        self.starts += 1
         # After the first successful start the port is ours for restarts.
         self._fixed_port = True
         return self
@@ -287,3 +291,20 @@ class RedisServer:
 
 class _PortInUseError(RuntimeError):
     pass
+
+
+_STARTS_SEEN: dict[int, int] = {}
+
+
+def forget_stale_pools(server: RedisServer) -> None:
+    """Close kombu's pooled connections when ``server`` was restarted since the last call.
+
+    kombu keeps process-wide connection pools keyed by broker URL, shared by every Celery app
+    with that URL and kept after ``app.close()``; after a restart they hold connections to the
+    old process, which a later test's app would be handed ("Connection closed by server").
+    Called before each test, when no worker of an earlier test runs any more.
+    """
+    seen = _STARTS_SEEN.get(id(server))
+    if seen is not None and seen != server.starts:
+        kombu.pools.reset()
+    _STARTS_SEEN[id(server)] = server.starts
