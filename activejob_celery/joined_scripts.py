@@ -42,7 +42,7 @@ return results
 def join_scripts(*bodies: str) -> str:
     """One script running ``bodies`` in order, each a function of its own ``KEYS``/``ARGV``.
 
-    A part must not return nil or false (the reply's array would end there): return 0 instead.
+    A part that returns nil or false gives a nil reply in its place.
 
     Example:
         >>> "local function part1(KEYS, ARGV)" in join_scripts("return 1")

@@ -90,7 +90,7 @@ def _encode_other(argument: Any, encoding: str, errors: str) -> bytes:
     if isinstance(argument, int | float):
         return repr(argument).encode()
     if isinstance(argument, str):
-        return str(argument).encode(encoding, errors)
+        return str.encode(argument, encoding, errors)  # its own text, not its __str__
     raise DataError(
         f"Invalid input of type: '{type(argument).__name__}'. "
         "Convert to a bytes, string, int or float first."

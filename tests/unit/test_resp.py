@@ -20,6 +20,10 @@ class Name(str):
     pass
 
 
+class Step(str, enum.Enum):  # its __str__ is "Step.PROCESS"; redis-py sends "process"
+    PROCESS = "process"
+
+
 def redis_py(commands: list[tuple[Any, ...]], **kwargs: Any) -> bytes:
     connection = redis.Connection(**kwargs)  # packing needs no server
     return b"".join(connection.pack_commands(commands))
@@ -34,6 +38,7 @@ COMMANDS: list[list[tuple[Any, ...]]] = [
     [(b"CONFIG GET", "maxmemory")],
     [("SET", "k", "x" * 20_000)],  # past redis-py's buffer cutoff: it chunks, same bytes
     [("SET", Name("sub"), Level.HIGH), ("INCRBYFLOAT", "k", float("1e300"))],
+    [("HSET", "h", "step", Step.PROCESS)],
 ]
 
 
