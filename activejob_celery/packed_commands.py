@@ -42,12 +42,13 @@ def usable(client: Any) -> bool:
         and client.connection is None
         # A plain pool to one address: a Sentinel pool finds its master per connection, and
         # after a failover only redis-py's own path asks the sentinels again.
-        and type(client.connection_pool) in _PLAIN_POOLS
+        and type(client.connection_pool) in PLAIN_POOLS
         and getattr(client.connection_pool, "cache", None) is None
     )
 
 
-_PLAIN_POOLS = (redis.ConnectionPool, redis.BlockingConnectionPool)
+PLAIN_POOLS = (redis.ConnectionPool, redis.BlockingConnectionPool)
+"""Pools to one fixed address (a Sentinel pool finds its server per connection)."""
 
 
 def push_batch(

@@ -23,11 +23,11 @@ import logging
 import time
 from typing import Any
 
-import redis
 from redis.exceptions import ResponseError
 
 from .deferred_replies import DeferredReplies, errors_in
 from .joined_scripts import join_scripts, joined_command
+from .packed_commands import PLAIN_POOLS
 from .run_marks import Ledger, MemoryLedger, Start, start_of
 from .running.tracking import (
     PAUSE_AFTER_FAILURE,
@@ -254,7 +254,7 @@ def _same_redis(ledger: Ledger, client: Any) -> bool:
     if ledger.client is client:
         return True
     mine, theirs = ledger.client.connection_pool, client.connection_pool
-    if type(mine) is not type(theirs) or type(mine) not in _PLAIN_POOLS:
+    if type(mine) is not type(theirs) or type(mine) not in PLAIN_POOLS:
         return False
     if mine.connection_class is not theirs.connection_class:
         return False
@@ -265,7 +265,6 @@ def _same_redis(ledger: Ledger, client: Any) -> bool:
 
 
 _SERVER = ("host", "port", "path", "db", "username", "password")
-_PLAIN_POOLS = (redis.ConnectionPool, redis.BlockingConnectionPool)
 
 
 def _log_errors(errors: list[ResponseError]) -> None:
