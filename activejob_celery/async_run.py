@@ -22,7 +22,6 @@ import contextlib
 import inspect
 import os
 import threading
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,7 +30,8 @@ from .callbacks import HALTED, Callback
 from .errors import Abort
 
 _local = threading.local()
-_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_loops: set[asyncio.AbstractEventLoop] = set()
+"""Every job loop of this process, held until closed: a pool thread may end before shutdown."""
 _lock = threading.Lock()
 _shared: list[tuple[asyncio.AbstractEventLoop, threading.Thread]] = []
 """The loop thread of a solo worker with ``activejob_async_concurrency`` > 1 (see running)."""
@@ -66,6 +66,7 @@ def job_loop() -> asyncio.AbstractEventLoop:
         loop = asyncio.new_event_loop()  # a forked child never reuses its parent's loop
         _local.loop, _local.pid = loop, os.getpid()
         with _lock:
+            _loops.difference_update([each for each in _loops if each.is_closed()])
             _loops.add(loop)
     return loop
 

@@ -98,7 +98,7 @@ def use_reliable_fetch(channel: Any) -> bool:
         >>> use_reliable_fetch(consumer.task_consumer.channel)  # doctest: +SKIP
         True
     """
-    if getattr(channel, "_aj_reliable_fetch", False):
+    if getattr(channel, "_aj_reliable_fetch", None) is not None:
         return True
     if not internals.is_kombu_redis_channel(channel) or "BRPOP" not in channel.handlers:
         return False
@@ -114,8 +114,23 @@ def use_reliable_fetch(channel: Any) -> bool:
     channel.handlers["BRPOP"] = pop.read
     channel.basic_consume = pop.basic_consume
     _guard_restore(channel)
-    channel._aj_reliable_fetch = True
+    channel._aj_reliable_fetch = pop
     return True
+
+
+def recorded_tag(channel: Any, message: Any) -> str | None:
+    """The tag the script recorded the message being read under (while the reply is read), or None.
+
+    Example:
+        >>> recorded_tag(channel, message)                      # doctest: +SKIP
+        '2f4c...'
+    """
+    pop = getattr(channel, "_aj_reliable_fetch", None)
+    if not isinstance(pop, _RecordingPop) or not pop.scripted:
+        return None
+    tag, info = message.delivery_tag, message.delivery_info
+    fields = (info.get("exchange"), info.get("routing_key")) if isinstance(info, dict) else (0,)
+    return tag if all(isinstance(each, str) for each in (tag, *fields)) else None
 
 
 def _guard_restore(channel: Any) -> None:
@@ -245,7 +260,7 @@ def forget_unacked(channel: Any, item: bytes | str) -> None:
     Example:
         >>> forget_unacked(channel, raw_entry)                  # doctest: +SKIP
     """
-    if not getattr(channel, "_aj_reliable_fetch", False):
+    if getattr(channel, "_aj_reliable_fetch", None) is None:
         return
     raw = item if isinstance(item, bytes) else item.encode("utf-8", "surrogateescape")
     entry_start = b"[" + raw + b", "

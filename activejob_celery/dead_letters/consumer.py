@@ -97,13 +97,16 @@ class MessageKeeper:
         """Seconds until the next try after the current run of failures to store."""
         return backoff_delay(self.failures - 1)
 
-    def later(self, action: Callable[[], Any]) -> None:
-        """Run ``action`` after :meth:`delay` on the consumer's timer (at once without one)."""
+    def later(self, action: Callable[[], Any], delay: float | None = None) -> None:
+        """Run ``action`` after ``delay`` (default :meth:`delay`) seconds on the consumer's timer.
+
+        Without a timer it runs at once.
+        """
         timer = getattr(self.consumer, "timer", None)
         if timer is None:
             action()
             return
-        timer.call_after(self.delay(), action)
+        timer.call_after(self.delay() if delay is None else delay, action)
 
     def settle(self, letter: DeadLetter, message: Any, then: Callable[[], Any]) -> Any:
         """Store ``letter`` and call ``then``; while the store is down, hold ``message`` and retry.

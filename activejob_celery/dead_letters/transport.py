@@ -13,14 +13,20 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import redis
+
 from .. import internals
-from ..reliable_fetch import forget_unacked
+from ..reliable_fetch import forget_unacked, recorded_tag
 from .messages import letter_for_raw_item, message_problem
+from .put_back import hold
 
 if TYPE_CHECKING:
     from .consumer import MessageKeeper
 
 logger = logging.getLogger("activejob_celery.dead_letters")
+
+CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+"""Errors of the connection, not of a message (kombu's own list also has ``KeyError``)."""
 
 
 def guard_transport(channel: Any, keeper: MessageKeeper) -> bool:
@@ -62,8 +68,10 @@ def guard_transport(channel: Any, keeper: MessageKeeper) -> bool:
 def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception) -> bool:
     """Store the entry whose delivery raised ``error``, then settle it with the broker.
 
-    Returns False, leaving the error to Celery, for a well-formed message of a known task:
-    then the failure is the worker's, not the message's, and the message must stay unacked.
+    Returns False, leaving the error to Celery, for a well-formed message of a known task
+    when kombu holds it as delivered (it stays unacked: a reconnect hands it back) or when its
+    delivery failed on a connection error (it is held and put back on its queue, see
+    :mod:`.put_back`): the failure is the worker's or the connection's, not the message's.
     """
     key, item = reply
     key = key.decode() if isinstance(key, bytes) else str(key)
@@ -78,12 +86,19 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
             logger.error("Queue %r held a non-message entry, stored as dead letter %s: %s",
                          queue, letter.id, error)  # fmt: skip
             return True
-        _push_back_later(channel, keeper, key, item)
+        hold(channel, keeper, key, item, None)
         return True
     tag = message.delivery_tag
     delivered = internals.is_delivered(channel, tag)
-    if delivered and _well_formed(keeper, message):
+    well_formed = _well_formed(keeper, message)
+    if delivered and well_formed:
         return False  # unacked, so Celery's own handling (a reconnect) cannot lose it
+    if well_formed and isinstance(error, CONNECTION_ERRORS):
+        # The connection failed, not the message: the entry goes back on its queue, and
+        # Celery reconnects as it would. An unacked record reliable fetch made of it stays
+        # until then, so a crash meanwhile leaves it to kombu's restore.
+        hold(channel, keeper, key, item, recorded_tag(channel, message))
+        return False
     if not delivered:
         forget_unacked(channel, item)  # stored or pushed back below: no restore on top
     letter = keeper.letter(message, error, "malformed_message")
@@ -91,31 +106,13 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
         if delivered:  # unacked meanwhile: a crash hands it back
             keeper.later(lambda: channel.basic_reject(tag, requeue=True))
         else:
-            _push_back_later(channel, keeper, key, item)
+            hold(channel, keeper, key, item, None)
         return True
     logger.error("Message %s failed in the consumer, stored as dead letter %s: %s",
                  tag, letter.id, error)  # fmt: skip
     if delivered:
         channel.basic_ack(tag)
     return True
-
-
-def _push_back_later(channel: Any, keeper: MessageKeeper, key: str, item: Any) -> None:
-    """Put ``item`` back on its list after the backoff; the log keeps it meanwhile."""
-    logger.critical(
-        "Entry from %r held for %.0f s, then put back (the store is down): %r",
-        key, keeper.delay(), item[: keeper.raw_max_bytes],
-    )  # fmt: skip
-    keeper.later(lambda: _push_back(channel, key, item))
-
-
-def _push_back(channel: Any, key: str, item: Any) -> None:
-    """Put an entry the store could not take back on its queue (it is tried again from there)."""
-    try:
-        with channel.conn_or_acquire() as client:
-            client.lpush(key, item)
-    except Exception as error:  # the log keeps it
-        logger.critical("Could not put entry back on %r: %s. Entry: %r", key, error, item)
 
 
 def _well_formed(keeper: MessageKeeper, message: Any) -> bool:

@@ -120,7 +120,7 @@ def test_reliable_fetch_is_installed_on_the_sentinel_channel(aj_sentinel_app, aj
     with run_worker(aj_sentinel_app, queues=[QUEUE]) as worker:
         channel = worker.consumer.task_consumer.channel
         assert isinstance(channel, SentinelChannel)
-        assert channel._aj_reliable_fetch is True
+        assert channel._aj_reliable_fetch is not None
         job_class.perform_later("fetched")
         wait_for(lambda: aj_buffer.values == ["fetched"], timeout=15)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -201,6 +203,19 @@ def test_in_a_worker_the_loop_is_kept_between_jobs_and_closed_at_shutdown() -> N
     assert first == second == id(job_loop())
     loop = job_loop()
     assert close_loops() >= 1
+    assert loop.is_closed()
+
+
+def test_the_loop_of_a_pool_thread_that_ended_is_still_closed_at_shutdown() -> None:
+    timeouts.set_pool("threads")
+    made: list[Any] = []
+    thread = threading.Thread(target=lambda: made.append(weakref.ref(job_loop())))
+    thread.start()
+    thread.join()
+    gc.collect()
+    loop = made[0]()
+    assert loop is not None and not loop.is_closed()  # the thread's local is gone, the loop kept
+    close_loops()
     assert loop.is_closed()
 
 
