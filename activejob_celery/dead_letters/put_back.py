@@ -2,9 +2,10 @@
 
 When the delivery of a popped entry fails and the entry is not kept as a dead letter (the store
 is down, or the failure was the connection's and the message itself is fine), the worker holds
-it and puts it back on the list it came from. By then the channel that popped it may be gone
-(a lost connection closes it), so the put-back uses the app's own client of the broker, which
-finds a Sentinel master again after a failover, and it is tried again with a backoff (1, 2, 4
+it and puts it back on the list it came from: at once after a connection error, after the
+store's backoff when the store is down. By then the channel that popped it may be gone (a lost
+connection closes it), so the put-back uses the app's own client of the broker, which finds a
+Sentinel master again after a failover, and a failed try is tried again with a backoff (1, 2, 4
 ... 300 s) until it is done. The log keeps the entry meanwhile.
 
 An entry reliable fetch recorded as unacked goes back only while its record is still there, in
@@ -12,7 +13,7 @@ one script: the record goes and the entry comes back. So kombu's own restore of 
 (after the visibility timeout, or by another worker) and this put-back never both bring it back.
 
 Example:
-    >>> hold(channel, keeper, key, item, tag=None)          # doctest: +SKIP
+    >>> hold(channel, keeper, key, item, tag=None, delay=0.0)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -62,8 +63,10 @@ class HeldEntry:
     tries: int = 0
 
 
-def hold(channel: Any, keeper: MessageKeeper, key: str, item: Any, tag: str | None) -> None:
-    """Hold ``item`` popped from ``key`` and put it back on it after the backoff.
+def hold(
+    channel: Any, keeper: MessageKeeper, key: str, item: Any, tag: str | None, delay: float
+) -> None:
+    """Hold ``item`` popped from ``key`` and put it back on that list in ``delay`` seconds.
 
     ``tag`` names its unacked record, when it has one: it goes back only while that exists.
     """
@@ -76,9 +79,8 @@ def hold(channel: Any, keeper: MessageKeeper, key: str, item: Any, tag: str | No
         prefix + str(getattr(channel, "unacked_key", "unacked")),
         prefix + str(getattr(channel, "unacked_index_key", "unacked_index")),
     )
-    delay = backoff_delay(0)
-    logger.critical(
-        "Entry from %r held for %.0f s, then put back on its queue: %r",
+    logger.error(
+        "Entry from %r is put back on its queue in %.0f s: %r",
         key, delay, raw[: keeper.raw_max_bytes],
     )  # fmt: skip
     keeper.later(lambda: put_back(keeper, entry), delay)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.batch import prepare_all
@@ -16,9 +15,22 @@ if TYPE_CHECKING:
     from ..adapters.celery import CeleryAdapter, Outgoing
     from ..adapters.direct import DirectPublisher
     from ..base import ApplicationJob
-    from .store import ScheduledSet
+    from .store import Also, ScheduledSet
 
 Entry = tuple[str, bytes, float]
+
+
+class Recorded(list[list[Any]]):
+    """The commands a status write adds to a pipeline, kept to ride with the entries.
+
+    Example:
+        >>> commands = Recorded(); commands.execute_command("HSET", "k", "f", 1); commands
+        [['HSET', 'k', 'f', 1]]
+    """
+
+    def execute_command(self, *args: Any) -> None:
+        """Keep one command (name and arguments), as a pipeline would queue it."""
+        self.append(list(args))
 
 
 class RedisScheduler:
@@ -85,18 +97,19 @@ class RedisScheduler:
         for job in waiting:
             job.successfully_enqueued = True
 
-    def _status_of(self, jobs: list[ApplicationJob]) -> Callable[[Any], None] | None:
+    def _status_of(self, jobs: list[ApplicationJob]) -> Also | None:
         """The status writes of ``jobs`` (``scheduled``), to ride with their entries."""
         store = self.adapter.status
         if store is None or store.client is not self.scheduled.client:
             return None
         fresh = [job for job in jobs if not job._retrying]  # a retry: its run writes "retrying"
+        times = [job.scheduled_at.timestamp() for job in fresh if job.scheduled_at]
+        if len(fresh) > 1 and len(times) == len(fresh):  # one script call for the batch
+            commands = Recorded()
+            store.enqueued_batch(commands, fresh, "scheduled", times)
+            return commands
 
         def write(pipe: Any) -> None:
-            times = [job.scheduled_at.timestamp() for job in fresh if job.scheduled_at]
-            if len(fresh) > 1 and len(times) == len(fresh):  # one script call for the batch
-                store.enqueued_batch(pipe, fresh, "scheduled", times)
-                return
             for job in fresh:
                 at = job.scheduled_at.timestamp() if job.scheduled_at is not None else 0.0
                 store.enqueued(pipe, job, "scheduled", at)

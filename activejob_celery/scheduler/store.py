@@ -9,9 +9,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import NoScriptError
+
 from ..config import redis_location
 from ..errors import MalformedPayloadError
 from ..failures import job_failed
+from ..packed_commands import run, usable
+from ..resp import pack
 from . import scripts
 from .entries import decode_value
 from .inspection import ScheduledInspection
@@ -24,6 +28,9 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 logger = logging.getLogger(__name__)
+
+Also = list[list[Any]] | Callable[[Any], None]
+"""More commands for an ``add``'s round trip: commands (name and arguments), or a function."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,30 +86,46 @@ class ScheduledSet(ScheduledInspection):
 
     # ------------------------------------------------------------------ writing
 
-    def add(
-        self, entries: list[tuple[str, bytes, float]], also: Callable[[Any], None] | None = None
-    ) -> None:
+    def add(self, entries: list[tuple[str, bytes, float]], also: Also | None = None) -> None:
         """Store ``(member, value, run time)`` entries, 1 000 per atomic call; wake pollers.
 
-        ``also(pipe)`` adds more commands (the jobs' status) to the first call's round trip.
+        ``also`` adds more commands (the jobs' status) to the first call's round trip: a list
+        of commands (name and arguments), or a function given the pipeline. On a plain pool
+        each call is packed by hand and sent in one write (:mod:`..packed_commands`).
         """
         keys = [self.key, self.entries_key]
         for start in range(0, len(entries), 1000):
             args: list[Any] = []
             for member, value, at in entries[start : start + 1000]:
                 args += [member, value, repr(at)]
-            if also is None:
+            if not callable(also) and usable(self.client):
+                self._add_packed(keys, args, also or [])
+            elif also is None:
                 self._add(keys=keys, args=args)
-                continue
-            with self.client.pipeline(transaction=False) as pipe:
-                self._add(keys=keys, args=args, client=pipe)
-                also(pipe)
-                pipe.execute()
+            else:
+                with self.client.pipeline(transaction=False) as pipe:
+                    self._add(keys=keys, args=args, client=pipe)
+                    if callable(also):
+                        also(pipe)
+                    else:
+                        for command in also:
+                            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+                    pipe.execute()
             also = None
         if entries and self._listeners:
             earliest = min(at for _, _, at in entries)
             for listener in list(self._listeners):
                 listener(earliest)
+
+    def _add_packed(self, keys: list[str], args: list[Any], also: list[list[Any]]) -> None:
+        """One chunk's ``ADD`` and ``also``'s commands in one MULTI/EXEC, packed by hand."""
+        encode: Callable[[Any], bytes] = self.client.get_encoder().encode
+        commands = [pack([encode(arg) for arg in ["EVALSHA", self._add.sha, 2, *keys, *args]])]
+        commands += [pack([encode(arg) for arg in command]) for command in also]
+        try:
+            run(self.client, commands)
+        except NoScriptError:  # a Redis that restarted or flushed its scripts: also ran
+            self._add(keys=keys, args=args)  # redis-py's wrapper loads the script and sends
 
     def add_listener(self, listener: Callable[[float], None]) -> None:
         """Call ``listener(run_at)`` when this process adds entries (a local poller wakes early)."""

@@ -67,7 +67,7 @@ def test_the_job_goes_back_on_its_queue_and_runs_once(
     assert failing_append, "the unacked write never failed: the test proved nothing"
     assert store.count() == 0  # not a malformed_message dead letter
     assert aj_redis.client.hlen("unacked") == 0 and aj_redis.client.zcard("unacked_index") == 0
-    assert "held for 1 s, then put back on its queue" in caplog.text
+    assert "is put back on its queue in 0 s" in caplog.text
 
 
 class _Consumer:
@@ -115,3 +115,20 @@ def test_while_the_broker_is_down_it_is_tried_again_with_a_backoff(aj_redis: Any
     assert [delay for delay, _ in consumer.timer.calls] == [1.0, 2.0]
     assert entry.tries == 2
     app.close()
+
+
+def test_an_entry_the_store_cannot_take_while_it_is_down_goes_back_on_its_queue(
+    aj_redis: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The dead-letter store is down: a queue entry that is not a message is put back on its
+    # list after the store's backoff (through the app's client), popped again, and so on.
+    app = make_app(aj_redis.url, activejob_dead_letters_url="redis://127.0.0.1:1/0")
+    aj_redis.client.lpush(QUEUE, b"not a message")
+    with (
+        caplog.at_level(logging.WARNING, logger="activejob_celery"),
+        run_worker(app, queues=[QUEUE]),
+    ):
+        wait_for(lambda: f"Held entry is back on '{QUEUE}'" in caplog.text, timeout=30)
+        wait_for(lambda: caplog.text.count("Could not store") >= 2, timeout=30)  # popped again
+    app.close()
+    assert "is put back on its queue in 1 s: b'not a message'" in caplog.text
