@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, cast
 
@@ -63,14 +64,29 @@ def format_time(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+_second: tuple[int, str] = (-1, "")
+"""The last whole second :func:`now_text` wrote, and its text up to the seconds."""
+
+
 def now_text() -> str:
-    """``format_time(datetime.now(timezone.utc))``: the same text without its zone checks.
+    """``format_time(datetime.now(timezone.utc))``: the same text, the date written once a second.
+
+    Every enqueue writes it (``enqueued_at``); a bulk of 1 000 jobs mostly within one second.
 
     Example:
         >>> now_text()[-1], len(now_text())
         ('Z', 27)
     """
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    global _second
+    now = time.time()
+    second = int(now)
+    micro = round((now - second) * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    cached = _second  # one read: another thread may write the next second meanwhile
+    if cached[0] != second:
+        cached = _second = (second, datetime.fromtimestamp(second, timezone.utc).isoformat()[:19])
+    return f"{cached[1]}.{micro:06d}Z"
 
 
 def parse_time(value: str) -> datetime:

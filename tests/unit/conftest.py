@@ -6,6 +6,7 @@ import dataclasses
 import gc
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -77,6 +78,7 @@ def aj_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
             return clock.now if tz is None else clock.now.astimezone(tz)
 
     monkeypatch.setattr(core, "datetime", FrozenDateTime)
+    monkeypatch.setattr(core, "time", SimpleNamespace(time=lambda: clock.now.timestamp()))
     monkeypatch.setattr(enqueuing, "datetime", FrozenDateTime)
     return clock
 

@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,6 +14,7 @@ from activejob_celery import (
     ApplicationJob,
     MalformedPayloadError,
     UnknownJobClassError,
+    core,
     queue_as,
     queue_with_priority,
 )
@@ -384,6 +386,21 @@ def test_repr_shows_class_id_and_queue():
     assert repr(job) == f"<InvoiceJob job_id={job.job_id!r} queue=None>"
     job.queue_name = "billing"
     assert repr(job) == f"<InvoiceJob job_id={job.job_id!r} queue='billing'>"
+
+
+@pytest.mark.parametrize(
+    ("now", "text"),
+    [
+        (1796656000.25, "2026-12-07T15:06:40.250000Z"),
+        (1796656001.5, "2026-12-07T15:06:41.500000Z"),  # the next second's date written anew
+        (1796656001.9999996, "2026-12-07T15:06:42.000000Z"),  # rounded up into the next second
+        (1796656001.0000004, "2026-12-07T15:06:41.000000Z"),  # back: no second kept by mistake
+    ],
+)
+def test_now_text_writes_each_second_and_rounds_as_datetime_does(monkeypatch, now, text):
+    monkeypatch.setattr(core, "time", SimpleNamespace(time=lambda: now))
+    assert now_text() == text
+    assert text == format_time(datetime.fromtimestamp(now, timezone.utc))
 
 
 def test_now_text_is_format_time_of_now():
