@@ -73,7 +73,7 @@ def hold(
     prefix = getattr(channel, "global_keyprefix", "") or ""
     raw = item if isinstance(item, bytes) else str(item).encode("utf-8", "surrogateescape")
     entry = HeldEntry(
-        key,
+        prefix + key,  # kombu takes its key prefix off the reply's list name
         raw,
         tag,
         prefix + str(getattr(channel, "unacked_key", "unacked")),

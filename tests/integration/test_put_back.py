@@ -48,11 +48,22 @@ def failing_append(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return failed
 
 
-@pytest.mark.parametrize("reliable", [True, False], ids=["recorded", "not-recorded"])
+@pytest.mark.parametrize(
+    ("reliable", "prefix"),
+    [(True, ""), (False, ""), (True, "pfx:")],
+    ids=["recorded", "not-recorded", "recorded-prefixed"],
+)
 def test_the_job_goes_back_on_its_queue_and_runs_once(
-    aj_redis: Any, failing_append: list[str], caplog: pytest.LogCaptureFixture, reliable: bool
+    aj_redis: Any,
+    failing_append: list[str],
+    caplog: pytest.LogCaptureFixture,
+    reliable: bool,
+    prefix: str,
 ) -> None:
-    app = make_app(aj_redis.url, activejob_reliable_fetch=reliable)
+    options = {"global_keyprefix": prefix} if prefix else {}
+    app = make_app(
+        aj_redis.url, activejob_reliable_fetch=reliable, broker_transport_options=options
+    )
     store = store_for(app)
     RUNS.clear()
     TakenInJob.perform_later("once")  # queued before the worker starts: the script pops it
@@ -66,7 +77,9 @@ def test_the_job_goes_back_on_its_queue_and_runs_once(
     app.close()
     assert failing_append, "the unacked write never failed: the test proved nothing"
     assert store.count() == 0  # not a malformed_message dead letter
-    assert aj_redis.client.hlen("unacked") == 0 and aj_redis.client.zcard("unacked_index") == 0
+    client = aj_redis.client
+    assert client.hlen(f"{prefix}unacked") == 0 and client.zcard(f"{prefix}unacked_index") == 0
+    assert not [key for key in client.keys("*") if key.startswith(b"put_back")]  # none unprefixed
     assert "is put back on its queue in 0 s" in caplog.text
 
 
