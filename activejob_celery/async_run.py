@@ -22,6 +22,7 @@ import contextlib
 import inspect
 import os
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,8 +31,7 @@ from .callbacks import HALTED, Callback
 from .errors import Abort
 
 _local = threading.local()
-_loops: set[asyncio.AbstractEventLoop] = set()
-"""Every job loop of this process, held until closed: a pool thread may end before shutdown."""
+_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 _lock = threading.Lock()
 _shared: list[tuple[asyncio.AbstractEventLoop, threading.Thread]] = []
 """The loop thread of a solo worker with ``activejob_async_concurrency`` > 1 (see running)."""
@@ -64,11 +64,29 @@ def job_loop() -> asyncio.AbstractEventLoop:
     loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
     if loop is None or loop.is_closed() or getattr(_local, "pid", None) != os.getpid():
         loop = asyncio.new_event_loop()  # a forked child never reuses its parent's loop
-        _local.loop, _local.pid = loop, os.getpid()
+        _local.loop, _local.pid, _local.owner = loop, os.getpid(), _Owner(loop)
         with _lock:
-            _loops.difference_update([each for each in _loops if each.is_closed()])
             _loops.add(loop)
     return loop
+
+
+class _Owner:
+    """Closes its thread's job loop when the thread's local data goes (the thread ended).
+
+    A pool thread (or greenlet) may end long before the worker shuts down; its loop is closed
+    then, not left to the garbage collector.
+    """
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def __del__(self) -> None:
+        loop = self.loop
+        if not loop.is_closed() and not loop.is_running():
+            with contextlib.suppress(Exception):
+                loop.close()
 
 
 def close_loops() -> int:

@@ -37,8 +37,8 @@ def is_redis_url(url: str | None) -> bool:
     return bool(url) and scheme_of(url) in REDIS_SCHEMES
 
 
-def broker_url(app: Any) -> str | None:
-    """The broker URL ``app`` publishes to: Celery's failover list cut to its first URL.
+def broker_url(app: Any, *, read: bool = False) -> str | None:
+    """The broker URL ``app`` publishes to (``read``: consumes from), a failover list's first.
 
     A ``sentinel://`` list is kept whole: kombu reads every entry as one more sentinel of the
     same master, not as another broker.
@@ -47,7 +47,8 @@ def broker_url(app: Any) -> str | None:
         >>> broker_url(app)                                    # doctest: +SKIP
         'redis://localhost:6379/0'
     """
-    url = app.conf.broker_write_url or app.conf.broker_url
+    own = app.conf.broker_read_url if read else app.conf.broker_write_url
+    url = own or app.conf.broker_url
     if isinstance(url, list | tuple):
         url = ";".join(str(part) for part in url)
     if not isinstance(url, str):

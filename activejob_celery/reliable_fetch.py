@@ -128,6 +128,8 @@ def recorded_tag(channel: Any, message: Any) -> str | None:
     pop = getattr(channel, "_aj_reliable_fetch", None)
     if not isinstance(pop, _RecordingPop) or not pop.scripted:
         return None
+    if pop.skip is not None:  # the script named the tag it recorded in its reply
+        return pop.skip.named if pop.skip.named == message.delivery_tag else None
     tag, info = message.delivery_tag, message.delivery_info
     fields = (info.get("exchange"), info.get("routing_key")) if isinstance(info, dict) else (0,)
     return tag if all(isinstance(each, str) for each in (tag, *fields)) else None
@@ -251,11 +253,10 @@ class _RecordingPop:
 def forget_unacked(channel: Any, item: bytes | str) -> None:
     """Drop the unacked record of a queue entry the worker popped but never took in.
 
-    With reliable fetch an entry is recorded as it is popped; when the worker then fails to
-    read it and keeps it as a dead letter, or pushes it back itself, the record must go too, or
-    kombu would restore it once more after the visibility timeout. ``item`` is the entry as
-    popped. Only a record that holds exactly this entry is dropped, so an entry Python cannot
-    parse (and Redis's Lua JSON decoder could) is found too.
+    When the worker keeps an entry it popped as a dead letter, its record must go too, or kombu
+    would restore it once more after the visibility timeout. ``item`` is the entry as popped.
+    Only a record that holds exactly this entry is dropped, so an entry Python cannot parse
+    (and Redis's Lua JSON decoder could) is found too.
 
     Example:
         >>> forget_unacked(channel, raw_entry)                  # doctest: +SKIP

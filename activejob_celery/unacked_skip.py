@@ -43,6 +43,7 @@ class UnackedSkip:
         self.plain_append = qos.append
         self.recorded: str | None = None  # set by the reply being read, used by its append
         self.fresh = True  # the reply being read came soon enough after its pop was sent
+        self.named: str | None = None  # the tag the last reply named (fresh or not)
 
     @classmethod
     def install(cls, channel: Any) -> UnackedSkip | None:
@@ -65,13 +66,12 @@ class UnackedSkip:
         """A BRPOP reply callback that takes the recorded tag off a three-element reply."""
 
         def parse(response: Any, **options: Any) -> Any:
-            self.recorded = None
+            self.recorded = self.named = None
             if isinstance(response, list | tuple) and len(response) == 3:
                 tag = response[2]
+                self.named = tag.decode("utf-8", "replace") if isinstance(tag, bytes) else tag
                 if self.fresh:
-                    self.recorded = (
-                        tag.decode("utf-8", "replace") if isinstance(tag, bytes) else tag
-                    )
+                    self.recorded = self.named
                 response = response[:2]
             if plain_parse is None:
                 return response

@@ -14,11 +14,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from celery import bootsteps
+from celery import bootsteps, signals
 
 from ..celery_logs import install as install_log_filters, kept_as
 from .binding import settings_for
 from .messages import letter_for_message, message_problem, unknown_task_error
+from .put_back import put_back_all
 from .record import DeadLetter
 from .recorder import backoff_delay, store_letter
 from .transport import guard_transport
@@ -195,3 +196,21 @@ class MessageKeeper:
 
         guarded._aj_guard = True  # type: ignore[attr-defined]
         return guarded
+
+
+def put_back_at_shutdown(sender: Any = None, **_: Any) -> None:
+    """``worker_shutdown``: the worker's timer has stopped; each held entry is tried once more.
+
+    Sent after the consumer's connection closed, so no pop of this worker takes it again.
+
+    Example:
+        >>> put_back_at_shutdown(sender=worker)                  # doctest: +SKIP
+    """
+    consumer = getattr(sender, "consumer", None)
+    if consumer is not None and getattr(consumer, "_aj_held_entries", None):
+        put_back_all(MessageKeeper(consumer))
+
+
+signals.worker_shutdown.connect(
+    put_back_at_shutdown, weak=False, dispatch_uid="activejob_celery.dead_letters.put_back"
+)

@@ -86,7 +86,7 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
             logger.error("Queue %r held a non-message entry, stored as dead letter %s: %s",
                          queue, letter.id, error)  # fmt: skip
             return True
-        hold(channel, keeper, key, item, None, keeper.delay())
+        hold(channel, keeper, key, item, None, recorded=False, delay=keeper.delay())
         return True
     tag = message.delivery_tag
     delivered = internals.is_delivered(channel, tag)
@@ -97,7 +97,8 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
         # The connection failed, not the message: the entry goes back on its queue, and
         # Celery reconnects as it would. An unacked record reliable fetch made of it stays
         # until then, so a crash meanwhile leaves it to kombu's restore.
-        hold(channel, keeper, key, item, recorded_tag(channel, message), 0.0)
+        recorded = recorded_tag(channel, message) is not None
+        hold(channel, keeper, key, item, tag, recorded=recorded, delay=0.0)
         return False
     if not delivered:
         forget_unacked(channel, item)  # stored or pushed back below: no restore on top
@@ -106,7 +107,7 @@ def keep_entry(channel: Any, keeper: MessageKeeper, reply: Any, error: Exception
         if delivered:  # unacked meanwhile: a crash hands it back
             keeper.later(lambda: channel.basic_reject(tag, requeue=True))
         else:
-            hold(channel, keeper, key, item, None, keeper.delay())
+            hold(channel, keeper, key, item, tag, recorded=False, delay=keeper.delay())
         return True
     logger.error("Message %s failed in the consumer, stored as dead letter %s: %s",
                  tag, letter.id, error)  # fmt: skip

@@ -206,17 +206,25 @@ def test_in_a_worker_the_loop_is_kept_between_jobs_and_closed_at_shutdown() -> N
     assert loop.is_closed()
 
 
-def test_the_loop_of_a_pool_thread_that_ended_is_still_closed_at_shutdown() -> None:
+def test_the_loop_of_a_pool_thread_is_closed_when_the_thread_ends() -> None:
     timeouts.set_pool("threads")
     made: list[Any] = []
-    thread = threading.Thread(target=lambda: made.append(weakref.ref(job_loop())))
+    thread = threading.Thread(target=lambda: made.append(job_loop()))
     thread.start()
     thread.join()
     gc.collect()
-    loop = made[0]()
-    assert loop is not None and not loop.is_closed()  # the thread's local is gone, the loop kept
-    close_loops()
-    assert loop.is_closed()
+    assert made[0].is_closed()  # not left open until shutdown, nor to the garbage collector
+
+
+def test_loops_of_many_short_threads_are_not_kept() -> None:
+    timeouts.set_pool("threads")
+    made: list[Any] = []
+    for _ in range(20):
+        thread = threading.Thread(target=lambda: made.append(weakref.ref(job_loop())))
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert [each() for each in made] == [None] * 20
 
 
 def test_outside_a_worker_each_run_gets_its_own_loop() -> None:
