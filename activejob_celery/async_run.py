@@ -4,8 +4,9 @@ A job is async when its ``perform`` or one of its perform callbacks is a corouti
 (an async ``around_perform`` is an async generator that yields once). The whole run — callbacks
 and ``perform`` — is one coroutine, run to completion with ``run_until_complete`` on the event
 loop of the calling thread: one loop per worker process (per thread on the threads pool), kept
-between jobs and closed when the worker (process) shuts down. Outside a worker each run gets a
-fresh loop (``asyncio.run``'s behaviour). Callbacks keep Rails' order (see :mod:`.callbacks`).
+between jobs and closed when the worker (process) shuts down or the thread ends. Outside a
+worker each run gets a fresh loop (``asyncio.run``'s behaviour). Callbacks keep Rails' order
+(see :mod:`.callbacks`).
 
 Example:
     >>> class FetchJob(ApplicationJob):                       # doctest: +SKIP
