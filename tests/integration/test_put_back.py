@@ -104,6 +104,44 @@ def test_the_job_goes_back_on_its_queue_and_runs_once(
     assert "is put back on its queue in 0 s" in caplog.text
 
 
+def test_a_connection_error_after_the_job_ran_puts_nothing_back(
+    aj_redis: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The job ran (solo: inside the read) and was acked, then the connection failed. kombu
+    # still holds its tag as delivered (until its next flush), so nothing is put back: that
+    # would run it a second time. Celery reconnects.
+    plain_guard = MessageKeeper.guard_strategy
+    failed: list[bool] = []
+
+    def guard_strategy(self: Any, strategy: Any) -> Any:
+        guarded = plain_guard(self, strategy)
+
+        def then_fail(message: Any, *args: Any, **kwargs: Any) -> Any:
+            result = guarded(message, *args, **kwargs)  # solo: the job ran and was acked
+            if not failed and "'target'" in str(message.headers.get("argsrepr")):
+                failed.append(True)
+                raise redis.exceptions.ConnectionError("Connection closed by server.")
+            return result
+
+        return then_fail
+
+    monkeypatch.setattr(MessageKeeper, "guard_strategy", guard_strategy)
+    app = make_app(aj_redis.url)
+    RUNS.clear()
+    with (
+        caplog.at_level(logging.WARNING, logger="activejob_celery"),
+        run_worker(app, queues=[QUEUE]),
+    ):
+        TakenInJob.perform_later("target")
+        wait_for(lambda: RUNS == ["target"], timeout=30)
+        TakenInJob.perform_later("later")  # the worker reconnected and carries on
+        wait_for(lambda: "later" in RUNS, timeout=30, message="the next job ran")
+    app.close()
+    assert failed, "the failure was never injected"
+    assert RUNS == ["target", "later"]  # once each
+    assert "put back" not in caplog.text and store_for(app).count() == 0
+
+
 class _Consumer:
     def __init__(self, app: Any) -> None:
         self.app = app
