@@ -6,7 +6,7 @@ and ``perform`` — is one coroutine, run to completion with ``run_until_complet
 loop of the calling thread: one loop per worker process (per thread on the threads pool), kept
 between jobs and closed when the worker (process) shuts down or the thread ends. Outside a
 worker each run gets a fresh loop (``asyncio.run``'s behaviour). Callbacks keep Rails' order
-(see :mod:`.callbacks`).
+(see :mod:`.callbacks`). The loops themselves are :mod:`.async_loops`'.
 
 Example:
     >>> class FetchJob(ApplicationJob):                       # doctest: +SKIP
@@ -19,24 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import inspect
-import os
-import threading
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import timeouts
+from .async_loops import job_loop, shared_loop
 from .callbacks import HALTED, Callback
 from .errors import Abort
-
-_local = threading.local()
-_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-_lock = threading.Lock()
-_shared: list[tuple[asyncio.AbstractEventLoop, threading.Thread]] = []
-"""The loop thread of a solo worker with ``activejob_async_concurrency`` > 1 (see running)."""
-_sync_gate = threading.Lock()
 
 
 def is_async(perform: Callable[..., Any], callbacks: tuple[Callback, ...]) -> bool:
@@ -55,59 +45,6 @@ def is_async(perform: Callable[..., Any], callbacks: tuple[Callback, ...]) -> bo
     )
 
 
-def job_loop() -> asyncio.AbstractEventLoop:
-    """This thread's event loop for jobs, created on first use and kept (one per process/thread).
-
-    Example:
-        >>> job_loop() is job_loop()
-        True
-    """
-    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed() or getattr(_local, "pid", None) != os.getpid():
-        loop = asyncio.new_event_loop()  # a forked child never reuses its parent's loop
-        _local.loop, _local.pid, _local.owner = loop, os.getpid(), _Owner(loop)
-        with _lock:
-            _loops.add(loop)
-    return loop
-
-
-class _Owner:
-    """Closes its thread's job loop when the thread's local data goes (the thread ended).
-
-    A pool thread (or greenlet) may end long before the worker shuts down; its loop is closed
-    then, not left to the garbage collector.
-    """
-
-    __slots__ = ("loop",)
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-
-    def __del__(self) -> None:
-        loop = self.loop
-        if not loop.is_closed() and not loop.is_running():
-            with contextlib.suppress(Exception):
-                loop.close()
-
-
-def close_loops() -> int:
-    """Close every job loop of this process that is not running; returns how many were closed.
-
-    Example:
-        >>> close_loops() >= 0
-        True
-    """
-    closed = 0
-    with _lock:
-        loops = [loop for loop in _loops if not loop.is_closed() and not loop.is_running()]
-    for loop in loops:
-        with contextlib.suppress(Exception):  # a loop whose thread is gone: closed all the same
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        closed += 1
-    return closed
-
-
 def run_coroutine(coroutine: Awaitable[Any]) -> Any:
     """Run ``coroutine`` to completion from sync code, on the loop this module describes.
 
@@ -122,8 +59,9 @@ def run_coroutine(coroutine: Awaitable[Any]) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        if _shared:  # every pool thread hands its job to the one loop thread and waits
-            return asyncio.run_coroutine_threadsafe(_wrap(coroutine), _shared[0][0]).result()
+        shared = shared_loop()
+        if shared is not None:  # every pool thread hands its job to the one loop thread, waits
+            return asyncio.run_coroutine_threadsafe(_wrap(coroutine), shared).result()
         if timeouts.pool() is None:
             return asyncio.run(_wrap(coroutine))
         return job_loop().run_until_complete(coroutine)
@@ -139,48 +77,6 @@ def settle(value: Any) -> Any:
         42
     """
     return run_coroutine(value) if inspect.isawaitable(value) else value
-
-
-def start_shared_loop() -> asyncio.AbstractEventLoop:
-    """Start the one loop thread that runs every async job of this process (and keep it).
-
-    Example:
-        >>> loop = start_shared_loop()                        # doctest: +SKIP
-    """
-    if _shared:
-        return _shared[0][0]
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="activejob-async-loop", daemon=True)
-    thread.start()
-    _shared.append((loop, thread))
-    return loop
-
-
-def stop_shared_loop() -> None:
-    """Stop and close the loop thread, if there is one (at worker shutdown).
-
-    Example:
-        >>> stop_shared_loop()                                # no loop thread: nothing to do
-    """
-    if not _shared:
-        return
-    loop, thread = _shared.pop()
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(30)
-    if not loop.is_running():
-        with contextlib.suppress(Exception):
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-
-def sync_gate() -> contextlib.AbstractContextManager[Any]:
-    """What a sync job holds while it runs: with the loop thread on, one sync job at a time.
-
-    Example:
-        >>> with sync_gate():
-        ...     pass
-    """
-    return _sync_gate if _shared else contextlib.nullcontext()
 
 
 async def _wrap(awaitable: Awaitable[Any]) -> Any:
@@ -201,7 +97,7 @@ def run_job(job: Any, callbacks: tuple[Callback, ...], body: Callable[[], Any]) 
 async def _run_with_timeout(
     job: Any, callbacks: tuple[Callback, ...], body: Callable[[], Any]
 ) -> Any:
-    seconds = timeouts.timeout_seconds(type(job))
+    seconds = timeouts.timeout_seconds(job)
     task = asyncio.current_task()
     fired: list[bool] = []
     handle = None

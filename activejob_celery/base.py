@@ -185,6 +185,7 @@ class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
         queue: str | None = None,
         priority: int | None = None,
         unique: bool | None = None,
+        timeout: float | timedelta | None = None,
     ) -> J | bool:
         """Hand this job to its adapter, through the enqueue callbacks.
 
@@ -192,8 +193,9 @@ class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
             >>> GuestsCleanupJob(42).enqueue(wait=60)               # doctest: +SKIP
         """
         return enqueuing.enqueue(
-            self, wait=wait, wait_until=wait_until, queue=queue, priority=priority, unique=unique
-        )
+            self, wait=wait, wait_until=wait_until, queue=queue, priority=priority,
+            unique=unique, timeout=timeout,
+        )  # fmt: skip
 
     def retry_job(
         self: J,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 J = TypeVar("J", bound="ApplicationJob")
 
-_OPTIONS = frozenset(("wait", "wait_until", "queue", "priority", "unique"))
+_OPTIONS = frozenset(("wait", "wait_until", "queue", "priority", "unique", "timeout"))
 
 
 class ConfiguredJob(Generic[J]):

@@ -124,8 +124,9 @@ class JobCore:
         self.successfully_enqueued = False
         self.enqueue_error: Exception | None = None
         self.failure_reason: str | None = None
-        self._after_discard_ran = False
         self._skip_unique = False  # Job.set(unique=False)
+        self._timeout: float | None = None  # Job.set(timeout=...), in seconds
+        self._after_discard_ran = False
         """Whether ``after_discard`` ran in this run (it runs once; ``perform_now`` resets it)."""
         self._serialized_arguments: list[Any] | None = None
         self._run_task_id: str | None = None
@@ -217,6 +218,8 @@ class JobCore:
             cast("dict[str, Any]", payload)["result_id"] = self.result_id
         if self._skip_unique:  # Job.set(unique=False): the worker's while_executing check too
             cast("dict[str, Any]", payload)["unique"] = False
+        if self._timeout is not None:  # Job.set(timeout=...): the worker's limits for this run
+            cast("dict[str, Any]", payload)["timeout"] = self._timeout
         return payload
 
     def serialized_arguments(self) -> list[Any]:
@@ -237,6 +240,7 @@ class JobCore:
         self.provider_job_id = payload.get("provider_job_id")
         self.result_id = cast("dict[str, Any]", payload).get("result_id")
         self._skip_unique = cast("dict[str, Any]", payload).get("unique") is False
+        self._timeout = cast("dict[str, Any]", payload).get("timeout")
         self._queue_name = payload["queue_name"]
         self._priority = payload.get("priority")
         self.arguments = []
@@ -277,6 +281,10 @@ def validate_payload(payload: object) -> None:
     priority = payload.get("priority")
     if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
         raise MalformedPayloadError("'priority' must be an integer or null")
+    timeout = payload.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not 0 < timeout < 1e9):  # fmt: skip
+        raise MalformedPayloadError("'timeout' must be a positive number of seconds or null")
     if not isinstance(payload.get("arguments"), list):
         raise MalformedPayloadError("'arguments' must be a list")
     executions = payload.get("executions", 0)

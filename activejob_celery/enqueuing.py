@@ -13,6 +13,7 @@ from .concurrency.gate import admit
 from .config import current_settings
 from .errors import ConfigurationError, EnqueueError
 from .log_subscriber import enqueue_tags
+from .timeouts import checked_seconds
 
 if TYPE_CHECKING:
     from .adapters.base import QueueAdapter
@@ -33,14 +34,18 @@ def apply_options(
     queue: str | None = None,
     priority: int | None = None,
     unique: bool | None = None,
+    timeout: float | timedelta | None = None,
 ) -> None:
     """Apply ``set(...)`` options; ``wait_until`` wins over ``wait`` (Rails).
 
     A naive ``wait_until`` is read in the app's time zone (:func:`naive_time_zone`).
-    ``unique=False`` bypasses the class's ``unique(...)`` lock for this enqueue.
+    ``unique=False`` bypasses the class's ``unique(...)`` lock for this enqueue; ``timeout``
+    replaces the class's ``timeout`` for this enqueue (and its retries and resumptions).
     """
     if unique is not None:
         job._skip_unique = not unique
+    if timeout is not None:
+        job._timeout = checked_seconds(timeout)
     if wait is not None:
         seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):

@@ -18,7 +18,7 @@ from typing import Any
 from celery import signals
 from celery.exceptions import SoftTimeLimitExceeded
 
-from . import async_run, registry, timeouts
+from . import async_loops, async_run, registry, timeouts
 from .callbacks import Callback, run_callbacks
 from .config import current_settings
 
@@ -45,8 +45,8 @@ def run_perform(job: Any, callbacks: tuple[Callback, ...], body: Callable[[], An
         known = _async_classes[job_class] = (callbacks, perform, is_async)
     if known[2]:
         return async_run.run_job(job, callbacks, body)
-    with async_run.sync_gate():
-        if timeouts.timeout_seconds(job_class) is None:  # the common case: no wrapper on the way
+    with async_loops.sync_gate():
+        if timeouts.timeout_seconds(job) is None:  # the common case: no wrapper on the way
             try:
                 return run_callbacks(job, callbacks, body)
             except SoftTimeLimitExceeded as error:  # Celery's task_soft_time_limit
@@ -137,9 +137,9 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
     concurrency = current_settings().async_concurrency
     if kind == "solo" and concurrency > 1 and sender is not None:
         # N pool threads take jobs; async ones all run on one loop thread, sync ones one at a
-        # time (async_run.sync_gate); Celery builds the pool after this signal.
+        # time (async_loops.sync_gate); Celery builds the pool after this signal.
         sender.pool_cls, sender.concurrency = "threads", concurrency
-        async_run.start_shared_loop()
+        async_loops.start_shared_loop()
         logger.info(
             "activejob_async_concurrency = %d: up to %d async jobs run at once on one event "
             "loop; sync jobs still run one at a time",
@@ -156,12 +156,12 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
 
 
 def _close_loops(**_: Any) -> None:
-    async_run.close_loops()
+    async_loops.close_loops()
 
 
 def _worker_stopped(**_: Any) -> None:
-    async_run.stop_shared_loop()
-    async_run.close_loops()
+    async_loops.stop_shared_loop()
+    async_loops.close_loops()
     timeouts.set_pool(None)  # a worker run inside a test process: its next runs are outside one
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 from celery import bootsteps
+from celery.app.defaults import DEFAULTS
 
 from . import internals
 from .broker_queues import broker_url, is_redis_url
@@ -127,7 +128,23 @@ class QueueOrderStep(bootsteps.Step):  # type: ignore[misc]
             order = plan(app, kind, weights or {}, source)
             if order is not None:
                 runtime_for(app).parts[_PART] = order
+                _one_message_ahead(worker, source)
         super().__init__(worker, **kwargs)
+
+
+def _one_message_ahead(worker: Any, source: str) -> None:
+    """With a queue order, reserve one message per process, unless another prefetch was chosen.
+
+    A process reserving Celery's default of 4 makes a job arriving in a heavier queue wait behind
+    them (Sidekiq fetches one). Any value but the default (``--prefetch-multiplier``) is kept.
+    """
+    if getattr(worker, "prefetch_multiplier", None) != DEFAULTS["worker_prefetch_multiplier"]:
+        return
+    worker.prefetch_multiplier = 1
+    logger.info(
+        "Queue order (%s): one message reserved per process (worker_prefetch_multiplier 1 "
+        "instead of Celery's default 4; any other value is kept)", source,
+    )  # fmt: skip
 
 
 def plan(app: Any, kind: str, weights: dict[str, int], source: str) -> QueueOrder | None:

@@ -15,7 +15,9 @@ Who enforces the timeout depends on where the job runs:
   ``activejob_timeout_grace``; Celery kills the child and the job becomes a ``killed`` dead
   letter (:mod:`.job_request`). Solo and threads cannot kill a job (a WARNING at start).
 
-``async def perform`` jobs use the event loop instead (:mod:`.async_run`).
+``async def perform`` jobs use the event loop instead (:mod:`.async_run`). ``set(timeout=...)``
+gives one enqueue its own timeout (the job's ``_timeout``, carried by its payload); its hard
+limit rides in the message's ``timelimit`` header (:mod:`.adapters.celery`).
 
 Example:
     >>> class ExportJob(ApplicationJob):                      # doctest: +SKIP
@@ -42,11 +44,11 @@ _pool: list[str | None] = [None]
 """The pool of the worker this process belongs to (``prefork``, ``solo``, ...), None outside."""
 
 
-def timeout_seconds(job_class: Any) -> float | None:
-    """The ``timeout`` of ``job_class`` in seconds, or None.
+def timeout_seconds(subject: Any) -> float | None:
+    """The timeout of a job (its ``set(timeout=...)``, else its class's) or a class, or None.
 
     Raises:
-        ConfigurationError: the timeout is not a timedelta or a positive number.
+        ConfigurationError: the class's timeout is not a timedelta or a positive number.
 
     Example:
         >>> class Job:
@@ -54,17 +56,36 @@ def timeout_seconds(job_class: Any) -> float | None:
         >>> timeout_seconds(Job)
         120.0
     """
-    value = getattr(job_class, "timeout", None)
+    chosen = getattr(subject, "_timeout", None)  # one enqueue's set(timeout=...), checked there
+    if chosen is not None:
+        return float(chosen)
+    value = getattr(subject, "timeout", None)
     if value is None:
         return None
+    try:
+        return checked_seconds(value)
+    except ConfigurationError:
+        owner = subject if isinstance(subject, type) else type(subject)
+        raise ConfigurationError(
+            f"{getattr(owner, '__qualname__', owner)}.timeout = {value!r}: use a timedelta or "
+            "a positive number of seconds (or None)"
+        ) from None
+
+
+def checked_seconds(value: Any) -> float:
+    """``value`` (a timedelta or a positive number) in seconds.
+
+    Raises:
+        ConfigurationError: anything else.
+
+    Example:
+        >>> checked_seconds(timedelta(seconds=90))
+        90.0
+    """
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        name = getattr(job_class, "__qualname__", job_class)
-        raise ConfigurationError(
-            f"{name}.timeout = {job_class.timeout!r}: use a timedelta or a positive "
-            "number of seconds (or None)"
-        )
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e9:
+        raise ConfigurationError(f"timeout={value!r}: use a timedelta or a positive number")
     return float(value)
 
 
@@ -82,6 +103,17 @@ def task_limits(job_class: Any, grace: float) -> dict[str, float]:
     """
     seconds = timeout_seconds(job_class)
     return {} if seconds is None else {"time_limit": seconds + grace}
+
+
+def message_limits(payload: Any, grace: float) -> dict[str, float]:
+    """The ``time_limit`` a job's message carries for its ``set(timeout=...)``; else empty.
+
+    Example:
+        >>> message_limits({"timeout": 60.0}, 30.0)
+        {'time_limit': 90.0}
+    """
+    timeout = payload.get("timeout") if isinstance(payload, dict) else None
+    return {} if timeout is None else {"time_limit": timeout + grace}
 
 
 def set_pool(kind: str | None) -> None:
@@ -106,7 +138,7 @@ def timed_out(job: Any, seconds: float | None = None) -> JobTimeoutError:
         >>> str(timed_out(job, 2.0))                          # doctest: +SKIP
         'ExportJob 0b7c... passed its timeout of 2 s'
     """
-    seconds = timeout_seconds(type(job)) if seconds is None else seconds
+    seconds = timeout_seconds(job) if seconds is None else seconds
     limit = "its time limit" if seconds is None else f"its timeout of {seconds:g} s"
     return JobTimeoutError(f"{job.job_name} {job.job_id} passed {limit}")
 
@@ -137,7 +169,7 @@ def scope(job: Any) -> Iterator[None]:
         >>> with scope(job):                                  # doctest: +SKIP
         ...     run_callbacks(job, callbacks, body)
     """
-    seconds = timeout_seconds(type(job))
+    seconds = timeout_seconds(job)
     if seconds is None or pool() in ("eventlet", "gevent"):
         with translated(job):
             yield

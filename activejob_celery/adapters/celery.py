@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from ..core import new_id
 from ..eager import is_eager, run_eagerly
 from ..errors import EnqueueError, SerializationError
 from ..queue_priority import celery_priority
+from ..timeouts import message_limits
 from ..worker_shutdown import worker_stopping
 from .base import QueueAdapter
 
@@ -190,13 +192,15 @@ class CeleryAdapter(QueueAdapter):
         """Publish one job payload as a message of ``task`` (errors are not translated).
 
         ``options`` go to ``send_task`` (``eta``, ``exchange``, ``routing_key``, ``argsrepr``,
-        ``kwargsrepr``). The scheduler
-        uses it to build and to publish messages exactly as :meth:`publish` does.
+        ``kwargsrepr``); a payload's ``timeout`` (``set(timeout=...)``) sets ``time_limit``. The
+        scheduler uses it to build and to publish messages exactly as :meth:`publish` does.
 
         Example:
             >>> adapter.send(job.job_name, job.serialize(), task_id=str(uuid4()),
             ...              priority=None, queue="default")     # doctest: +SKIP
         """
+        limits = message_limits(payload, current_settings().timeout_grace)  # set(timeout=...)
+        options = {**limits, **options}
         self.app.send_task(
             task,
             args=(payload,),
@@ -266,11 +270,8 @@ class CeleryAdapter(QueueAdapter):
     def _publish_through_celery(self, chunk: list[ApplicationJob]) -> None:
         with self.app.producer_or_acquire() as producer:
             batch = producer.batch(max_size=BATCH_SIZE) if hasattr(producer, "batch") else None
-            if batch is None:
+            with batch if batch is not None else contextlib.nullcontext():
                 self._publish_chunk(chunk, producer)
-            else:
-                with batch:
-                    self._publish_chunk(chunk, producer)
         self.note_enqueued(chunk)
 
     def note_enqueued(self, jobs: list[ApplicationJob], status: str = "queued") -> None:

@@ -39,7 +39,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TemplateKey = tuple[str, str, int | None]
+TemplateKey = tuple[str, str, int | None, Any]
+"""Job class, queue, message priority, and the payload's ``timeout`` (its ``timelimit`` header)."""
+
+
+TIMED_KINDS = 256
+"""Kinds with a ``set(timeout=...)`` given templates; beyond it, Celery builds such messages."""
+
+
+def template_key(job: ApplicationJob, outgoing: Outgoing) -> TemplateKey:
+    """The template ``job``'s message is copied from: what its constant headers depend on."""
+    return job.job_name, job.queue_name, outgoing.priority, outgoing.payload.get("timeout")
+
 
 _publishers: weakref.WeakSet[DirectPublisher] = weakref.WeakSet()
 
@@ -122,7 +133,7 @@ class DirectPublisher:
         """
         reserved = job.__dict__.get("_reserved_task_id")  # see CeleryAdapter.prepare
         outgoing = self.adapter.prepare(job)
-        template = self._templates.get((job.job_name, job.queue_name, outgoing.priority))
+        template = self._templates.get(template_key(job, outgoing))
         if template is None or publish_functions(self.adapter.app) != self._functions:
             if reserved is not None:  # the usual publish prepares again: keep the promised id
                 job.__dict__["_reserved_task_id"] = reserved
@@ -173,7 +184,7 @@ class DirectPublisher:
             >>> adapter.direct.copy_for(job, adapter.prepare(job))   # doctest: +SKIP
             (b'default', b'{"body": ...}')
         """
-        template = self._templates.get((job.job_name, job.queue_name, outgoing.priority))
+        template = self._templates.get(template_key(job, outgoing))
         if template is None:
             return None
         # Read on every job, like the single publish (a few us), unless the batch read them.
@@ -190,7 +201,7 @@ class DirectPublisher:
         self, job: ApplicationJob, outgoing: Outgoing, pushes: list[tuple[bytes, bytes]]
     ) -> None:
         """Let the capture of a message Celery built for ``job`` cut or prove its template."""
-        key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
+        key = template_key(job, outgoing)
         if key in self._templates:
             return
         if len(pushes) != 1:  # routed to no queue or to several: never copied
@@ -214,7 +225,7 @@ class DirectPublisher:
     ) -> tuple[bytes, bytes] | None:
         if outgoing is None:
             outgoing = self.adapter.prepare(job)
-        key: TemplateKey = (job.job_name, job.queue_name, outgoing.priority)
+        key = template_key(job, outgoing)
         template = self._templates.get(key)
         if template is not None:
             if functions is None:
@@ -246,6 +257,9 @@ class DirectPublisher:
             return
         candidate = self._candidates.pop(key, None)
         if candidate is None:
+            timed = [kind for kind in (*self._templates, *self._candidates) if kind[3] is not None]
+            if key[3] is not None and len(timed) >= TIMED_KINDS:
+                return  # so many chosen timeouts: Celery builds this kind's messages (no memory)
             fresh = Template.parse(list_key, raw)
             if isinstance(fresh, str):
                 self._templates[key] = None

@@ -8,9 +8,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..adapters import celery_app, named_adapter
+from ..config import current_settings
 from ..core import format_time
 from ..errors import ConfigurationError, EnqueueError
 from ..queue_priority import celery_priority
+from ..timeouts import message_limits
 from .record import DeadLetter, now, retry_problem
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ def publish_again(app: Celery, letter: DeadLetter, *, producer: Any = None) -> s
             queue=payload["queue_name"],
             priority=celery_priority(payload.get("priority"), app, payload["queue_name"]),
             producer=producer,
+            **message_limits(payload, current_settings().timeout_grace),  # set(timeout=...)
         )
     except Exception as error:
         raise EnqueueError(

@@ -38,8 +38,7 @@ local function pushes(v)
     out[#out + 1] = fields[1]
     out[#out + 1] = fields[2]
   end
-  if #out == 0 then return nil end
-  return out
+  return #out > 0 and out or nil
 end
 
 -- "G" values: <len>:<gate json><len>:<parked json><D or E value>. A job whose duplicate is

@@ -78,6 +78,21 @@ def test_strict_order_runs_no_low_job_while_critical_has_any(aj_redis, weights_a
     assert "Queue order (activejob_queue_order): strict: critical, default, low" in log
 
 
+@pytest.mark.parametrize(("multiplier", "reserved"), [(4, 1), (3, 3)])
+def test_a_weighted_worker_reserves_one_message_unless_another_prefetch_is_set(
+    aj_redis, weights_app, multiplier, reserved
+):
+    probe = make_app(aj_redis.url)
+    conf = {"worker_prefetch_multiplier": multiplier}  # 4: Celery's default
+    with worker(aj_redis, "--queue-weights", "critical=6,default=2,low=1", conf=conf) as process:
+        process.wait_ready(timeout=60)
+        stats = wait_for(lambda: probe.control.inspect(timeout=2).stats(), timeout=60)
+        log = process.log_text()
+    [found] = stats.values()
+    assert found["prefetch_count"] == reserved  # a solo worker: one process
+    assert ("one message reserved per process" in log) == (multiplier == 4)
+
+
 def test_a_weighted_queue_outside_q_stops_the_worker_with_a_clear_error(aj_redis, weights_app):
     process = run_worker_subprocess(
         APP,

@@ -21,7 +21,9 @@ def timeouts_app(aj_redis, monkeypatch):
     monkeypatch.setenv("AJ_TIMEOUTS_REDIS_URL", aj_redis.url)
     from tests.integration.apps import timeouts_app
 
-    app = make_app(aj_redis.url)  # perform_later publishes through the app init_app saw last
+    # perform_later publishes through the app init_app saw last; a set(timeout=...) takes its
+    # hard limit from the sending app's grace, as the worker's (1 s) here
+    app = make_app(aj_redis.url, activejob_timeout_grace=1)
     yield timeouts_app, app
     app.close()
 
@@ -113,20 +115,46 @@ def test_timeouts_and_async_jobs_on_a_prefork_worker(aj_redis, timeouts_app):
     assert "Jobs with a timeout on the" not in log
 
 
+def _named(aj_redis, name: str) -> list[str]:
+    return [each["what"] for each in _events(aj_redis, "ChosenTimeoutJob") if each["name"] == name]
+
+
 @pytest.mark.extended
+@pytest.mark.parametrize("chosen", [False, True], ids=["class-timeout", "set-timeout"])
 def test_a_job_that_swallows_its_timeout_is_killed_and_kept_as_a_killed_dead_letter(
-    aj_redis, timeouts_app
+    aj_redis, timeouts_app, chosen
 ):
     module, app = timeouts_app
     store = store_for(app)
-    job = module.StubbornJob.perform_later()
+    if chosen:  # no class timeout: the hard limit comes with the message (set(timeout=...))
+        job = module.ChosenTimeoutJob.set(timeout=1).perform_later("stubborn", True)
+    else:
+        job = module.StubbornJob.perform_later()
     with _worker(aj_redis, "prefork") as worker:
         worker.wait_ready(timeout=60)
         wait_for(lambda: store.count() == 1, timeout=60, message="a killed dead letter")
     [letter] = store.list()
     assert (letter.reason, letter.job_id) == ("killed", job.job_id)
     assert letter.error_class.endswith("TimeLimitExceeded")
-    assert _whats(aj_redis, "StubbornJob") == ["start", "swallowed"]
+    seen = _named(aj_redis, "stubborn") if chosen else _whats(aj_redis, "StubbornJob")
+    assert seen == ["start", "swallowed"]
+
+
+def test_set_timeout_applies_to_that_enqueue_only_on_a_solo_worker(aj_redis, timeouts_app):
+    module, _ = timeouts_app
+    timed = module.ChosenTimeoutJob.set(timeout=1).perform_later("timed")
+    module.ChosenTimeoutJob.perform_later("free")  # the class has no timeout: runs 2.5 s
+    lists = aj_redis.client.keys("timeouts*")  # kombu's priority buckets of the queue
+    raw = [json.loads(each) for key in lists for each in aj_redis.client.lrange(key, 0, -1)]
+    limits = {each["headers"]["id"]: each["headers"]["timelimit"] for each in raw}
+    assert limits[timed.provider_job_id] == [2.0, None]  # timeout + the app's 1 s grace
+    assert [None, None] in limits.values()
+    with _worker(aj_redis, "solo") as worker:
+        worker.wait_ready(timeout=60)
+        wait_for(lambda: "finished" in _named(aj_redis, "free"), timeout=60, message="free")
+        wait_for(lambda: len(_named(aj_redis, "timed")) == 2, timeout=60, message="timed")
+    assert _named(aj_redis, "timed") == ["start", "discarded:JobTimeoutError"]
+    assert _named(aj_redis, "free") == ["start", "finished"]
 
 
 @pytest.mark.extended

@@ -24,14 +24,14 @@ from activejob_celery import (
     retry_on,
     timeouts,
 )
-from activejob_celery.async_run import (
+from activejob_celery.async_loops import (
     close_loops,
     job_loop,
-    run_coroutine,
     start_shared_loop,
     stop_shared_loop,
     sync_gate,
 )
+from activejob_celery.async_run import run_coroutine
 from activejob_celery.testing import TestAdapter
 
 seen: list[Any] = []

@@ -25,7 +25,7 @@ OPERATOR = ("cli", "web")
 BACKEND = ("scheduler", "dead_letters", "recurring", "concurrency", "worker", "status", "running")
 # Run helpers of the ActiveJob layer (perform, its timeout, async jobs) and the worker's
 # Celery-side modules (queue order, warm shutdown, end-of-run writes).
-RUN_HELPERS = ("perform_body", "timeouts", "async_run")
+RUN_HELPERS = ("perform_body", "timeouts", "async_run", "async_loops")
 WORKER_SIDE = ("queue_order", "queue_weights", "worker_shutdown", "end_of_run")
 RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     # The foundations import only each other.

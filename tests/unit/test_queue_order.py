@@ -16,8 +16,9 @@ from activejob_celery.queue_weights import StrictCycle, WeightedCycle
 
 
 class _Worker:
-    def __init__(self, app):
+    def __init__(self, app, prefetch_multiplier=4):
         self.app = app
+        self.prefetch_multiplier = prefetch_multiplier  # Celery's default unless given
 
 
 def _app(aj_redis, **conf):
@@ -90,6 +91,37 @@ def test_on_a_push_broker_one_warning_names_the_setting(caplog):
     assert len(warnings) == 1
     assert "activejob_queue_weights is ignored" in warnings[0]
     assert order_for(app) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "given", "reserved"),
+    [
+        ({"queue_weights": "critical=6,low=1"}, 4, 1),  # Celery's default: one at a time
+        ({"queue_order": "strict"}, 4, 1),
+        ({"queue_weights": "critical=6,low=1"}, 2, 2),  # chosen: kept
+        ({"queue_weights": "critical=6,low=1"}, 1, 1),
+        ({}, 4, 4),  # Celery's round robin: nothing changes
+    ],
+)
+def test_a_queue_order_reserves_one_message_unless_the_prefetch_was_chosen(
+    aj_redis, caplog, options, given, reserved
+):
+    app = _app(aj_redis)
+    worker = _Worker(app, prefetch_multiplier=given)
+    with caplog.at_level(logging.INFO, logger="activejob_celery.worker"):
+        QueueOrderStep(worker, **options)
+    assert worker.prefetch_multiplier == reserved
+    said = "one message reserved per process (worker_prefetch_multiplier 1" in caplog.text
+    assert said == (given != reserved)
+
+
+def test_on_a_push_broker_the_prefetch_stays(caplog):
+    app = Celery("amqp_prefetch", broker="amqp://guest@127.0.0.1:5672//", set_as_current=False)
+    app.conf.update(activejob_scheduler="celery", activejob_queue_weights={"critical": 6})
+    init_app(app)
+    worker = _Worker(app)
+    QueueOrderStep(worker)
+    assert worker.prefetch_multiplier == 4
 
 
 def test_the_channel_pops_queue_by_queue_in_the_workers_order(aj_redis):

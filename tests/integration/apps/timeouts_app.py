@@ -21,7 +21,7 @@ from activejob_celery import (
     ApplicationJob,
     JobTimeoutError,
     after_discard,
-    async_run,
+    async_loops,
     discard_on,
     queue_as,
     retry_on,
@@ -106,6 +106,29 @@ class StubbornJob(ApplicationJob):
         record(self, "finished")
 
 
+class ChosenTimeoutJob(ApplicationJob):
+    """No class timeout: ``set(timeout=...)`` gives one enqueue its own, soft and hard."""
+
+    queue_as("timeouts")
+    discard_on(JobTimeoutError)
+
+    @after_discard
+    def noted(self, error: Exception) -> None:
+        record(self, f"discarded:{type(error).__name__}", name=self.arguments[0])
+
+    def perform(self, name: str, swallow: bool = False) -> None:
+        record(self, "start", name=name)
+        deadline = time.monotonic() + (20 if swallow else 2.5)
+        while time.monotonic() < deadline:
+            try:
+                time.sleep(0.05)
+            except JobTimeoutError:
+                if not swallow:
+                    raise
+                record(self, "swallowed", name=name)
+        record(self, "finished", name=name)
+
+
 class AsyncJob(ApplicationJob):
     queue_as("timeouts")
 
@@ -183,7 +206,7 @@ class AsyncFailingJob(ApplicationJob):
 
 def _loops_at_exit(**_: Any) -> None:
     # Runs after the package's own shutdown receiver (connected when it was imported).
-    loops = list(async_run._loops)
+    loops = list(async_loops._loops)
     if loops:
         redis.Redis.from_url(REDIS_URL).rpush(
             "to:shutdown", json.dumps([loop.is_closed() for loop in loops])

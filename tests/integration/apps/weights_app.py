@@ -19,11 +19,15 @@ REDIS_URL = os.environ.get("AJ_WEIGHTS_REDIS_URL", "redis://127.0.0.1:6379/1")
 
 app = Celery("weights_app", broker=REDIS_URL)
 app.conf.update(
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-    worker_prefetch_multiplier=1,  # one message fetched ahead: the fetch order is the run order
-    activejob_dead_letters_url=REDIS_URL,  # reliable fetch on, as in a real deployment
-    **json.loads(os.environ.get("AJ_WEIGHTS_CONF", "{}")),
+    {
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        # one message fetched ahead: the fetch order is the run order
+        "worker_prefetch_multiplier": 1,
+        # reliable fetch on, as in a real deployment
+        "activejob_dead_letters_url": REDIS_URL,
+        **json.loads(os.environ.get("AJ_WEIGHTS_CONF", "{}")),
+    }
 )
 activejob_celery.init_app(app)
 
