@@ -162,7 +162,7 @@ class ApplicationJob(JobCore, CeleryCitizen, metaclass=JobMeta, abstract=True):
     perform_now = hybridmethod(_perform_now_on_class, execution.perform_now)
     """``Job.perform_now(*args)`` or ``job.perform_now()``: run here, with the full pipeline."""
     set = hybridmethod(_set_on_class, _set_on_instance)
-    """``Job.set(wait=, wait_until=, queue=, priority=, unique=)`` returns a configured job."""
+    """``Job.set(wait=, wait_until=, queue=, priority=, unique=, timeout=)``: a configured job."""
 
     @classmethod
     def perform_later(cls: type[J], *args: Any, **kwargs: Any) -> J | bool:

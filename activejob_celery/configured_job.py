@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from .enqueuing import apply_options
 from .errors import ConfigurationError
 from .execution import perform_now
+from .timeouts import checked_seconds
 
 if TYPE_CHECKING:
     from .base import ApplicationJob
@@ -29,6 +30,8 @@ class ConfiguredJob(Generic[J]):
             raise ConfigurationError(
                 f"set() got unknown options {sorted(unknown)}; use {', '.join(sorted(_OPTIONS))}"
             )
+        if options.get("timeout") is not None:
+            checked_seconds(options["timeout"])  # a bad timeout is refused here, not at enqueue
         self.job_class = job_class
         self.options = options
 

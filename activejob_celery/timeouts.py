@@ -38,6 +38,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 
 from .errors import ConfigurationError, JobTimeoutError
+from .runtime import runtime_for
 
 _state = threading.local()
 _pool: list[str | None] = [None]
@@ -105,15 +106,20 @@ def task_limits(job_class: Any, grace: float) -> dict[str, float]:
     return {} if seconds is None else {"time_limit": seconds + grace}
 
 
-def message_limits(payload: Any, grace: float) -> dict[str, float]:
+def message_limits(payload: Any, app: Any) -> dict[str, float]:
     """The ``time_limit`` a job's message carries for its ``set(timeout=...)``; else empty.
 
+    The hard limit is the timeout + the sending app's ``activejob_timeout_grace``. A payload
+    whose ``timeout`` is not a positive number gets none (the worker refuses the payload).
+
     Example:
-        >>> message_limits({"timeout": 60.0}, 30.0)
+        >>> message_limits({"timeout": 60.0}, app)           # doctest: +SKIP
         {'time_limit': 90.0}
     """
     timeout = payload.get("timeout") if isinstance(payload, dict) else None
-    return {} if timeout is None else {"time_limit": timeout + grace}
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 1e9:
+        return {}
+    return {"time_limit": timeout + runtime_for(app).settings.timeout_grace}
 
 
 def set_pool(kind: str | None) -> None:

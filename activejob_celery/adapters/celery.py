@@ -199,7 +199,7 @@ class CeleryAdapter(QueueAdapter):
             >>> adapter.send(job.job_name, job.serialize(), task_id=str(uuid4()),
             ...              priority=None, queue="default")     # doctest: +SKIP
         """
-        limits = message_limits(payload, current_settings().timeout_grace)  # set(timeout=...)
+        limits = message_limits(payload, self.app)  # set(timeout=...): its hard limit
         options = {**limits, **options}
         self.app.send_task(
             task,

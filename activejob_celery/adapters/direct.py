@@ -28,7 +28,7 @@ from celery.signals import after_task_publish, before_task_publish
 
 from ..packed_commands import push_batch
 from .batch import prepare_all
-from .proof import Template, publish_functions, stranger
+from .proof import TIMED_KINDS, Template, TemplateKey, publish_functions, stranger, template_key
 
 if TYPE_CHECKING:
     import redis
@@ -38,19 +38,6 @@ if TYPE_CHECKING:
     from .celery import CeleryAdapter, Outgoing
 
 logger = logging.getLogger(__name__)
-
-TemplateKey = tuple[str, str, int | None, Any]
-"""Job class, queue, message priority, and the payload's ``timeout`` (its ``timelimit`` header)."""
-
-
-TIMED_KINDS = 256
-"""Kinds with a ``set(timeout=...)`` given templates; beyond it, Celery builds such messages."""
-
-
-def template_key(job: ApplicationJob, outgoing: Outgoing) -> TemplateKey:
-    """The template ``job``'s message is copied from: what its constant headers depend on."""
-    return job.job_name, job.queue_name, outgoing.priority, outgoing.payload.get("timeout")
-
 
 _publishers: weakref.WeakSet[DirectPublisher] = weakref.WeakSet()
 
@@ -205,7 +192,7 @@ class DirectPublisher:
         if key in self._templates:
             return
         if len(pushes) != 1:  # routed to no queue or to several: never copied
-            self._templates[key] = None
+            self._remember(key, None)
             return
         [(list_key, raw)] = pushes
         self._learn(key, list_key, raw, outgoing)
@@ -238,7 +225,7 @@ class DirectPublisher:
         )
         if len(pushes) != 1:
             # Routed to no queue or to several: let Celery publish it, and every one like it.
-            self._templates[key] = None
+            self._remember(key, None)
             self.adapter.send_prepared(job, outgoing)
             return None
         [(list_key, raw)] = pushes
@@ -252,28 +239,39 @@ class DirectPublisher:
         functions = publish_functions(app)
         problem = stranger(app, functions)
         if problem is not None:
-            self._templates[key] = None
+            self._remember(key, None)
             self._tell(problem)
             return
         candidate = self._candidates.pop(key, None)
         if candidate is None:
-            timed = [kind for kind in (*self._templates, *self._candidates) if kind[3] is not None]
-            if key[3] is not None and len(timed) >= TIMED_KINDS:
-                return  # so many chosen timeouts: Celery builds this kind's messages (no memory)
             fresh = Template.parse(list_key, raw)
             if isinstance(fresh, str):
-                self._templates[key] = None
+                self._remember(key, None)
                 self._tell(f"{key[0]} on queue {key[1]!r}: {fresh}")
             else:
-                self._candidates[key] = fresh
+                self._remember(key, fresh, candidate=True)
             return
         copy = candidate.stamp(outgoing, *self._context(), delivery_tag=candidate.tag_of(raw))
         if copy == raw:
             self._functions = functions
-            self._templates[key] = candidate
+            self._remember(key, candidate)
             return
-        self._templates[key] = None
+        self._remember(key, None)
         self._tell(f"{key[0]} on queue {key[1]!r}: two messages Celery built differ beyond ids")
+
+    def _remember(
+        self, key: TemplateKey, template: Template | None, *, candidate: bool = False
+    ) -> None:
+        """Keep what was learnt of ``key``; a kind with a chosen timeout only below the cap."""
+        if key[3] is not None:
+            kept = sum(1 for kind in (*self._templates, *self._candidates) if kind[3] is not None)
+            if kept >= TIMED_KINDS:
+                return  # so many chosen timeouts: Celery builds the others' messages (no memory)
+        if candidate:
+            assert template is not None
+            self._candidates[key] = template
+        else:
+            self._templates[key] = template
 
     def _context(self) -> tuple[str, dict[str, Any]]:
         """``reply_to`` (Celery's per-thread id) and lineage, as Celery's send_task finds them."""

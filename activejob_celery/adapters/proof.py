@@ -26,6 +26,7 @@ from ..core import new_id
 from ..internals import cached_value
 
 if TYPE_CHECKING:
+    from ..base import ApplicationJob
     from .celery import Outgoing
 
 CELERY_HEADERS = frozenset(
@@ -51,6 +52,19 @@ _HEADER_SLOTS = ("id", "root_id", "parent_id", "argsrepr", "kwargsrepr")
 _PROPERTY_SLOTS = ("correlation_id", "reply_to", "delivery_tag")
 _PROPERTY_REPRS = ("argsrepr", "kwargsrepr")
 """Celery also copies these two into the message properties; each copy gets its own slot."""
+
+TemplateKey = tuple[str, str, int | None, Any]
+"""Job class, queue, message priority, and the payload's ``timeout`` (its ``timelimit`` header)."""
+
+
+TIMED_KINDS = 256
+"""Kinds with a ``set(timeout=...)`` given templates; beyond it, Celery builds such messages."""
+
+
+def template_key(job: ApplicationJob, outgoing: Outgoing) -> TemplateKey:
+    """The template ``job``'s message is copied from: what its constant headers depend on."""
+    return job.job_name, job.queue_name, outgoing.priority, outgoing.payload.get("timeout")
+
 
 _ENCODER = json.JSONEncoder()
 """``json.dumps`` with its default arguments is this encoder's ``encode``."""

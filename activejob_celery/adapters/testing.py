@@ -24,7 +24,9 @@ Record = dict[str, Any]
 ``queue``, ``priority`` and ``at``."""
 
 PAYLOAD_KEYS: tuple[str, ...] = tuple(JobPayload.__annotations__)
-OPTIONAL_PAYLOAD_KEYS: tuple[str, ...] = ("continuation", "resumptions")
+OPTIONAL_PAYLOAD_KEYS: tuple[str, ...] = (
+    "continuation", "resumptions", "result_id", "unique", "timeout",
+)  # fmt: skip
 """Payload keys only some jobs write (``Continuable``); a record keeps them for the next run."""
 
 

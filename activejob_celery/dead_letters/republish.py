@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..adapters import celery_app, named_adapter
-from ..config import current_settings
 from ..core import format_time
 from ..errors import ConfigurationError, EnqueueError
 from ..queue_priority import celery_priority
@@ -73,7 +72,7 @@ def publish_again(app: Celery, letter: DeadLetter, *, producer: Any = None) -> s
             queue=payload["queue_name"],
             priority=celery_priority(payload.get("priority"), app, payload["queue_name"]),
             producer=producer,
-            **message_limits(payload, current_settings().timeout_grace),  # set(timeout=...)
+            **message_limits(payload, app),  # set(timeout=...): its hard limit
         )
     except Exception as error:
         raise EnqueueError(

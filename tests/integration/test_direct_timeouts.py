@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from activejob_celery import ApplicationJob, adapters, perform_all_later, queue_as
 from activejob_celery.adapters import direct as direct_module
 from activejob_celery.dead_letters import store_for
@@ -99,10 +101,13 @@ def test_a_dead_letter_retried_from_the_store_keeps_its_time_limit(aj_redis):
         app.close()
 
 
+@pytest.mark.parametrize("provable", [True, False], ids=["templates", "steps-aside"])
 def test_templates_for_chosen_timeouts_are_capped_and_the_rest_go_through_celery(
-    aj_redis, monkeypatch
+    aj_redis, monkeypatch, provable
 ):
     monkeypatch.setattr(direct_module, "TIMED_KINDS", 2)
+    if not provable:  # as with Sentry's integration: each kind is remembered as "never copy"
+        monkeypatch.setattr(direct_module, "stranger", lambda app, functions: "wrapped")
     app = make_app(aj_redis.url, activejob_timeout_grace=GRACE)
     try:
         direct = adapters.named_adapter("celery").direct
@@ -111,9 +116,10 @@ def test_templates_for_chosen_timeouts_are_capped_and_the_rest_go_through_celery
             for index, timeout in enumerate(timeouts):
                 job = LimitedJob(round_ * 10 + index)
                 (job if timeout is None else job.set(timeout=timeout)).enqueue()
-        kinds = {key[3] for key, template in direct._templates.items() if template is not None}
-        assert kinds == {5.0, 6.0, None}  # the first two chosen timeouts, and no timeout
-        assert direct._candidates == {}  # nothing waits for a proof: nothing more is kept
+        kinds = {key[3]: template is not None for key, template in direct._templates.items()}
+        # the first two chosen timeouts, and no timeout; nothing more is kept
+        assert kinds == dict.fromkeys([5.0, 6.0, None], provable)
+        assert direct._candidates == {}
         found = _limits(queue_entries(aj_redis.client, "limited"))
         expected = {}
         for round_ in range(3):

@@ -17,12 +17,14 @@ from activejob_celery import (
     ConfigurationError,
     Continuable,
     JobTimeoutError,
+    after_discard,
+    discard_on,
     retry_on,
 )
 from activejob_celery.continuation import Step
 from activejob_celery.core import validate_payload
 from activejob_celery.errors import MalformedPayloadError
-from activejob_celery.testing import TestAdapter
+from activejob_celery.testing import TestAdapter, perform_enqueued_jobs
 
 seen: list[Any] = []
 
@@ -42,6 +44,14 @@ class LongTimeoutJob(UntimedJob):
 
 class RetriedUntimedJob(UntimedJob):
     retry_on(JobTimeoutError, wait=5, attempts=3, jitter=0)
+
+
+class DiscardedUntimedJob(UntimedJob):
+    discard_on(JobTimeoutError)
+
+    @after_discard
+    def noted(self, error: Exception) -> None:
+        seen.append(f"discarded: {error}")
 
 
 class WalkJob(Continuable, ApplicationJob):
@@ -101,12 +111,19 @@ def test_a_retry_keeps_the_timeout_of_its_enqueue(aj_adapter: TestAdapter) -> No
     assert seen == []
 
 
+def test_the_test_adapter_performs_an_enqueued_job_with_its_timeout() -> None:
+    DiscardedUntimedJob.set(timeout=0.2).perform_later()
+    assert perform_enqueued_jobs() == 1  # rebuilt from its record: the timeout comes along
+    [said] = seen
+    assert said.startswith("discarded: ") and "passed its timeout of 0.2 s" in said
+
+
 @pytest.mark.parametrize(
     "value", [0, -1, True, "5", float("nan"), float("inf"), timedelta(0)], ids=repr
 )
 def test_a_bad_timeout_is_refused_when_set(value: Any) -> None:
     with pytest.raises(ConfigurationError, match="timeout="):
-        UntimedJob.set(timeout=value).perform_later()
+        UntimedJob.set(timeout=value)
     with pytest.raises(ConfigurationError, match="timeout="):
         UntimedJob().set(timeout=value)
 
