@@ -5,8 +5,9 @@ is part of a template, so jobs of one class with and without a chosen timeout (o
 different ones), enqueued interleaved, each get their own header: through Celery, as copies,
 in bulk and as entries of the scheduled set. A dead letter retried from the store keeps it too.
 
-Named to run before the Sentry tests: sentry-sdk wraps ``Celery.send_task`` for the rest of
-the session, and no template is proven after that (the direct path steps aside, as it must).
+Each test runs with Celery's own publish functions (the fixture of ``test_direct_proof``): a
+test that initialises sentry-sdk wraps ``Celery.send_task`` for the rest of the session, and
+then no template is proven (the direct path steps aside, as it must).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from activejob_celery.dead_letters import store_for
 from activejob_celery.dead_letters.recorder import letter_for_failure
 from activejob_celery.scheduler import scheduled_set_for
 from activejob_celery.scheduler.entries import decode_direct, member_for
+from tests.integration.test_direct_proof import celerys_own_publish_functions  # noqa: F401
 from tests.support.broker_lists import queue_entries
 from tests.support.fixtures import make_app
 
