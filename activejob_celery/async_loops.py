@@ -97,8 +97,9 @@ def start_shared_loop() -> asyncio.AbstractEventLoop:
     Example:
         >>> loop = start_shared_loop()                        # doctest: +SKIP
     """
-    if _shared:
-        return _shared[0][0]
+    running = shared_loop()
+    if running is not None:
+        return running
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="activejob-async-loop", daemon=True)
     thread.start()

@@ -12,6 +12,7 @@ from .errors import ConfigurationError, MalformedPayloadError
 from .ids import new_id as new_id  # re-exported: ids used to live here
 from .queue_name import queue_name_from_part, resolve_queue_name
 from .queue_priority import resolve_priority
+from .timeouts import is_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -282,8 +283,7 @@ def validate_payload(payload: object) -> None:
     if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
         raise MalformedPayloadError("'priority' must be an integer or null")
     timeout = payload.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                                or not 0 < timeout < 1e9):  # fmt: skip
+    if timeout is not None and not is_seconds(timeout):
         raise MalformedPayloadError("'timeout' must be a positive number of seconds or null")
     if not isinstance(payload.get("arguments"), list):
         raise MalformedPayloadError("'arguments' must be a list")

@@ -33,7 +33,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -73,6 +73,16 @@ def timeout_seconds(subject: Any) -> float | None:
         ) from None
 
 
+def is_seconds(value: Any) -> TypeGuard[int | float]:
+    """Whether ``value`` is a number of seconds a timeout may be: positive, under 10^9 s.
+
+    Example:
+        >>> is_seconds(30), is_seconds(0), is_seconds(True), is_seconds("30")
+        (True, False, False, False)
+    """
+    return not isinstance(value, bool) and isinstance(value, int | float) and 0 < value < 1e9
+
+
 def checked_seconds(value: Any) -> float:
     """``value`` (a timedelta or a positive number) in seconds.
 
@@ -85,7 +95,7 @@ def checked_seconds(value: Any) -> float:
     """
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e9:
+    if not is_seconds(value):
         raise ConfigurationError(f"timeout={value!r}: use a timedelta or a positive number")
     return float(value)
 
@@ -117,7 +127,7 @@ def message_limits(payload: Any, app: Any) -> dict[str, float]:
         {'time_limit': 90.0}
     """
     timeout = payload.get("timeout") if isinstance(payload, dict) else None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 1e9:
+    if not is_seconds(timeout):
         return {}
     return {"time_limit": timeout + runtime_for(app).settings.timeout_grace}
 

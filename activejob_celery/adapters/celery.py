@@ -200,7 +200,7 @@ class CeleryAdapter(QueueAdapter):
             ...              priority=None, queue="default")     # doctest: +SKIP
         """
         limits = message_limits(payload, self.app)  # set(timeout=...): its hard limit
-        options = {**limits, **options}
+        options = {**limits, **options} if limits else options
         self.app.send_task(
             task,
             args=(payload,),
