@@ -23,9 +23,14 @@ from kombu.transport import redis as kombu_redis, virtual as kombu_virtual
 
 # Re-exported: these sections of the door live in internals_channels.py (length).
 from .internals_channels import (
+    PACKED_ACK as PACKED_ACK,
+    ack_in_memory as ack_in_memory,
+    can_pack_ack as can_pack_ack,
+    pack_ack_shape_problem as pack_ack_shape_problem,
     publishes_like_redis_channel as publishes_like_redis_channel,
     queue_order_shape_problem as queue_order_shape_problem,
     set_queue_cycle as set_queue_cycle,
+    unacked_keys as unacked_keys,
 )
 
 logger = logging.getLogger(__name__)

@@ -13,9 +13,10 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from kombu.transport import redis as kombu_redis
+from kombu.transport import redis as kombu_redis, virtual as kombu_virtual
 
 logger = logging.getLogger("activejob_celery.internals")
 
@@ -87,3 +88,68 @@ def set_queue_cycle(channel: Any, cycle: Any) -> None:
     """Make ``cycle`` order the queues of each of the channel's pops (kombu's queue cycle)."""
     channel._queue_cycle = cycle
     cycle.update(channel.active_queues)
+
+
+# --- kombu's Redis ack, packed by hand ---
+# kombu's Redis ``QoS.ack`` runs ``_remove_from_indices`` (a MULTI/EXEC pipeline: ZREM from the
+# unacked index, HDEL from the unacked hash) and then the virtual QoS's in-memory ack. The packed
+# ack (activejob_celery/packed_ack.py) sends those commands itself while kombu's code is this.
+PACKED_ACK = "packing kombu's Redis ack by hand"
+_REDIS_ACK = getattr(kombu_redis.QoS, "ack", None)
+_REMOVE = getattr(getattr(kombu_redis.QoS, "_remove_from_indices", None), "__code__", None)
+_REMOVE_NAMES = tuple(getattr(_REMOVE, "co_names", ()))
+_EXPECTED_REMOVE = ("pipe_or_acquire", "zrem", "unacked_index_key", "hdel", "unacked_key")
+
+
+def pack_ack_shape_problem() -> str | None:
+    """What in kombu's Redis ack differs from what the packed ack sends in its place, or None.
+
+    Example:
+        >>> pack_ack_shape_problem() is None
+        True
+    """
+    ack_names = tuple(getattr(getattr(_REDIS_ACK, "__code__", None), "co_names", ()))
+    if ack_names != ("_remove_from_indices", "execute", "super", "ack"):
+        return f"QoS.ack names {ack_names}"
+    if _REMOVE_NAMES != _EXPECTED_REMOVE:
+        return f"QoS._remove_from_indices names {_REMOVE_NAMES}"
+    if not callable(getattr(kombu_virtual.QoS, "ack", None)):
+        return "the virtual QoS has no ack"
+    return None
+
+
+def can_pack_ack(qos: Any) -> bool:
+    """Whether ``qos`` is kombu's Redis QoS with kombu's own ``ack`` of the expected shape.
+
+    Example:
+        >>> can_pack_ack(object())
+        False
+    """
+    return getattr(type(qos), "ack", None) is _REDIS_ACK and _pack_ack_usable()
+
+
+def unacked_keys(qos: Any) -> tuple[str, str]:
+    """The unacked index's and hash's names (without the global key prefix), in ack order."""
+    return str(qos.unacked_index_key), str(qos.unacked_key)
+
+
+def ack_in_memory(qos: Any, tag: Any) -> None:
+    """Do kombu's in-memory part of an ack (the virtual ``QoS.ack``), no Redis write."""
+    ack: Callable[[Any, Any], None] = kombu_virtual.QoS.ack
+    ack(qos, tag)
+
+
+_pack_ack_checked: list[bool] = []
+
+
+def _pack_ack_usable() -> bool:
+    if not _pack_ack_checked:
+        problem = pack_ack_shape_problem()
+        if problem is not None:
+            logger.warning(
+                "activejob_celery: %s is off: this kombu's %s; kombu's own ack is kept. Pin "
+                "kombu to the versions activejob-celery supports.",
+                PACKED_ACK, problem,
+            )  # fmt: skip
+        _pack_ack_checked.append(problem is None)
+    return _pack_ack_checked[0]

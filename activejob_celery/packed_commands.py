@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .base import ApplicationJob
     from .status import StatusStore
 
-__all__ = ["bulk", "pack", "push_batch", "run", "usable"]
+__all__ = ["bulk", "pack", "plain_pool", "push_batch", "run", "run_on", "usable"]
 
 
 def usable(client: Any) -> bool:
@@ -42,9 +42,18 @@ def usable(client: Any) -> bool:
         and client.connection is None
         # A plain pool to one address: a Sentinel pool finds its master per connection, and
         # after a failover only redis-py's own path asks the sentinels again.
-        and type(client.connection_pool) in PLAIN_POOLS
-        and getattr(client.connection_pool, "cache", None) is None
+        and plain_pool(client.connection_pool)
     )
+
+
+def plain_pool(pool: Any) -> bool:
+    """Whether ``pool`` connects to one fixed address, with no client-side cache.
+
+    Example:
+        >>> plain_pool(redis.ConnectionPool())
+        True
+    """
+    return type(pool) in PLAIN_POOLS and getattr(pool, "cache", None) is None
 
 
 PLAIN_POOLS = (redis.ConnectionPool, redis.BlockingConnectionPool)
@@ -91,8 +100,17 @@ def run(client: Any, commands: list[bytes]) -> list[Any]:
         >>> run(client, [pack([b"LPUSH", b"q", b"m"])])          # doctest: +SKIP
         [1]
     """
+    return run_on(client.connection_pool, commands)
+
+
+def run_on(pool: Any, commands: list[bytes]) -> list[Any]:
+    """:func:`run` on a connection of ``pool`` (a pool of :data:`PLAIN_POOLS`).
+
+    Example:
+        >>> run_on(client.connection_pool, [pack([b"HDEL", b"h", b"f"])])  # doctest: +SKIP
+        [1]
+    """
     packed = b"*1\r\n$5\r\nMULTI\r\n%s*1\r\n$4\r\nEXEC\r\n" % b"".join(commands)
-    pool = client.connection_pool
     connection: Any = pool.get_connection()
     try:
 

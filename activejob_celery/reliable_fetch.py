@@ -27,6 +27,7 @@ from celery import bootsteps
 from kombu.exceptions import ChannelError
 
 from . import internals
+from .packed_ack import PackedAck
 from .queue_order import install as install_queue_order, pop_keys
 from .transport_gone import guard_dead_transport
 from .unacked_skip import FRESH_FOR, UnackedSkip
@@ -90,9 +91,8 @@ def use_reliable_fetch(channel: Any) -> bool:
 
     Returns whether it did: other transports, a channel without kombu's unacked hash
     (``ack_emulation`` off) and a kombu whose Redis channel has changed shape keep their own
-    fetch. Call it before the channel's consumers are registered (the
-    bootstep does, before Celery's consume loop starts): once any consumer on the channel is
-    ``no_ack``, the channel goes back to BRPOP for good, since nothing would ack its records.
+    fetch. Call it before the channel's consumers are registered (the bootstep does): once any
+    consumer on the channel is ``no_ack``, the channel goes back to BRPOP for good.
 
     Example:
         >>> use_reliable_fetch(consumer.task_consumer.channel)  # doctest: +SKIP
@@ -149,13 +149,11 @@ def _guard_restore(channel: Any) -> None:
         except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
             moved = requeue_unreadable_record(channel, tag, client)
             logger.warning(
-                "Unacked record %s is not JSON kombu reads (%s); %s",
-                tag,
-                error,
+                "Unacked record %s is not JSON kombu reads (%s); %s", tag, error,
                 "its entry went back to its queue, where the worker stores it as a dead letter"
                 if moved
                 else "it is not in reliable fetch's format either, so it stays where it is",
-            )
+            )  # fmt: skip
             return None
 
     qos.restore_by_tag = restore_by_tag
@@ -202,6 +200,7 @@ class _RecordingPop:
         self.all_acknowledge = True  # no consumer of the channel was registered with no_ack
         self.skip = UnackedSkip.install(channel)  # None: kombu writes every unacked entry
         self.name_tag = "1" if self.skip is not None else "0"
+        self.packed_ack = PackedAck.install(channel)  # None: kombu's own ack
 
     def basic_consume(self, *args: Any, **kwargs: Any) -> Any:
         # kombu's signature is (queue, no_ack, callback, consumer_tag, **kwargs).

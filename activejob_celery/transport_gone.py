@@ -31,7 +31,7 @@ def guard_dead_transport(channel: Any) -> None:
             try:
                 return plain_once(*args, **kwargs)
             except AttributeError:
-                if not _transport_gone(channel):
+                if not transport_gone(channel):
                     raise
                 internals.forget_deliveries(channel)  # kombu asserts on them at the next close
                 logger.warning(
@@ -53,7 +53,7 @@ def _as_connection_error(channel: Any, settle: Any) -> Any:
         try:
             return settle(*args, **kwargs)
         except AttributeError as error:
-            if not _transport_gone(channel):
+            if not transport_gone(channel):
                 raise
             raise ConnectionError(
                 "the broker connection of this channel is gone; the message stays recorded as "
@@ -63,6 +63,12 @@ def _as_connection_error(channel: Any, settle: Any) -> Any:
     return settle_or_report
 
 
-def _transport_gone(channel: Any) -> bool:
+def transport_gone(channel: Any) -> bool:
+    """Whether kombu dropped ``channel``'s transport (its connection object is gone).
+
+    Example:
+        >>> transport_gone(consumer.task_consumer.channel)       # doctest: +SKIP
+        False
+    """
     transport = getattr(channel, "connection", None)
     return transport is None or getattr(transport, "client", None) is None
