@@ -3,12 +3,13 @@ r"""kombu's Redis acknowledgement, sent as the same MULTI/EXEC packed by hand.
 A worker acknowledges every message it ran (jobs acknowledge late). kombu's Redis ``QoS.ack``
 drops the message's entry from its ``unacked`` index and hash in a MULTI/EXEC: it builds a
 client and a pipeline, encodes each argument through redis-py's generic packer and reads four
-replies through the pipeline's response callbacks, about a tenth of a worker's CPU per job on a
-small machine. :class:`PackedAck` sends the same four commands (``MULTI``, ``ZREM``, ``HDEL``,
-``EXEC``, byte for byte what kombu's pipeline sends; tests/integration/test_packed_ack.py) in
-one write on a connection of the channel's own pool, under the connection's retry policy, then
-does kombu's in-memory part of the ack. A channel whose pool finds its server per connection
-(Sentinel), or a kombu whose ``ack`` is not the expected one, keeps kombu's own.
+replies through the pipeline's response callbacks (a sixth of a worker's profiled CPU per job,
+about a tenth of its real CPU, on a small machine). :class:`PackedAck` sends the same four
+commands (``MULTI``, ``ZREM``, ``HDEL``, ``EXEC``, byte for byte what kombu's pipeline sends;
+tests/integration/test_packed_ack.py) in one write on a connection of the channel's own pool,
+under the connection's retry policy, then does kombu's in-memory part of the ack. A channel
+whose pool finds its server per connection (Sentinel), a channel whose transport kombu dropped,
+or a kombu whose ``ack`` is not the expected one, keeps kombu's own.
 
 Example:
     >>> ack = PackedAck.install(channel)                  # doctest: +SKIP
@@ -40,9 +41,8 @@ class PackedAck:
         self.channel = channel
         self.qos = channel.qos
         self.plain_ack = self.qos.ack
-        self.pool: Any = None  # the pool the keys below were encoded for
-        self.encode: Any = None
-        self.keys = (b"", b"")
+        # The pool, its encoder and the two keys encoded by it: one tuple, replaced whole.
+        self.encoded: tuple[Any, Any, bytes, bytes] = (None, None, b"", b"")
 
     @classmethod
     def install(cls, channel: Any) -> PackedAck | None:
@@ -60,19 +60,19 @@ class PackedAck:
             self.plain_ack(delivery_tag)
             return
         pool = channel.pool
-        if pool is not self.pool:
+        encoded = self.encoded
+        if pool is not encoded[0]:
             if not plain_pool(pool):
                 self.plain_ack(delivery_tag)
                 return
-            self._encode_for(pool)
-        tag = self.encode(delivery_tag)
-        index_key, hash_key = self.keys
+            encoded = self.encoded = self._encoded_for(pool)
+        _, encode, index_key, hash_key = encoded
+        tag = encode(delivery_tag)
         run_on(pool, [pack((b"ZREM", index_key, tag)), pack((b"HDEL", hash_key, tag))])
         internals.ack_in_memory(self.qos, delivery_tag)
 
-    def _encode_for(self, pool: Any) -> None:
+    def _encoded_for(self, pool: Any) -> tuple[Any, Any, bytes, bytes]:
         encode = pool.get_encoder().encode
         prefix = getattr(self.channel, "global_keyprefix", "") or ""
         index_key, hash_key = internals.unacked_keys(self.qos)
-        self.keys = (encode(prefix + index_key), encode(prefix + hash_key))
-        self.pool, self.encode = pool, encode
+        return pool, encode, encode(prefix + index_key), encode(prefix + hash_key)
