@@ -24,9 +24,8 @@ from kombu.transport import redis as kombu_redis, virtual as kombu_virtual
 # Re-exported: these sections of the door live in internals_channels.py (length).
 from .internals_channels import (
     PACKED_ACK as PACKED_ACK,
+    PACKED_ACK_SHAPES,
     ack_in_memory as ack_in_memory,
-    can_pack_ack as can_pack_ack,
-    pack_ack_shape_problem as pack_ack_shape_problem,
     publishes_like_redis_channel as publishes_like_redis_channel,
     queue_order_shape_problem as queue_order_shape_problem,
     set_queue_cycle as set_queue_cycle,
@@ -270,3 +269,17 @@ def append_in_memory(qos: Any, message: Any, tag: Any) -> None:
     """Do kombu's bookkeeping of a delivered message (virtual ``QoS.append``), no Redis write."""
     append: Callable[[Any, Any, Any], None] = kombu_virtual.QoS.append
     append(qos, message, tag)
+
+
+# --- kombu's Redis ack, packed by hand (its shapes and helpers: internals_channels.py) ---
+_SHAPES += PACKED_ACK_SHAPES
+
+
+def can_pack_ack(qos: Any) -> bool:
+    """Whether ``qos`` is kombu's Redis QoS, whose ``ack`` the packed ack may stand in for.
+
+    Example:
+        >>> can_pack_ack(object())
+        False
+    """
+    return getattr(type(qos), "ack", None) is kombu_redis.QoS.ack and usable(PACKED_ACK)

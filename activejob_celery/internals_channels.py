@@ -91,41 +91,30 @@ def set_queue_cycle(channel: Any, cycle: Any) -> None:
 
 
 # --- kombu's Redis ack, packed by hand ---
-# kombu's Redis ``QoS.ack`` runs ``_remove_from_indices`` (a MULTI/EXEC pipeline: ZREM from the
-# unacked index, HDEL from the unacked hash) and then the virtual QoS's in-memory ack. The packed
-# ack (activejob_celery/packed_ack.py) sends those commands itself while kombu's code is this.
+# kombu's Redis ``QoS.ack`` drops the entry with ``_remove_from_indices`` (a MULTI/EXEC pipeline:
+# ZREM from the unacked index, HDEL from the unacked hash), then does the virtual QoS's
+# in-memory ack. The packed ack (packed_ack.py) sends those commands itself while kombu's code
+# names them (their bytes are compared with kombu's in tests/integration/test_packed_ack.py).
+# ``internals`` adds these shapes to the ones it checks when ``init_app`` runs.
 PACKED_ACK = "packing kombu's Redis ack by hand"
-_REDIS_ACK = getattr(kombu_redis.QoS, "ack", None)
-_REMOVE = getattr(getattr(kombu_redis.QoS, "_remove_from_indices", None), "__code__", None)
-_REMOVE_NAMES = tuple(getattr(_REMOVE, "co_names", ()))
-_EXPECTED_REMOVE = ("pipe_or_acquire", "zrem", "unacked_index_key", "hdel", "unacked_key")
 
 
-def pack_ack_shape_problem() -> str | None:
-    """What in kombu's Redis ack differs from what the packed ack sends in its place, or None.
-
-    Example:
-        >>> pack_ack_shape_problem() is None
-        True
-    """
-    ack_names = tuple(getattr(getattr(_REDIS_ACK, "__code__", None), "co_names", ()))
-    if ack_names != ("_remove_from_indices", "execute", "super", "ack"):
-        return f"QoS.ack names {ack_names}"
-    if _REMOVE_NAMES != _EXPECTED_REMOVE:
-        return f"QoS._remove_from_indices names {_REMOVE_NAMES}"
-    if not callable(getattr(kombu_virtual.QoS, "ack", None)):
-        return "the virtual QoS has no ack"
-    return None
+def _code_names(function: Any) -> dict[str, None]:
+    """The names a function's code reads, as a class namespace (empty when it is not there)."""
+    return dict.fromkeys(getattr(getattr(function, "__code__", None), "co_names", ()))
 
 
-def can_pack_ack(qos: Any) -> bool:
-    """Whether ``qos`` is kombu's Redis QoS with kombu's own ``ack`` of the expected shape.
-
-    Example:
-        >>> can_pack_ack(object())
-        False
-    """
-    return getattr(type(qos), "ack", None) is _REDIS_ACK and _pack_ack_usable()
+_AckNames = type("QoS.ack", (), _code_names(getattr(kombu_redis.QoS, "ack", None)))
+_RemoveNames = type(
+    "QoS._remove_from_indices",
+    (),
+    _code_names(getattr(kombu_redis.QoS, "_remove_from_indices", None)),
+)
+PACKED_ACK_SHAPES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
+    (PACKED_ACK, _AckNames, ("_remove_from_indices", "execute", "ack")),
+    (PACKED_ACK, _RemoveNames, ("zrem", "unacked_index_key", "hdel", "unacked_key")),
+    (PACKED_ACK, kombu_virtual.QoS, ("ack", "_quick_ack")),
+)
 
 
 def unacked_keys(qos: Any) -> tuple[str, str]:
@@ -137,19 +126,3 @@ def ack_in_memory(qos: Any, tag: Any) -> None:
     """Do kombu's in-memory part of an ack (the virtual ``QoS.ack``), no Redis write."""
     ack: Callable[[Any, Any], None] = kombu_virtual.QoS.ack
     ack(qos, tag)
-
-
-_pack_ack_checked: list[bool] = []
-
-
-def _pack_ack_usable() -> bool:
-    if not _pack_ack_checked:
-        problem = pack_ack_shape_problem()
-        if problem is not None:
-            logger.warning(
-                "activejob_celery: %s is off: this kombu's %s; kombu's own ack is kept. Pin "
-                "kombu to the versions activejob-celery supports.",
-                PACKED_ACK, problem,
-            )  # fmt: skip
-        _pack_ack_checked.append(problem is None)
-    return _pack_ack_checked[0]

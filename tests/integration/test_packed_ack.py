@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError, ResponseError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from activejob_celery import internals, internals_channels
+from activejob_celery import internals
 from activejob_celery.packed_ack import PackedAck
 from tests.integration.test_reliable_fetch import (
     command_calls,
@@ -186,20 +186,23 @@ def test_a_pool_that_finds_its_server_per_connection_keeps_kombus_ack(aj_redis, 
 def test_a_kombu_whose_ack_looks_different_keeps_its_own_and_warns_once(
     aj_redis, consumers, monkeypatch, caplog
 ):
-    monkeypatch.setattr(internals_channels, "_pack_ack_checked", [])
-    monkeypatch.setattr(internals_channels, "_REMOVE_NAMES", ("pipe_or_acquire", "hdel", "zrem"))
+    monkeypatch.setattr(internals, "_broken", None)
+    looks_different = type("QoS._remove_from_indices", (), {"hdel": None})  # no zrem any more
+    others = [shape for shape in internals._SHAPES if shape[0] != internals.PACKED_ACK]
+    shapes = (*others, (internals.PACKED_ACK, looks_different, ("zrem", "hdel")))
+    monkeypatch.setattr(internals, "_SHAPES", shapes)
     with caplog.at_level(logging.WARNING, logger="activejob_celery.internals"):
         consumer = consumers()
         consumers()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and internals.PACKED_ACK in warnings[0]
-    assert "_remove_from_indices" in warnings[0]
+    assert "zrem" in warnings[0]
     assert consumer.reliable  # the fetch script stays on
     assert consumer.channel.qos.ack.__func__ is kombu_redis.QoS.ack
     publish(aj_redis.url, {"n": 1})
     consumer.pop().ack()
     assert aj_redis.client.hlen("unacked") == 0
-    monkeypatch.setattr(internals_channels, "_pack_ack_checked", [])
+    monkeypatch.setattr(internals, "_broken", None)
 
 
 def test_after_kombu_replaces_the_channels_pool_the_ack_uses_the_new_one(aj_redis, consumers):
