@@ -24,6 +24,7 @@ from tests.integration.test_reliable_fetch import (
     consumers_fixture,  # noqa: F401 (the fixture `consumers`)
     publish,
 )
+from tests.integration.test_unacked_skip import break_shape
 
 
 def sent_bytes(monkeypatch: Any, action: Any) -> bytes:
@@ -186,11 +187,7 @@ def test_a_pool_that_finds_its_server_per_connection_keeps_kombus_ack(aj_redis, 
 def test_a_kombu_whose_ack_looks_different_keeps_its_own_and_warns_once(
     aj_redis, consumers, monkeypatch, caplog
 ):
-    monkeypatch.setattr(internals, "_broken", None)
-    looks_different = type("QoS._remove_from_indices", (), {"hdel": None})  # no zrem any more
-    others = [shape for shape in internals._SHAPES if shape[0] != internals.PACKED_ACK]
-    shapes = (*others, (internals.PACKED_ACK, looks_different, ("zrem", "hdel")))
-    monkeypatch.setattr(internals, "_SHAPES", shapes)
+    break_shape(monkeypatch, internals.PACKED_ACK, "QoS._remove_from_indices", "hdel", "zrem")
     with caplog.at_level(logging.WARNING, logger="activejob_celery.internals"):
         consumer = consumers()
         consumers()

@@ -125,14 +125,18 @@ def test_a_tag_the_reply_did_not_name_gets_kombus_write(monkeypatch):
     assert qos.written == ["t2", "t1", "t3", "t4"] and in_memory == ["t1"]
 
 
+def break_shape(monkeypatch: Any, part: str, owner: str, kept: str, missing: str) -> None:
+    """Make ``part``'s shape check find ``owner`` naming ``kept`` but no longer ``missing``."""
+    monkeypatch.setattr(internals, "_broken", None)
+    looks_different = type(owner, (), {kept: None})
+    others = [shape for shape in internals._SHAPES if shape[0] != part]
+    monkeypatch.setattr(internals, "_SHAPES", (*others, (part, looks_different, (missing, kept))))
+
+
 def test_a_kombu_whose_append_looks_different_keeps_its_write_and_warns_once(
     aj_redis, consumers, monkeypatch, caplog
 ):
-    monkeypatch.setattr(internals, "_broken", None)
-    looks_different = type("QoS.append", (), {"hset": None})  # no zadd any more
-    others = [shape for shape in internals._SHAPES if shape[0] != internals.UNACKED_SKIP]
-    shapes = (*others, (internals.UNACKED_SKIP, looks_different, ("zadd", "hset")))
-    monkeypatch.setattr(internals, "_SHAPES", shapes)
+    break_shape(monkeypatch, internals.UNACKED_SKIP, "QoS.append", "hset", "zadd")
     with caplog.at_level(logging.WARNING, logger="activejob_celery.internals"):
         consumer = consumers()
         consumers()
