@@ -36,6 +36,9 @@ app.conf.update(
     # with like (Celery acknowledges before running a task unless told otherwise).
     task_acks_late=os.environ.get("BENCH_PLAIN_ACKS_LATE") == "1",
 )
+if os.environ.get("BENCH_TRACK_STATUS") == "0":
+    # Status and cancel off (the running-jobs listing and run marks stay): what it saves a run.
+    app.conf.activejob_track_status = False
 PURE_CELERY = os.environ.get("BENCH_PURE_CELERY") == "1"
 if not PURE_CELERY:
     # BENCH_PURE_CELERY=1 starts a worker of plain Celery, without the package (the baseline
