@@ -30,12 +30,10 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,183 +41,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT)]
 
+
 import redis  # noqa: E402
-from celery import Celery  # noqa: E402
-from celery.signals import worker_ready  # noqa: E402
+from scheduled_app import make_app  # noqa: E402
+from scheduled_support import Side, Worker, percentile, rss_mb, wait  # noqa: E402
 
 import activejob_celery  # noqa: E402
-from activejob_celery import ApplicationJob  # noqa: E402
-
-SIDE = os.environ.get("AJ_BENCH_SIDE", "set")
-URL = os.environ.get("AJ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
-_client = redis.Redis.from_url(URL)
-
-
-class BenchJob(ApplicationJob):
-    job_name = "bench.job"
-
-    def perform(self, number: int, record: bool = False) -> None:
-        if record and self.scheduled_at is not None:
-            _client.rpush("bench:late", repr(time.time() - self.scheduled_at.timestamp()))
-        _client.incr("bench:done")
-
-
-def plain(number: int, due: float | None = None) -> None:
-    if due is not None:
-        _client.rpush("bench:late", repr(time.time() - due))
-    _client.incr("bench:done")
-
-
-def make_app(side: str, url: str) -> Celery:
-    """JSON, no results, Celery defaults otherwise (prefetch 4); "set" is a jobs app."""
-    celery_app = Celery("aj_bench", broker=url, set_as_current=False)
-    celery_app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        task_ignore_result=True,
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-        activejob_log_arguments=False,
-    )
-    celery_app.task(name="bench.plain")(plain)
-    if os.environ.get("AJ_BENCH_RELEASE_AHEAD"):  # 0: the window off, as before it existed
-        celery_app.conf.activejob_release_ahead = float(os.environ["AJ_BENCH_RELEASE_AHEAD"])
-    if os.environ.get("AJ_BENCH_TRACK_STATUS") == "0":  # as the jobs+ETA side (no set: no status)
-        celery_app.conf.activejob_track_status = False
-    if side != "celery":
-        celery_app.conf.activejob_scheduler = "celery" if side == "eta" else "redis"
-        activejob_celery.init_app(celery_app)
-    return celery_app
-
-
-@worker_ready.connect
-def _ready(**kwargs: Any) -> None:
-    _client.set("bench:ready", os.getpid())
-
-
-if __name__ != "__main__":  # `celery -A scheduled worker`, one per side
-    app = make_app(SIDE, URL)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100.0
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def rss_mb(pid: int) -> float:
-    """RSS of ``pid`` and its children (the prefork pool), in MiB, from /proc (Linux)."""
-
-    def rss(one: int) -> int:
-        with open(f"/proc/{one}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    with open(f"/proc/{pid}/task/{pid}/children") as listing:
-        children = [int(child) for child in listing.read().split()]
-    return (rss(pid) + sum(rss(child) for child in children)) / 2**20
-
-
-def wait(predicate: Any, timeout: float, what: str, fail: bool = True) -> float:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            if fail:
-                raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
-            break
-        time.sleep(0.05)
-    return time.time()
-
-
-def at(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, timezone.utc)
-
-
-class Worker:
-    """``celery -A scheduled worker --pool prefork -c 2 -l warning`` for one side."""
-
-    def __init__(self, side: str, url: str, client: redis.Redis) -> None:
-        client.delete("bench:ready")
-        env = {**os.environ, "AJ_BENCH_SIDE": side, "AJ_BENCH_REDIS_URL": url}
-        env["PYTHONPATH"] = str(ROOT)
-        args = [sys.executable, "-m", "celery", "-A", "scheduled", "worker", "--pool", "prefork"]
-        args += ["-c", "2", "-l", "warning", "--without-gossip", "--without-mingle"]
-        self.log = open(f"/tmp/aj-bench-scheduled-{side}.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [*args, "--without-heartbeat"], cwd=HERE, env=env, stdout=self.log, stderr=self.log
-        )
-        wait(lambda: client.get("bench:ready"), 120, f"the {side} worker")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(300)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
-
-
-class Side:
-    """One side on its own database: its driver app and a Redis client."""
-
-    def __init__(self, server: Any, name: str, db: int) -> None:
-        self.server, self.name, self.db = server, name, db
-        self.url = server.url(db)
-        self.client = server.client(db)
-        self.client.flushdb()
-        self.app = make_app(name, self.url)
-
-    def worker(self) -> Worker:
-        return Worker(self.name, self.url, self.client)
-
-    def idle_rss(self, db: int) -> float:
-        empty = self.server.client(db)
-        empty.flushdb()
-        worker = Worker(self.name, self.server.url(db), empty)
-        time.sleep(3)
-        rss = rss_mb(worker.proc.pid)
-        worker.stop()
-        return rss
-
-    def activate(self) -> None:
-        """Jobs enqueue through the app ``init_app`` saw last: make it this side's."""
-        from activejob_celery.adapters import named_adapter
-
-        if self.name != "celery" and getattr(named_adapter("celery"), "app", None) is not self.app:
-            activejob_celery.init_app(self.app)
-
-    def enqueue_one_by_one(self, numbers: range) -> None:
-        self.activate()
-        task = self.app.tasks["bench.plain"]
-        for number in numbers:
-            if self.name == "set":
-                BenchJob.set(wait=600).perform_later(number)
-            else:
-                task.apply_async((number,), countdown=600)
-
-    def enqueue_bulk(self, numbers: range, due: Any, record: bool = False) -> None:
-        """Many jobs due at ``due(number)``: perform_all_later, or apply_async in a batch."""
-        self.activate()
-        if self.name != "celery":
-            for start in range(numbers.start, numbers.stop, 1000):
-                jobs = [BenchJob(n, record) for n in range(start, min(start + 1000, numbers.stop))]
-                for job in jobs:
-                    job.scheduled_at = at(due(job.arguments[0]))
-                activejob_celery.perform_all_later(jobs)
-            return
-        task = self.app.tasks["bench.plain"]
-        with self.app.producer_or_acquire() as producer, producer.batch(max_size=1000):
-            for number in numbers:
-                when = due(number)
-                args = (number, when) if record else (number,)
-                task.apply_async(args, eta=at(when), producer=producer)
-
-    def done(self) -> int:
-        return int(self.client.get("bench:done") or 0)
 
 
 class Bench:
