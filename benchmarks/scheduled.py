@@ -43,8 +43,9 @@ sys.path[:0] = [str(ROOT)]
 
 
 import redis  # noqa: E402
+from measures import percentile  # noqa: E402
 from scheduled_app import make_app  # noqa: E402
-from scheduled_support import Side, Worker, percentile, rss_mb, wait  # noqa: E402
+from scheduled_support import Side, Worker, rss_mb, wait  # noqa: E402
 
 import activejob_celery  # noqa: E402
 

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import measures
 import redis
 from scheduled_app import BenchJob, make_app
 
@@ -19,26 +20,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100.0
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
 def rss_mb(pid: int) -> float:
     """RSS of ``pid`` and its children (the prefork pool), in MiB, from /proc (Linux)."""
-
-    def rss(one: int) -> int:
-        with open(f"/proc/{one}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    with open(f"/proc/{pid}/task/{pid}/children") as listing:
-        children = [int(child) for child in listing.read().split()]
-    return (rss(pid) + sum(rss(child) for child in children)) / 2**20
+    return measures.rss_mb(pid)[1]
 
 
 def wait(predicate: Any, timeout: float, what: str, fail: bool = True) -> float:
