@@ -21,6 +21,7 @@ from .results import wants_results
 from .run_writes import Opening, close_run, open_run, started
 from .running import job_finished, job_started
 from .status.tracking import CANCELLED, RunTracker, begin_run as begin_status, outcome_of
+from .worker_checks import check_enqueued_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
         seen.append(job)
     app = getattr(task, "app", None) if task is not None else None
     worker = app is not None and working
+    if worker and job._timeout is not None:  # set(timeout=...): the start-up checks, now
+        check_enqueued_timeout(app, job)
     ledger = task_ledger(task, in_worker=True) if working else None
     # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
     task_id = run_id(own_id, job.executions) if ledger is not None else ""

@@ -5,7 +5,8 @@ On a Redis broker a message a worker has taken but not acknowledged goes back to
 job that may run longer than that (its hard time limit, or its ``timeout``), or a native-ETA
 message held longer than that (``activejob_scheduler = "celery"``), is delivered again while
 the first delivery is still going. Interrupted runs are only seen when the run marks have a Redis
-to live in (:mod:`.interruptions`).
+to live in (:mod:`.interruptions`). A timeout chosen at enqueue (``set(timeout=...)``) is
+checked when its first run starts (:func:`check_enqueued_timeout`).
 
 Example:
     >>> check_at_start(app)        # the dead-letter consumer step calls it   # doctest: +SKIP
@@ -17,6 +18,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import timeouts
 from .broker_queues import broker_url, is_redis_url
 from .dead_letters.binding import settings_for
 from .interruptions import ledger_problem
@@ -33,6 +35,8 @@ DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 
 _CHECKED = "worker_checks.checked"
 """Part of the app's runtime: ``[True]`` once :func:`check_at_start` logged its warnings."""
+_WARNED = "worker_checks.enqueued_timeouts"
+"""Part of the app's runtime: (job name, check) pairs :func:`check_enqueued_timeout` warned of."""
 
 
 def check_at_start(app: Celery) -> None:
@@ -166,6 +170,50 @@ def longest_retry_wait(job_class: Any, limit: int = 25) -> float | None:
             if isinstance(wait, int | float):
                 longest = max(longest or 0.0, float(wait))
     return longest
+
+
+def check_enqueued_timeout(app: Celery, job: Any) -> None:
+    """The start-up checks, for a run whose timeout came with its enqueue (``set(timeout=...)``).
+
+    The checks at start read each class's ``timeout``; one enqueue's is only known when its run
+    starts. Each WARNING is logged once per app, job class and check (the first run that needs
+    it), in the worker, where the broker's visibility timeout and the pool apply.
+
+    Example:
+        >>> check_enqueued_timeout(app, ExportJob.set(timeout=7200).job)  # doctest: +SKIP
+    """
+    warned: set[tuple[str, str]] = app_part(app, _WARNED, set)
+    name, seconds = job.job_name, float(job._timeout)
+    hard = seconds + settings_for(app).timeout_grace
+    visibility = visibility_timeout(app)
+    found = []
+    if visibility is not None and hard > visibility:
+        found.append((
+            "visibility",
+            f"Job {name} was enqueued with set(timeout={seconds:g}): it may run {hard:.0f} s "
+            f"(its timeout + activejob_timeout_grace), longer than the broker's "
+            f"visibility_timeout ({visibility:.0f} s): a run still going then is delivered "
+            f"again and runs twice. Raise broker_transport_options['visibility_timeout'] above "
+            f"{hard:.0f}, or give the job a shorter timeout.",
+        ))  # fmt: skip
+    pool = timeouts.pool()
+    if pool not in (None, "prefork") and timeouts.timeout_seconds(type(job)) is None:
+        found.append((  # a class with its own timeout was named in the pool's start WARNING
+            "pool",
+            f"Job {name} was enqueued with set(timeout={seconds:g}) on a {pool} worker: "
+            + (
+                "the hard limit (timeout + activejob_timeout_grace) cannot be enforced here: a "
+                "job that catches JobTimeoutError keeps running. Run it on a prefork worker "
+                "(--pool prefork) to have a stuck run killed and kept as a 'killed' dead letter."
+                if pool in ("solo", "threads")
+                else "its timeout is not enforced on this pool; run it on a prefork, solo or "
+                "threads worker (--pool)."
+            ),
+        ))  # fmt: skip
+    for check, message in found:
+        if (name, check) not in warned:
+            warned.add((name, check))
+            logger.warning(message)
 
 
 def _job_tasks(app: Celery) -> list[Any]:
