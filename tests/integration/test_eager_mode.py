@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from celery import Celery, chain
 
-from activejob_celery import ApplicationJob, init_app, retry_on
+from activejob_celery import ApplicationJob, init_app, job_status, retry_on
 from activejob_celery.discarding import after_discard
 from activejob_celery.rescue import discard_on
 
@@ -179,3 +179,20 @@ def test_an_eager_discarded_job_result_raises_its_error(eager_app):
     with pytest.raises(Fatal, match="gone"):
         job.result()
     assert isinstance(job.result(propagate=False), Fatal)
+
+
+def test_an_eager_run_writes_no_status_even_with_redis_at_hand(aj_redis, aj_job_buffer):
+    app = Celery("eager_status", broker=aj_redis.url, set_as_current=False)
+    app.conf.update(task_always_eager=True)
+    init_app(app)
+
+    class ReportedJob(ApplicationJob):
+        def perform(self):
+            self.progress(1, 2, "half")
+            aj_job_buffer.add(dict(self.progress_state))
+
+    job = ReportedJob.perform_later()
+    assert aj_job_buffer.values == [{"done": 1, "total": 2, "message": "half"}]  # the run's job
+    assert job_status(job.job_id) is None  # an unknown id: as docs/celery.md#eager-mode says
+    assert [key for key in aj_redis.client.scan_iter() if job.job_id.encode() in key] == []
+    app.close()
