@@ -15,6 +15,8 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,7 @@ DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 _CHECKED = "worker_checks.checked"
 """Part of the app's runtime: ``[True]`` once :func:`check_at_start` logged its warnings."""
 _WARNED = "worker_checks.enqueued_timeouts"
-"""Part of the app's runtime: (job name, check) pairs :func:`check_enqueued_timeout` warned of."""
+"""Part of the app's runtime: what :func:`check_enqueued_timeout` warned of (:class:`_Warned`)."""
 
 
 def check_at_start(app: Celery) -> None:
@@ -97,7 +99,8 @@ def visibility_warnings(app: Celery) -> list[str]:
             messages.append(
                 f"Job {job_class.job_name} may run {longest:.0f} s ({where}), longer than the "
                 f"broker's visibility_timeout ({visibility:.0f} s): a run still going then is "
-                f"delivered again and runs twice. {raise_it.capitalize()} above {longest:.0f}."
+                f"delivered again and runs twice. {raise_it.capitalize()} above "
+                f"{math.ceil(longest)}."
             )
         wait = longest_retry_wait(job_class) if eta else None
         if wait is not None and wait > visibility:
@@ -172,35 +175,71 @@ def longest_retry_wait(job_class: Any, limit: int = 25) -> float | None:
     return longest
 
 
-def check_enqueued_timeout(app: Celery, job: Any) -> None:
+def check_enqueued_timeout(app: Celery, job: Any, hard: float | None = None) -> None:
     """The start-up checks, for a run whose timeout came with its enqueue (``set(timeout=...)``).
 
     The checks at start read each class's ``timeout``; one enqueue's is only known when its run
-    starts. Each WARNING is logged once per app, job class and check (the first run that needs
-    it), in the worker, where the broker's visibility timeout and the pool apply.
+    starts. Each WARNING is logged once per worker process, job class and check (the first run
+    that needs it), where the broker's visibility timeout and the pool apply. ``hard``: the
+    message's hard limit (the sending app's grace), else the timeout + this app's grace. Never
+    raises: a check that fails is logged at DEBUG and the run goes on.
 
     Example:
         >>> check_enqueued_timeout(app, ExportJob.set(timeout=7200).job)  # doctest: +SKIP
     """
-    warned: set[tuple[str, str]] = app_part(app, _WARNED, set)
-    name, seconds = job.job_name, float(job._timeout)
-    hard = seconds + settings_for(app).timeout_grace
-    visibility = visibility_timeout(app)
+    try:
+        seconds = float(job._timeout)
+        if hard is None:
+            hard = seconds + settings_for(app).timeout_grace
+        state: _Warned = app_part(app, _WARNED, _Warned)
+        name = job.job_name
+        if (name, hard) in state.checked:  # the common case: this class and limit seen
+            return
+        for check, message in _timeout_problems(app, type(job), name, seconds, hard):
+            with state.lock:
+                first = (name, check) not in state.warned
+                state.warned.add((name, check))
+            if first:
+                logger.warning(message)
+        if len(state.checked) >= _MAX_CHECKED:  # computed timeouts: keep memory bounded
+            state.checked.clear()
+        state.checked.add((name, hard))
+    except Exception as problem:  # a warning's check must never stop a run
+        logger.debug("Could not check the timeout of job %s: %s", job.job_id, problem)
+
+
+class _Warned:
+    """What :func:`check_enqueued_timeout` warned of, and the (job, limit) pairs it checked."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.warned: set[tuple[str, str]] = set()
+        self.checked: set[tuple[str, float]] = set()
+
+
+_MAX_CHECKED = 1024
+
+
+def _timeout_problems(
+    app: Celery, job_class: Any, name: str, seconds: float, hard: float
+) -> list[tuple[str, str]]:
+    """(check, WARNING) pairs for one job class run with a chosen timeout and hard limit."""
     found = []
+    visibility = visibility_timeout(app)
     if visibility is not None and hard > visibility:
         found.append((
             "visibility",
-            f"Job {name} was enqueued with set(timeout={seconds:g}): it may run {hard:.0f} s "
-            f"(its timeout + activejob_timeout_grace), longer than the broker's "
-            f"visibility_timeout ({visibility:.0f} s): a run still going then is delivered "
-            f"again and runs twice. Raise broker_transport_options['visibility_timeout'] above "
-            f"{hard:.0f}, or give the job a shorter timeout.",
+            f"Job {name} was enqueued with set(timeout={seconds:.15g}): it may run "
+            f"{math.ceil(hard)} s (its timeout + activejob_timeout_grace), longer than the "
+            f"broker's visibility_timeout ({visibility:.0f} s): a run still going then is "
+            f"delivered again and runs twice. Raise broker_transport_options"
+            f"['visibility_timeout'] above {math.ceil(hard)}, or give the job a shorter timeout.",
         ))  # fmt: skip
     pool = timeouts.pool()
-    if pool not in (None, "prefork") and timeouts.timeout_seconds(type(job)) is None:
+    if pool not in (None, "prefork") and timeouts.timeout_seconds(job_class) is None:
         found.append((  # a class with its own timeout was named in the pool's start WARNING
             "pool",
-            f"Job {name} was enqueued with set(timeout={seconds:g}) on a {pool} worker: "
+            f"Job {name} was enqueued with set(timeout={seconds:.15g}) on a {pool} worker: "
             + (
                 "the hard limit (timeout + activejob_timeout_grace) cannot be enforced here: a "
                 "job that catches JobTimeoutError keeps running. Run it on a prefork worker "
@@ -210,10 +249,7 @@ def check_enqueued_timeout(app: Celery, job: Any) -> None:
                 "threads worker (--pool)."
             ),
         ))  # fmt: skip
-    for check, message in found:
-        if (name, check) not in warned:
-            warned.add((name, check))
-            logger.warning(message)
+    return found
 
 
 def _job_tasks(app: Celery) -> list[Any]:

@@ -64,23 +64,35 @@ def test_a_solo_worker_warns_once_of_an_enqueued_timeout_past_the_visibility_tim
     app.close()
 
 
-def test_no_warning_within_the_visibility_timeout_or_outside_a_worker(
-    aj_redis, aj_job_buffer, caplog
-):
+def test_no_warning_within_the_visibility_timeout(aj_redis, aj_job_buffer, caplog):
     app = make_app(aj_redis.url)  # kombu's default visibility timeout: 3600 s
 
     class ShortReportJob(ApplicationJob):
         def perform(self):
             aj_job_buffer.add(self.job_id)
 
-    with caplog.at_level(logging.WARNING, logger=CHECKS):
-        ShortReportJob.set(timeout=300).perform_now()  # not a worker's run: no check
-        assert _warnings(caplog, ShortReportJob.job_name) == []
-        ShortReportJob.set(timeout=300).perform_later()
-        with run_worker(app):
-            wait_for(lambda: len(aj_job_buffer.values) == 2, timeout=20)
+    ShortReportJob.set(timeout=300).perform_later()
+    with caplog.at_level(logging.WARNING, logger=CHECKS), run_worker(app):
+        wait_for(lambda: len(aj_job_buffer.values) == 1, timeout=20)
     [only] = _warnings(caplog, ShortReportJob.job_name)  # the solo pool's, not the visibility's
     assert "on a solo worker" in only
+    app.close()
+
+
+def test_no_check_outside_a_worker(aj_redis, aj_job_buffer, caplog):
+    app = make_app(
+        aj_redis.url, broker_transport_options={"visibility_timeout": 60}, task_always_eager=True
+    )
+
+    class InlineReportJob(ApplicationJob):
+        def perform(self):
+            aj_job_buffer.add(self.job_id)
+
+    with caplog.at_level(logging.WARNING, logger=CHECKS):
+        InlineReportJob.set(timeout=300).perform_now()  # past 60 s, but not a worker's run
+        InlineReportJob.set(timeout=300).perform_later()  # eager: the task runs, not a worker
+    assert len(aj_job_buffer.values) == 2
+    assert _warnings(caplog, InlineReportJob.job_name) == []
     app.close()
 
 
@@ -93,7 +105,7 @@ def test_no_warning_within_the_visibility_timeout_or_outside_a_worker(
     ],
 )
 def test_the_pool_check_follows_the_worker_pool(aj_redis, caplog, monkeypatch, pool, expected):
-    app = make_app(aj_redis.url)
+    app = make_app(aj_redis.url, broker_transport_options={"visibility_timeout": 60})
 
     class ImportJob(ApplicationJob):
         def perform(self):
@@ -107,12 +119,30 @@ def test_the_pool_check_follows_the_worker_pool(aj_redis, caplog, monkeypatch, p
 
     monkeypatch.setattr(timeouts, "_pool", [pool])
     with caplog.at_level(logging.WARNING, logger=CHECKS):
-        for job_class in (ImportJob, TimedImportJob, ImportJob):
+        for job_class in (ImportJob, TimedImportJob, ImportJob, ImportJob):
             job = job_class()
             job._timeout = 90.0
-            check_enqueued_timeout(app, job)
+            check_enqueued_timeout(app, job, None if job_class is TimedImportJob else 95.0)
     found = _warnings(caplog, ImportJob.job_name)
-    assert [part for part in expected if len(found) == 1 and part in found[0]] == expected
-    assert len(found) == len(expected)  # once, though two runs asked
-    assert _warnings(caplog, TimedImportJob.job_name) == []
+    # The message's hard limit (95 s, the sender's grace) is the one compared and named.
+    assert [text for text in found if "may run 95 s" in text and "(60 s)" in text] == found[:1]
+    assert len(found) == 1 + len(expected)  # once each, though three runs asked
+    assert all(part in found[1] for part in expected)
+    [timed] = _warnings(caplog, TimedImportJob.job_name)  # 90 + 30 s of this app's grace
+    assert "may run 120 s" in timed and "set(timeout=90)" in timed
+    app.close()
+
+
+def test_a_check_that_fails_never_stops_the_run(aj_redis, caplog):
+    app = make_app(aj_redis.url)
+
+    class OddJob(ApplicationJob):
+        def perform(self):
+            pass
+
+    job = OddJob()
+    job._timeout = "not seconds"  # validated payloads never carry this; the check must not raise
+    with caplog.at_level(logging.DEBUG, logger=CHECKS):
+        check_enqueued_timeout(app, job)
+    assert [r.levelno for r in caplog.records if r.name == CHECKS] == [logging.DEBUG]
     app.close()
