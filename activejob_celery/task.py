@@ -106,9 +106,7 @@ def run_payload(payload: Any, task: Any = None, seen: list[Any] | None = None) -
     app = getattr(task, "app", None) if task is not None else None
     worker = app is not None and working
     if worker and job._timeout is not None:  # set(timeout=...): the start-up checks, now
-        limits = getattr(task.request, "timelimit", None)
-        hard = limits[1] if isinstance(limits, list | tuple) and len(limits) == 2 else None
-        check_enqueued_timeout(app, job, hard if isinstance(hard, int | float) else None)
+        check_enqueued_timeout(app, job, task.request)
     ledger = task_ledger(task, in_worker=True) if working else None
     # A retry keeps the task id (see ``retry_as_celery``): a run is the task id and the count.
     task_id = run_id(own_id, job.executions) if ledger is not None else ""

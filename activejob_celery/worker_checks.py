@@ -175,21 +175,24 @@ def longest_retry_wait(job_class: Any, limit: int = 25) -> float | None:
     return longest
 
 
-def check_enqueued_timeout(app: Celery, job: Any, hard: float | None = None) -> None:
+def check_enqueued_timeout(app: Celery, job: Any, request: Any = None) -> None:
     """The start-up checks, for a run whose timeout came with its enqueue (``set(timeout=...)``).
 
     The checks at start read each class's ``timeout``; one enqueue's is only known when its run
     starts. Each WARNING is logged once per worker process, job class and check (the first run
-    that needs it), where the broker's visibility timeout and the pool apply. ``hard``: the
-    message's hard limit (the sending app's grace), else the timeout + this app's grace. Never
-    raises: a check that fails is logged at DEBUG and the run goes on.
+    that needs it), where the broker's visibility timeout and the pool apply. The hard limit is
+    the one ``request`` (the run's Celery request) carries from its message (the sending app's
+    grace), else the timeout + this app's grace. Never raises: a check that fails is logged at
+    DEBUG and the run goes on.
 
     Example:
         >>> check_enqueued_timeout(app, ExportJob.set(timeout=7200).job)  # doctest: +SKIP
     """
     try:
         seconds = float(job._timeout)
-        if hard is None:
+        limits = getattr(request, "timelimit", None)
+        hard = limits[1] if isinstance(limits, list | tuple) and len(limits) == 2 else None
+        if not isinstance(hard, int | float):
             hard = seconds + settings_for(app).timeout_grace
         state: _Warned = app_part(app, _WARNED, _Warned)
         name = job.job_name

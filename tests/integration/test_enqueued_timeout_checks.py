@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -122,7 +123,8 @@ def test_the_pool_check_follows_the_worker_pool(aj_redis, caplog, monkeypatch, p
         for job_class in (ImportJob, TimedImportJob, ImportJob, ImportJob):
             job = job_class()
             job._timeout = 90.0
-            check_enqueued_timeout(app, job, None if job_class is TimedImportJob else 95.0)
+            request = SimpleNamespace(timelimit=(None, 95.0))  # the message's: sender's grace
+            check_enqueued_timeout(app, job, None if job_class is TimedImportJob else request)
     found = _warnings(caplog, ImportJob.job_name)
     # The message's hard limit (95 s, the sender's grace) is the one compared and named.
     assert [text for text in found if "may run 95 s" in text and "(60 s)" in text] == found[:1]
