@@ -9,6 +9,8 @@ the class (``MyJob.retry_on(...)``) they apply at once. Anywhere else they raise
 
 from __future__ import annotations
 
+import inspect
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -114,15 +116,36 @@ def collect(declaration: D) -> D:
         target._rebuild_tables()
         return declaration
     _drop_stale_collectors()
-    if not _state.collectors:
+    collector = _running_collector()
+    if collector is None:
         raise ConfigurationError(
             f"{declaration.usage or type(declaration).__name__} must be called in the body of an "
             "ApplicationJob subclass, or on the class itself, for example:\n"
             f"    class ReportJob(ApplicationJob):\n        {declaration.usage}\n"
             f"or  ReportJob.{declaration.usage}"
         )
-    _state.collectors[-1].declarations.append(declaration)
+    collector.declarations.append(declaration)
     return declaration
+
+
+def _running_collector() -> _Collector | None:
+    """The collector of the innermost job class body running on this thread's stack, or None.
+
+    A body that raised leaves its collector while something (a traceback's reference cycle)
+    keeps its namespace; it is not on the stack any more, so a call made outside every class
+    body is refused whatever the garbage collector has done.
+    """
+    live = {id(c.namespace()): c for c in _state.collectors if c.namespace() is not None}
+    frame = sys._getframe(2) if live else None  # above collect() and its declaration function
+    while frame is not None:
+        # A class body's (or module's) frame has its namespace as f_locals; a function's frame
+        # is skipped: reading its f_locals would build a snapshot of its variables.
+        if not frame.f_code.co_flags & inspect.CO_OPTIMIZED:
+            found = live.get(id(frame.f_locals))
+            if found is not None:
+                return found
+        frame = frame.f_back
+    return None
 
 
 @contextmanager

@@ -503,11 +503,31 @@ def test_bad_declaration_in_a_body_leaves_no_collector_once_its_error_is_gone():
         class BadWaitJob(ApplicationJob):
             retry_on(TimeoutError, wait="soon")
 
-    # The ConfigurationError's traceback holds the dead body's namespace in a reference cycle;
-    # the collector is recognised as closed once that namespace is collected.
-    gc.collect()
+    # The ConfigurationError's traceback may hold the dead body's namespace (and its collector)
+    # in a reference cycle; the call is refused all the same: that body is not running.
     with pytest.raises(ConfigurationError, match="must be called in the body"):
         retry_on(TimeoutError)
+
+
+def test_a_failed_body_kept_alive_takes_no_declaration_made_outside_a_body():
+    with pytest.raises(ConfigurationError, match="wait=") as excinfo:
+
+        class KeptBadJob(ApplicationJob):
+            retry_on(TimeoutError, wait="soon")
+
+    kept = excinfo.value.__traceback__  # holds the dead body's frame and namespace
+    assert [c for c in _state.collectors if c.namespace() is not None]  # its collector lives on
+    with pytest.raises(ConfigurationError, match="must be called in the body"):
+        retry_on(TimeoutError)
+
+    class NextJob(ApplicationJob):  # a body that runs now gets its own declarations
+        retry_on(KeyError)
+
+        def perform(self):
+            pass
+
+    assert handled(NextJob) == [("RetryOn", (KeyError,))]
+    del kept, excinfo
 
 
 def test_failed_body_does_not_swallow_the_next_class_declarations():
