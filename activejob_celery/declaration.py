@@ -135,7 +135,7 @@ def _running_collector() -> _Collector | None:
     keeps its namespace; it is not on the stack any more, so a call made outside every class
     body is refused whatever the garbage collector has done.
     """
-    live = {id(c.namespace()): c for c in _state.collectors if c.namespace() is not None}
+    live = {id(ns): c for c in _state.collectors if (ns := c.namespace()) is not None}
     frame = sys._getframe(2) if live else None  # above collect() and its declaration function
     while frame is not None:
         # A class body's (or module's) frame has its namespace as f_locals; a function's frame

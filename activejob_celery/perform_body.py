@@ -104,32 +104,47 @@ def start_warnings(pool: str, job_classes: list[Any], async_concurrency: int) ->
         []
     """
     timed = sorted(cls.job_name for cls in job_classes if timeouts.timeout_seconds(cls))
-    names = ", ".join(timed)
     messages = []
-    if timed and pool in ("solo", "threads"):
-        late = (
-            " and a job blocked in one long C call (time.sleep, a socket read without a "
-            "timeout) sees JobTimeoutError only when that call returns"
-            if pool == "threads"
-            else ""
-        )
-        messages.append(
-            f"Jobs with a timeout on the {pool} pool: {names}. The hard limit (timeout + "
-            f"activejob_timeout_grace) cannot be enforced here: a job that catches "
-            f"JobTimeoutError keeps running{late}. Run them on a prefork worker "
-            "(--pool prefork) to have a stuck job killed and kept as a 'killed' dead letter."
-        )
-    elif timed and pool not in ("prefork", "solo", "threads"):
-        messages.append(
-            f"Jobs with a timeout on the {pool} pool: {names}. Their timeout is not enforced "
-            "on this pool; run them on a prefork, solo or threads worker (--pool)."
-        )
+    problem = pool_limit_problem(pool, "them")
+    if timed and problem is not None:
+        messages.append(f"Jobs with a timeout on the {pool} pool: {', '.join(timed)}. {problem}")
     if async_concurrency > 1 and pool != "solo":
         messages.append(
             f"activejob_async_concurrency = {async_concurrency} is only used by solo workers "
             f"(--pool solo); on the {pool} pool async jobs run one at a time per pool slot."
         )
     return messages
+
+
+def pool_limit_problem(pool: str | None, subject: str) -> str | None:
+    """What ``pool`` cannot enforce of a job's timeout, or None (prefork, or not a worker).
+
+    ``subject`` names the jobs in the advice ("them", "it").
+
+    Example:
+        >>> pool_limit_problem("prefork", "it") is None
+        True
+        >>> pool_limit_problem("gevent", "it").startswith("The timeout is not enforced")
+        True
+    """
+    if pool in (None, "prefork"):
+        return None
+    if pool not in ("solo", "threads"):
+        return (
+            f"The timeout is not enforced on this pool; run {subject} on a prefork, solo or "
+            "threads worker (--pool)."
+        )
+    late = (
+        " and a job blocked in one long C call (time.sleep, a socket read without a "
+        "timeout) sees JobTimeoutError only when that call returns"
+        if pool == "threads"
+        else ""
+    )
+    return (
+        "The hard limit (timeout + activejob_timeout_grace) cannot be enforced here: a job that "
+        f"catches JobTimeoutError keeps running{late}. Run {subject} on a prefork worker "
+        "(--pool prefork) to have a stuck job killed and kept as a 'killed' dead letter."
+    )
 
 
 def _on_worker_init(sender: Any = None, **_: Any) -> None:

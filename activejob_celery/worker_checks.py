@@ -24,6 +24,7 @@ from . import timeouts
 from .broker_queues import broker_url, is_redis_url
 from .dead_letters.binding import settings_for
 from .interruptions import ledger_problem
+from .perform_body import pool_limit_problem
 from .rescue import RetryOn
 from .runtime import app_part
 
@@ -239,18 +240,13 @@ def _timeout_problems(
             f"['visibility_timeout'] above {math.ceil(hard)}, or give the job a shorter timeout.",
         ))  # fmt: skip
     pool = timeouts.pool()
-    if pool not in (None, "prefork") and timeouts.timeout_seconds(job_class) is None:
-        found.append((  # a class with its own timeout was named in the pool's start WARNING
+    problem = pool_limit_problem(pool, "it")
+    # A class with its own timeout was named in the pool's WARNING at start already.
+    if problem is not None and timeouts.timeout_seconds(job_class) is None:
+        found.append((
             "pool",
-            f"Job {name} was enqueued with set(timeout={seconds:.15g}) on a {pool} worker: "
-            + (
-                "the hard limit (timeout + activejob_timeout_grace) cannot be enforced here: a "
-                "job that catches JobTimeoutError keeps running. Run it on a prefork worker "
-                "(--pool prefork) to have a stuck run killed and kept as a 'killed' dead letter."
-                if pool in ("solo", "threads")
-                else "its timeout is not enforced on this pool; run it on a prefork, solo or "
-                "threads worker (--pool)."
-            ),
+            f"Job {name} was enqueued with set(timeout={seconds:.15g}) on a {pool} worker. "
+            f"{problem}",
         ))  # fmt: skip
     return found
 
